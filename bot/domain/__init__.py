@@ -1,0 +1,1 @@
+"""Domain logic: playbooks, the case lifecycle, compensation rules. Knows nothing of Slack."""

@@ -1,0 +1,208 @@
+"""Settings: read once from the environment and `.env`, validated, typed.
+
+A wrong value fails at start with the variable's name and what it expects, never later
+in the middle of a customer's case. Secrets are kept out of repr() so they never reach logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.domain import money
+
+DEFAULT_DATABASE_URL = "sqlite:///amends.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class SettingsError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Amends cannot start; fix these settings (in the environment or "
+                         ".env):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    playbooks_dir: Path | None = None
+    recovery_channel: str | None = None
+    leadership_channel: str | None = None
+    managers: frozenset[str] = frozenset()
+    manager_group: str | None = None
+    staff_limit_minor: int = 2000
+    currency: str = "USD"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    follow_up_hours: int = 48
+    log_level: str = "INFO"
+
+    @property
+    def staff_limit_text(self) -> str:
+        return money.format_amount(self.staff_limit_minor, self.currency)
+
+    def missing_for_slack(self) -> list[str]:
+        """What `amends serve` needs that is not set, as names with where to find them."""
+        problems = []
+        if not self.slack_bot_token:
+            problems.append("SLACK_BOT_TOKEN is not set: the Bot User OAuth Token (xoxb-...) "
+                            "from your app's 'OAuth & Permissions' page")
+        if not self.slack_signing_secret and not self.slack_app_token:
+            problems.append("SLACK_SIGNING_SECRET is not set: the Signing Secret from your app's "
+                            "'Basic Information' page")
+        return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  dotenv_path: str | os.PathLike[str] | None = ".env") -> Settings:
+    """Settings from `environ` (default: the process environment) over the `.env` file."""
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    # An empty value counts as unset, as most people expect from `FOO=` in a .env file.
+    env = {k: v.strip() for k, v in values.items() if v is not None and v.strip()}
+    problems: list[str] = []
+    kwargs: dict[str, object] = {}
+
+    def take(name: str, attr: str, parse, expects: str) -> None:  # type: ignore[no-untyped-def]
+        if name not in env:
+            return
+        try:
+            kwargs[attr] = parse(env[name])
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            detail = f" ({exc})" if str(exc) else ""
+            problems.append(f"{name}='{_shown(name, env[name])}' is invalid: expected {expects}"
+                            f"{detail}")
+
+    take("DATABASE_URL", "database_url", _database_url,
+         "an SQLAlchemy URL like sqlite:///amends.db or postgresql+psycopg://user@host/db")
+    take("SLACK_BOT_TOKEN", "slack_bot_token", _prefixed("xoxb-"), "a bot token starting xoxb-")
+    take("SLACK_SIGNING_SECRET", "slack_signing_secret", _secret,
+         "the app's signing secret (32 hex characters)")
+    take("SLACK_APP_TOKEN", "slack_app_token", _prefixed("xapp-"),
+         "an app-level token starting xapp- (for Socket Mode)")
+    take("SLACK_API_URL", "slack_api_url", _url, "an http(s) URL ending in /api/")
+    take("PORT", "port", _port, "a port number from 1 to 65535")
+    take("AMENDS_PLAYBOOKS_DIR", "playbooks_dir", _directory, "a directory of *.yaml playbooks")
+    take("AMENDS_RECOVERY_CHANNEL", "recovery_channel", _channel,
+         "a Slack channel ID like C0123ABCD (right-click the channel, Copy link)")
+    take("AMENDS_LEADERSHIP_CHANNEL", "leadership_channel", _channel,
+         "a Slack channel ID like C0123ABCD")
+    take("AMENDS_MANAGERS", "managers", _managers,
+         "comma-separated Slack user IDs like U0123ABCD,U0456EFGH")
+    take("AMENDS_MANAGER_GROUP", "manager_group", _group, "a Slack user group ID like S0123ABCD")
+    currency = env.get("AMENDS_CURRENCY", "USD").upper()
+    take("AMENDS_CURRENCY", "currency", _currency, "a three-letter code like USD, GBP, EUR")
+    take("AMENDS_STAFF_LIMIT", "staff_limit_minor",
+         lambda v: money.parse_amount(v, currency), "an amount like 20 or 20.00")
+    take("AMENDS_TIMEZONE", "timezone", ZoneInfo, "an IANA time zone like Europe/London")
+    take("AMENDS_FOLLOW_UP_HOURS", "follow_up_hours", _positive_int, "a whole number of hours")
+    take("AMENDS_LOG_LEVEL", "log_level", _log_level, "DEBUG, INFO, WARNING or ERROR")
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _shown(name: str, value: str) -> str:
+    # Never echo a secret back, even a malformed one.
+    if "TOKEN" in name or "SECRET" in name:
+        return value[:5] + "…" if len(value) > 5 else "…"
+    return value
+
+
+def _database_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError("") from None
+    return value
+
+
+def _prefixed(prefix: str):  # type: ignore[no-untyped-def]
+    def parse(value: str) -> str:
+        if not value.startswith(prefix) or len(value) < len(prefix) + 8:
+            raise ValueError("")
+        return value
+    return parse
+
+
+def _secret(value: str) -> str:
+    if len(value) < 16 or not value.isalnum():
+        raise ValueError("")
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("")
+    return value if value.endswith("/") else value + "/"
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError("")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("")
+    return number
+
+
+def _directory(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise ValueError("no such directory")
+    return path
+
+
+def _channel(value: str) -> str:
+    if not _CHANNEL_ID.match(value):
+        raise ValueError("")
+    return value
+
+
+def _managers(value: str) -> frozenset[str]:
+    ids = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in ids if not _USER_ID.match(v)]
+    if bad:
+        raise ValueError(f"not user IDs: {', '.join(bad)}")
+    return frozenset(ids)
+
+
+def _group(value: str) -> str:
+    if not _GROUP_ID.match(value):
+        raise ValueError("")
+    return value
+
+
+def _currency(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise ValueError("")
+    return value.upper()
+
+
+def _log_level(value: str) -> str:
+    if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("")
+    return value.upper()

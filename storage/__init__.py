@@ -1,0 +1,1 @@
+"""The database layer: schema, migrations and queries. Knows nothing of Slack's API."""

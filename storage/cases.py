@@ -1,0 +1,166 @@
+"""Saving and loading cases: the domain `Case` in, rows out, and back.
+
+Loading for a change takes a row lock on PostgreSQL (SELECT ... FOR UPDATE), and every
+save bumps the row's version, so two processes changing one case never both win.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.domain.lifecycle import (
+    Case,
+    CaseEvent,
+    CaseState,
+    Compensation,
+    CompensationStatus,
+    Customer,
+    EventKind,
+    FollowUp,
+    Outcome,
+    Reaction,
+)
+from bot.domain.playbook import CompensationType
+from storage.models import ApprovalRow, CaseRow, CompensationRow, EventRow, FollowUpRow
+
+
+class CaseNotFound(LookupError):
+    pass
+
+
+def customer_key(customer: Customer) -> str:
+    """The same customer, however the contact was typed: lowercased, spaces and dashes gone."""
+    raw = customer.contact or customer.name
+    return re.sub(r"[\s\-().]+", "", raw.strip().lower())[:200]
+
+
+def add(session: Session, case: Case) -> CaseRow:
+    """Insert a newly opened case with its events; sets `case.id`."""
+    row = CaseRow(version=1, steps_done=[], customer_key=customer_key(case.customer))
+    _copy_to_row(case, row)
+    session.add(row)
+    session.flush()
+    case.id = row.id
+    _flush_events(session, case, row)
+    return row
+
+
+def load(session: Session, case_id: int, *, for_update: bool = False) -> tuple[Case, CaseRow]:
+    statement = select(CaseRow).where(CaseRow.id == case_id).options(
+        selectinload(CaseRow.compensations), selectinload(CaseRow.follow_ups))
+    if for_update:
+        statement = statement.with_for_update(of=CaseRow)
+    row = session.scalars(statement).one_or_none()
+    if row is None:
+        raise CaseNotFound(f"There is no case C-{case_id:04d}.")
+    return _to_domain(row), row
+
+
+def save(session: Session, case: Case, row: CaseRow) -> None:
+    """Write the domain case's changes and its new events into its row and child rows."""
+    _copy_to_row(case, row)
+    existing = {c.number: c for c in row.compensations}
+    for comp in case.compensations:
+        comp_row = existing.get(comp.number)
+        if comp_row is None:
+            comp_row = CompensationRow(number=comp.number)
+            row.compensations.append(comp_row)
+        _copy_compensation(comp, comp_row)
+        if comp.status is CompensationStatus.PENDING and comp_row.approval is None:
+            comp_row.approval = ApprovalRow(requested_at=comp.requested_at)
+    follow_ups = {f.number: f for f in row.follow_ups}
+    for follow_up in case.follow_ups:
+        fu_row = follow_ups.get(follow_up.number)
+        if fu_row is None:
+            fu_row = FollowUpRow(number=follow_up.number)
+            row.follow_ups.append(fu_row)
+        _copy_follow_up(follow_up, fu_row)
+    session.flush()
+    _flush_events(session, case, row)
+
+
+def timeline(session: Session, case_id: int) -> Sequence[EventRow]:
+    return session.scalars(
+        select(EventRow).where(EventRow.case_id == case_id).order_by(EventRow.id)).all()
+
+
+def _flush_events(session: Session, case: Case, row: CaseRow) -> None:
+    for event in case.new_events:
+        session.add(EventRow(case_id=row.id, kind=event.kind.value, actor=event.actor,
+                             at=event.at, data=event.data))
+    case.new_events.clear()
+    session.flush()
+
+
+def _copy_to_row(case: Case, row: CaseRow) -> None:
+    row.state = case.state.value
+    row.playbook_id, row.playbook_version = case.playbook_id, case.playbook_version
+    row.playbook_hash, row.severity = case.playbook_hash, case.severity
+    row.customer_name, row.customer_contact = case.customer.name, case.customer.contact
+    row.summary, row.order_ref, row.location = case.summary, case.order_ref, case.location
+    row.purchase_minor, row.currency = case.purchase_minor, case.currency
+    row.opened_by, row.opened_at, row.manager = case.opened_by, case.opened_at, case.manager
+    row.apology_given_at = case.apology_given_at
+    row.steps_done = sorted(case.steps_done)
+    outcome = case.outcome
+    row.reaction = outcome.reaction.value if outcome else None
+    row.root_cause = outcome.root_cause if outcome else None
+    row.action_taken = outcome.action_taken if outcome else None
+    row.resolution_notes = outcome.notes if outcome else None
+    row.resolved_at = case.resolved_at
+    recovery = case.time_to_recover
+    row.recovery_seconds = int(recovery.total_seconds()) if recovery is not None else None
+    row.closed_at = case.closed_at
+
+
+def _copy_compensation(comp: Compensation, row: CompensationRow) -> None:
+    row.type, row.label, row.amount_minor = comp.type.value, comp.label, comp.amount_minor
+    row.currency, row.option_key, row.status = comp.currency, comp.option_key, comp.status.value
+    row.auto_approved, row.requested_by = comp.auto_approved, comp.requested_by
+    row.requested_at, row.decided_by = comp.requested_at, comp.decided_by
+    row.decided_at, row.reason = comp.decided_at, comp.reason
+
+
+def _copy_follow_up(follow_up: FollowUp, row: FollowUpRow) -> None:
+    row.manager, row.due_at = follow_up.manager, follow_up.due_at
+    row.snoozed_until, row.done_at = follow_up.snoozed_until, follow_up.done_at
+    row.done_by = follow_up.done_by
+    row.reaction = follow_up.reaction.value if follow_up.reaction else None
+    row.note = follow_up.note or None
+
+
+def _to_domain(row: CaseRow) -> Case:
+    outcome = None
+    if row.reaction is not None:
+        outcome = Outcome(reaction=Reaction(row.reaction), root_cause=row.root_cause or "",
+                          action_taken=row.action_taken or "", notes=row.resolution_notes or "")
+    return Case(
+        id=row.id, playbook_id=row.playbook_id, playbook_version=row.playbook_version,
+        playbook_hash=row.playbook_hash, severity=row.severity,
+        customer=Customer(name=row.customer_name, contact=row.customer_contact),
+        summary=row.summary, order_ref=row.order_ref, location=row.location,
+        purchase_minor=row.purchase_minor, currency=row.currency, opened_by=row.opened_by,
+        opened_at=row.opened_at, manager=row.manager, state=CaseState(row.state),
+        apology_given_at=row.apology_given_at, steps_done=set(row.steps_done or []),
+        compensations=[Compensation(
+            number=c.number, type=CompensationType(c.type), label=c.label,
+            amount_minor=c.amount_minor, currency=c.currency, option_key=c.option_key,
+            requested_by=c.requested_by, requested_at=c.requested_at,
+            status=CompensationStatus(c.status), auto_approved=c.auto_approved,
+            decided_by=c.decided_by, decided_at=c.decided_at, reason=c.reason,
+        ) for c in row.compensations],
+        outcome=outcome, resolved_at=row.resolved_at, closed_at=row.closed_at,
+        follow_ups=[FollowUp(
+            number=f.number, manager=f.manager, due_at=f.due_at, snoozed_until=f.snoozed_until,
+            done_at=f.done_at, done_by=f.done_by,
+            reaction=Reaction(f.reaction) if f.reaction else None, note=f.note or "",
+        ) for f in row.follow_ups],
+    )
+
+
+def event_from_row(row: EventRow) -> CaseEvent:
+    return CaseEvent(kind=EventKind(row.kind), actor=row.actor, at=row.at, data=row.data)

@@ -1,0 +1,209 @@
+"""The schema, as SQLAlchemy 2.0 typed models. Money is integer minor units; times are UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every database (SQLite stores no zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Stable constraint names, so Alembic migrations can refer to them on every database.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[int]: JSON()}
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    playbook_id: Mapped[str] = mapped_column(String(64))
+    playbook_version: Mapped[str] = mapped_column(String(32))
+    playbook_hash: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(32))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_contact: Mapped[str | None] = mapped_column(String(200))
+    # Normalised contact (or name) so repeat customers can be found with an index.
+    customer_key: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    order_ref: Mapped[str | None] = mapped_column(String(100))
+    location: Mapped[str | None] = mapped_column(String(100))
+    purchase_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    opened_by: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime]
+    manager: Mapped[str | None] = mapped_column(String(32))
+    apology_given_at: Mapped[datetime | None]
+    steps_done: Mapped[list[int]] = mapped_column(default=list)
+    reaction: Mapped[str | None] = mapped_column(String(32))
+    root_cause: Mapped[str | None] = mapped_column(String(200))
+    action_taken: Mapped[str | None] = mapped_column(Text)
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None]
+    # Seconds from opened to resolved, kept as a number so percentiles are plain SQL.
+    recovery_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    closed_at: Mapped[datetime | None]
+    # Where the case lives in chat: the channel and the case message that heads its thread.
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    # Optimistic locking: two processes saving the same case can't both win.
+    version: Mapped[int] = mapped_column(default=1)
+
+    events: Mapped[list[EventRow]] = relationship(
+        back_populates="case", order_by="EventRow.id", cascade="all, delete-orphan")
+    compensations: Mapped[list[CompensationRow]] = relationship(
+        back_populates="case", order_by="CompensationRow.number", cascade="all, delete-orphan")
+    follow_ups: Mapped[list[FollowUpRow]] = relationship(
+        back_populates="case", order_by="FollowUpRow.number", cascade="all, delete-orphan")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_cases_opened_at", "opened_at"),
+        Index("ix_cases_resolved_at", "resolved_at"),
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_customer_key_opened_at", "customer_key", "opened_at"),
+        Index("ix_cases_location_opened_at", "location", "opened_at"),
+        Index("ix_cases_opened_by_state", "opened_by", "state"),
+    )
+
+
+class EventRow(Base):
+    """The append-only timeline: one row per transition, never updated."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[CaseRow] = relationship(back_populates="events")
+    __table_args__ = (Index("ix_case_events_case_id", "case_id", "id"),
+                      Index("ix_case_events_kind_at", "kind", "at"))
+
+
+class CompensationRow(Base):
+    __tablename__ = "compensations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    type: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    option_key: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    auto_approved: Mapped[bool] = mapped_column(default=False)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[CaseRow] = relationship(back_populates="compensations")
+    approval: Mapped[ApprovalRow | None] = relationship(
+        back_populates="compensation", cascade="all, delete-orphan")
+    __table_args__ = (UniqueConstraint("case_id", "number"),
+                      Index("ix_compensations_requested_at", "requested_at"),
+                      Index("ix_compensations_status", "status"))
+
+
+class ApprovalRow(Base):
+    """A request for a manager's decision on a compensation above the staff limit."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    compensation_id: Mapped[int] = mapped_column(
+        ForeignKey("compensations.id", ondelete="CASCADE"), unique=True)
+    requested_at: Mapped[datetime]
+    # The approval request message in the case thread, edited in place when decided.
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    compensation: Mapped[CompensationRow] = relationship(back_populates="approval")
+
+
+class FollowUpRow(Base):
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    manager: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    snoozed_until: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(32))
+    reaction: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    # The due time the last reminder was sent for: a reminder is never sent twice for it.
+    reminded_for: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    # The manager's direct message, edited in place when done.
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+    case: Mapped[CaseRow] = relationship(back_populates="follow_ups")
+    __table_args__ = (UniqueConstraint("case_id", "number"),
+                      Index("ix_follow_ups_done_at_due_at", "done_at", "due_at"))
+
+
+class SentDigestRow(Base):
+    """One row per week and channel: the claim that makes the digest go out exactly once."""
+
+    __tablename__ = "sent_digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[str] = mapped_column(String(8))  # ISO week, "2026-W47"
+    channel: Mapped[str] = mapped_column(String(32))
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (UniqueConstraint("week", "channel"),)

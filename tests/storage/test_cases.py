@@ -1,0 +1,111 @@
+"""Cases saved and loaded on SQLite and PostgreSQL: rows, child rows and the timeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.domain.compensation import CompensationPolicy
+from bot.domain.lifecycle import Case, CaseState, Customer, Outcome, Reaction
+from bot.domain.playbook import CompensationType
+from bot.domain.playbook_library import PlaybookLibrary
+from storage import cases
+from storage.models import ApprovalRow, CaseRow, CompensationRow, FollowUpRow
+from tests.conftest import T0
+
+POLICY = CompensationPolicy(staff_limit_minor=2000, managers=frozenset({"U0MGR001"}),
+                            currency="USD")
+
+
+def _open(session: Session, library: PlaybookLibrary, contact: str = "+44 7700-900123") -> Case:
+    playbook = library.get("late-delivery")
+    assert playbook is not None
+    case = Case.open(playbook=playbook, severity="major",
+                     customer=Customer(name="Sam <!channel> Taylor", contact=contact),
+                     summary="Late and cold", opened_by="U0STAFF1", at=T0, currency="USD",
+                     order_ref="A-1", location="High Street", purchase_minor=4000)
+    cases.add(session, case)
+    return case
+
+
+def test_round_trip_keeps_every_field_and_the_timeline(session: Session,
+                                                       library: PlaybookLibrary) -> None:
+    playbook = library.get("late-delivery")
+    assert playbook is not None
+    case = _open(session, library)
+    assert case.id is not None and case.reference == f"C-{case.id:04d}"
+    loaded, row = cases.load(session, case.id, for_update=True)
+    loaded.give_apology(actor="U0STAFF1", at=T0 + timedelta(minutes=1))
+    loaded.mark_step(step=1, done=True, playbook=playbook, actor="U0STAFF1", at=T0)
+    loaded.propose_compensation(type=CompensationType.REFUND, label="Refund 35%",
+                                amount_minor=1400, option_key="major-1", actor="U0STAFF1", at=T0,
+                                policy=POLICY, playbook=playbook)
+    loaded.propose_compensation(type=CompensationType.VOUCHER, label="Voucher",
+                                amount_minor=2500, option_key=None, actor="U0STAFF1", at=T0,
+                                policy=POLICY, playbook=playbook)
+    cases.save(session, loaded, row)
+    session.commit()
+
+    again, row = cases.load(session, case.id)
+    assert again.state is CaseState.AWAITING_APPROVAL
+    assert again.apology_given_at == T0 + timedelta(minutes=1)
+    assert again.apology_given_at.tzinfo is not None
+    assert again.steps_done == {1}
+    assert [(c.amount_minor, c.status.value, c.auto_approved) for c in again.compensations] == [
+        (1400, "approved", True), (2500, "pending", False)]
+    assert again.customer.name == "Sam <!channel> Taylor"
+    assert row.customer_key == "+447700900123"
+    # Only the request above the limit gets an approval record.
+    assert session.scalar(select(func.count()).select_from(ApprovalRow)) == 1
+
+    again.decide_compensation(number=2, approve=True, actor="U0MGR001", at=T0, policy=POLICY)
+    again.resolve(outcome=Outcome(reaction=Reaction.SATISFIED, root_cause="Courier delay",
+                                  action_taken="New order sent"), playbook=playbook,
+                  actor="U0STAFF1", at=T0 + timedelta(minutes=45), manager="U0MGR001")
+    cases.save(session, again, row)
+    session.commit()
+
+    row = session.get(CaseRow, case.id)
+    assert row is not None
+    assert row.recovery_seconds == 45 * 60 and row.state == "follow_up_due"
+    assert row.reaction == "satisfied" and row.root_cause == "Courier delay"
+    follow_up = session.scalars(select(FollowUpRow).where(FollowUpRow.case_id == case.id)).one()
+    assert follow_up.due_at == T0 + timedelta(minutes=45, hours=48)
+    kinds = [e.kind for e in cases.timeline(session, case.id)]
+    assert kinds == ["opened", "apology_given", "step_done", "compensation_approved",
+                     "compensation_proposed", "compensation_approved", "resolved"]
+    total = session.scalar(select(func.sum(CompensationRow.amount_minor)).where(
+        CompensationRow.case_id == case.id, CompensationRow.status == "approved"))
+    assert total == 3900
+
+
+def test_missing_case_is_a_clear_error(session: Session) -> None:
+    with pytest.raises(cases.CaseNotFound, match="no case C-99999"):
+        cases.load(session, 99999)
+
+
+def test_two_writers_cannot_both_win(engine: Engine, library: PlaybookLibrary) -> None:
+    """Optimistic locking: the second save of a stale copy fails instead of overwriting."""
+    with Session(engine, expire_on_commit=False) as setup:
+        case = _open(setup, library, contact="race@example.com")
+        setup.commit()
+    assert case.id is not None
+    try:
+        with Session(engine) as one, Session(engine) as two:
+            first, first_row = cases.load(one, case.id)
+            second, second_row = cases.load(two, case.id)
+            first.give_apology(actor="U0STAFF1", at=T0)
+            cases.save(one, first, first_row)
+            one.commit()
+            second.cancel(reason="duplicate", actor="U0STAFF2", at=T0)
+            with pytest.raises(StaleDataError):
+                cases.save(two, second, second_row)
+                two.commit()
+    finally:
+        with Session(engine) as cleanup:
+            cleanup.delete(cleanup.get(CaseRow, case.id))
+            cleanup.commit()

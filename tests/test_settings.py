@@ -1,0 +1,73 @@
+"""Settings: typed, validated once, every bad value named; secrets never echoed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
+
+
+def test_defaults_need_nothing() -> None:
+    settings = load_settings({}, dotenv_path=None)
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.port == 3000
+    assert settings.staff_limit_minor == 2000 and settings.currency == "USD"
+    assert settings.timezone.key == "UTC"
+    assert len(settings.missing_for_slack()) == 2
+
+
+def test_every_documented_variable_is_read(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": "postgresql+psycopg://amends@db/amends",
+        "SLACK_BOT_TOKEN": "xoxb-1234-5678-abcdef",
+        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
+        "SLACK_APP_TOKEN": "xapp-1-A111-222-abcdef",
+        "SLACK_API_URL": "http://127.0.0.1:9999/api",
+        "PORT": "8080",
+        "AMENDS_PLAYBOOKS_DIR": str(tmp_path),
+        "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY",
+        "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS",
+        "AMENDS_MANAGERS": "U0MGR001, U0MGR002",
+        "AMENDS_MANAGER_GROUP": "S0MANAGERS",
+        "AMENDS_STAFF_LIMIT": "25.50",
+        "AMENDS_CURRENCY": "gbp",
+        "AMENDS_TIMEZONE": "Europe/London",
+        "AMENDS_FOLLOW_UP_HOURS": "24",
+        "AMENDS_LOG_LEVEL": "debug",
+    }
+    s = load_settings(env, dotenv_path=None)
+    assert s.slack_api_url == "http://127.0.0.1:9999/api/"
+    assert s.port == 8080 and s.playbooks_dir == tmp_path
+    assert s.managers == frozenset({"U0MGR001", "U0MGR002"})
+    assert s.staff_limit_minor == 2550 and s.currency == "GBP" and s.staff_limit_text == "£25.50"
+    assert s.timezone.key == "Europe/London" and s.follow_up_hours == 24
+    assert s.log_level == "DEBUG" and s.missing_for_slack() == []
+    # Secrets stay out of repr(), so logging the settings cannot leak them.
+    assert "xoxb" not in repr(s) and "8f742231" not in repr(s)
+    # The example file documents every variable the loader reads.
+    example = (Path(__file__).parents[1] / ".env.example").read_text()
+    for name in env:
+        assert f"{name}=" in example, name
+
+
+def test_all_problems_reported_at_once_by_name_without_echoing_secrets() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"PORT": "99999", "SLACK_BOT_TOKEN": "xoxp-personal-token-oops",
+                       "AMENDS_MANAGERS": "U0MGR001,bob", "AMENDS_TIMEZONE": "Mars/Olympus",
+                       "AMENDS_STAFF_LIMIT": "lots", "AMENDS_RECOVERY_CHANNEL": "#general",
+                       "DATABASE_URL": "not a url"}, dotenv_path=None)
+    problems = info.value.problems
+    assert [p.split("=")[0] for p in problems] == [
+        "DATABASE_URL", "SLACK_BOT_TOKEN", "PORT", "AMENDS_RECOVERY_CHANNEL", "AMENDS_MANAGERS",
+        "AMENDS_STAFF_LIMIT", "AMENDS_TIMEZONE"]
+    assert "personal-token" not in str(info.value)
+    assert "not user IDs: bob" in str(info.value)
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("PORT=4000\nAMENDS_CURRENCY=EUR\nAMENDS_RECOVERY_CHANNEL=\n")
+    s = load_settings({"PORT": "5000"}, dotenv_path=dotenv)
+    assert s.port == 5000 and s.currency == "EUR" and s.recovery_channel is None
