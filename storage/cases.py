@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
@@ -25,7 +25,14 @@ from bot.domain.lifecycle import (
     Reaction,
 )
 from bot.domain.playbook import CompensationType
-from storage.models import ApprovalRow, CaseRow, CompensationRow, EventRow, FollowUpRow
+from storage.models import (
+    ApprovalRow,
+    CaseMessageRow,
+    CaseRow,
+    CompensationRow,
+    EventRow,
+    FollowUpRow,
+)
 
 
 class CaseNotFound(LookupError):
@@ -38,9 +45,10 @@ def customer_key(customer: Customer) -> str:
     return re.sub(r"[\s\-().]+", "", raw.strip().lower())[:200]
 
 
-def add(session: Session, case: Case) -> CaseRow:
+def add(session: Session, case: Case, *, origin_key: str | None = None) -> CaseRow:
     """Insert a newly opened case with its events; sets `case.id`."""
-    row = CaseRow(version=1, steps_done=[], customer_key=customer_key(case.customer))
+    row = CaseRow(version=1, steps_done=[], customer_key=customer_key(case.customer),
+                  origin_key=origin_key)
     _copy_to_row(case, row)
     session.add(row)
     session.flush()
@@ -81,6 +89,74 @@ def save(session: Session, case: Case, row: CaseRow) -> None:
         _copy_follow_up(follow_up, fu_row)
     session.flush()
     _flush_events(session, case, row)
+
+
+def find_by_origin(session: Session, origin_key: str) -> int | None:
+    return session.scalar(select(CaseRow.id).where(CaseRow.origin_key == origin_key))
+
+
+def set_thread(session: Session, case_id: int, channel_id: str, ts: str) -> None:
+    # A plain UPDATE: where the thread lives is not a change of the case's state, so it
+    # neither bumps the version nor conflicts with someone working on the case.
+    result = session.execute(update(CaseRow).where(CaseRow.id == case_id).values(
+        channel_id=channel_id, message_ts=ts))
+    if result.rowcount == 0:
+        raise CaseNotFound(f"There is no case C-{case_id:04d}.")
+
+
+def thread(session: Session, case_id: int) -> tuple[str, str] | None:
+    found = session.execute(select(CaseRow.channel_id, CaseRow.message_ts).where(
+        CaseRow.id == case_id)).one_or_none()
+    return (found[0], found[1]) if found and found[0] and found[1] else None
+
+
+def set_message(session: Session, case_id: int, kind: str, channel_id: str, ts: str) -> None:
+    row = session.scalar(select(CaseMessageRow).where(
+        CaseMessageRow.case_id == case_id, CaseMessageRow.kind == kind))
+    if row is None:
+        session.add(CaseMessageRow(case_id=case_id, kind=kind, channel_id=channel_id, ts=ts))
+    else:
+        row.channel_id, row.ts = channel_id, ts
+
+
+def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:
+    rows = session.execute(select(CaseMessageRow.kind, CaseMessageRow.channel_id,
+                                  CaseMessageRow.ts).where(CaseMessageRow.case_id == case_id))
+    return {kind: (channel, ts) for kind, channel, ts in rows}
+
+
+def approval(session: Session, case_id: int, number: int) -> ApprovalRow | None:
+    return session.scalar(select(ApprovalRow).join(CompensationRow).where(
+        CompensationRow.case_id == case_id, CompensationRow.number == number))
+
+
+def follow_up_row(session: Session, case_id: int, number: int) -> FollowUpRow | None:
+    return session.scalar(select(FollowUpRow).where(
+        FollowUpRow.case_id == case_id, FollowUpRow.number == number))
+
+
+OPEN = [s.value for s in CaseState if s.is_open]
+
+
+def open_cases_for(session: Session, user: str, limit: int = 20) -> Sequence[CaseRow]:
+    """The staff member's cases that still need them, oldest first."""
+    return session.scalars(select(CaseRow).where(
+        CaseRow.opened_by == user, CaseRow.state.in_(OPEN)).order_by(CaseRow.opened_at)
+        .limit(limit)).all()
+
+
+def pending_approvals(session: Session, limit: int = 20) -> Sequence[CompensationRow]:
+    return session.scalars(select(CompensationRow).where(
+        CompensationRow.status == CompensationStatus.PENDING.value)
+        .order_by(CompensationRow.requested_at).limit(limit)
+        .options(selectinload(CompensationRow.case))).all()
+
+
+def follow_ups_due_for(session: Session, manager: str, limit: int = 20) -> Sequence[FollowUpRow]:
+    return session.scalars(select(FollowUpRow).where(
+        FollowUpRow.manager == manager, FollowUpRow.done_at.is_(None))
+        .order_by(FollowUpRow.due_at).limit(limit)
+        .options(selectinload(FollowUpRow.case))).all()
 
 
 def timeline(session: Session, case_id: int) -> Sequence[EventRow]:

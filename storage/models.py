@@ -86,6 +86,8 @@ class CaseRow(Base):
     # Where the case lives in chat: the channel and the case message that heads its thread.
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # What created the case (the modal's view id): a form submitted twice opens one case.
+    origin_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Optimistic locking: two processes saving the same case can't both win.
     version: Mapped[int] = mapped_column(default=1)
 
@@ -105,6 +107,20 @@ class CaseRow(Base):
         Index("ix_cases_location_opened_at", "location", "opened_at"),
         Index("ix_cases_opened_by_state", "opened_by", "state"),
     )
+
+
+class CaseMessageRow(Base):
+    """The messages of a case's walkthrough (apology, fix, compensation), edited in place."""
+
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("case_id", "kind"),)
 
 
 class EventRow(Base):

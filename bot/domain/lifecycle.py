@@ -291,6 +291,11 @@ class Case:
         """Within the staff limit it is approved at once; above it, it waits for a manager."""
         if amount_minor <= 0 and type is not CompensationType.GOODWILL:
             raise CompensationRefused("A compensation needs an amount above zero.")
+        if option_key is not None and any(
+                c.option_key == option_key and c.status is not CompensationStatus.DENIED
+                for c in self.compensations):
+            # Also what makes a double click on an option give it once.
+            raise CompensationRefused("That option has already been given on this case.")
         if self.state in OPEN_STATES and self.pending_compensation is not None:
             raise InvalidTransition(
                 f"{self.reference} already has compensation waiting for a manager.")

@@ -27,6 +27,8 @@ from bot.domain.playbook import (
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_FOLLOW_UP = timedelta(hours=48)
+MAX_STEPS = 20  # one block each in the checklist message (Slack: 50 blocks a message)
+MAX_OPTIONS = 10
 
 
 @dataclass(frozen=True, order=True)
@@ -257,6 +259,10 @@ def _fix(reader: _Reader, top: LinedDict) -> tuple[FixStep, ...]:
         reader.error(top.lines["fix"], "fix",
                      "expected a list of steps ('- step: ...'), with at least one step")
         return ()
+    if len(steps_node) > MAX_STEPS:
+        # Each step is a block of the checklist message; Slack allows 50 blocks a message.
+        reader.error(top.lines["fix"], "fix", f"at most {MAX_STEPS} steps; "
+                     f"this has {len(steps_node)} (merge some)")
     steps = []
     for i, item in enumerate(steps_node):
         path, line = f"fix[{i + 1}]", steps_node.lines[i]
@@ -305,6 +311,9 @@ def _compensation(reader: _Reader, top: LinedDict, severities: tuple[Severity, .
         if not isinstance(options, LinedList):
             reader.error(options_node.lines[severity], path, "expected a list of options")
             continue
+        if len(options) > MAX_OPTIONS:
+            reader.error(options_node.lines[severity], path,
+                         f"at most {MAX_OPTIONS} options per severity; this has {len(options)}")
         parsed = []
         for i, option in enumerate(options):
             parsed_option = _option(reader, option, options.lines[i], f"{path}[{i + 1}]",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 20:46:52.726308
+Create Date: 2026-11-22 20:56:20.494823
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "cases",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -48,8 +47,10 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("channel_id", sa.String(length=32), nullable=True),
         sa.Column("message_ts", sa.String(length=32), nullable=True),
+        sa.Column("origin_key", sa.String(length=64), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
+        sa.UniqueConstraint("origin_key", name=op.f("uq_cases_origin_key")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(
@@ -91,6 +92,22 @@ def upgrade() -> None:
         batch_op.create_index("ix_case_events_case_id", ["case_id", "id"], unique=False)
         batch_op.create_index("ix_case_events_kind_at", ["kind", "at"], unique=False)
 
+    op.create_table(
+        "case_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("ts", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_case_messages_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_messages")),
+        sa.UniqueConstraint("case_id", "kind", name=op.f("uq_case_messages_case_id")),
+    )
     op.create_table(
         "compensations",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -167,7 +184,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("approvals")
     with op.batch_alter_table("follow_ups", schema=None) as batch_op:
         batch_op.drop_index("ix_follow_ups_done_at_due_at")
@@ -178,6 +194,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_compensations_requested_at")
 
     op.drop_table("compensations")
+    op.drop_table("case_messages")
     with op.batch_alter_table("case_events", schema=None) as batch_op:
         batch_op.drop_index("ix_case_events_kind_at")
         batch_op.drop_index("ix_case_events_case_id")

@@ -1,0 +1,74 @@
+"""build_app: the Bolt App with its collaborators handed in. Nothing is created at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.blocks.case_messages import Style
+from bot.domain.compensation import CompensationPolicy
+from bot.domain.playbook_library import PlaybookLibrary
+from bot.listeners import actions, commands, events, views
+from bot.listeners.common import Deps
+from bot.managers import ManagerDirectory
+from bot.messaging import Slack
+from bot.recovery import RecoveryService, utc_now
+from bot.settings import Settings
+
+log = logging.getLogger("amends.app")
+
+# Listeners (and so their ack) run on this pool; Bolt waits 3 s for an ack. Sized so a burst
+# of slow handlers (each a few Slack calls) can't starve a new /recover of its acknowledgement.
+LISTENER_THREADS = 32
+
+
+def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[Session],
+              library: PlaybookLibrary, executor: Executor | None = None,
+              clock: Callable[[], datetime] = utc_now, socket_mode: bool = False) -> App:
+    managers = ManagerDirectory(managers=settings.managers, group=settings.manager_group,
+                                client=client)
+
+    def policy() -> CompensationPolicy:
+        return CompensationPolicy(staff_limit_minor=settings.staff_limit_minor,
+                                  managers=managers.all(), currency=settings.currency)
+
+    deps = Deps(settings=settings,
+                service=RecoveryService(sessions=sessions, library=library, policy=policy,
+                                        clock=clock),
+                slack=Slack(client, recovery_channel=settings.recovery_channel),
+                style=Style(currency=settings.currency,
+                            staff_limit_minor=settings.staff_limit_minor,
+                            timezone=settings.timezone),
+                managers=managers, library=library)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Socket Mode payloads arrive over an authenticated socket and carry no signature;
+        # over HTTP every request is verified, and there is no setting to turn that off.
+        request_verification_enabled=not socket_mode,
+        listener_executor=executor or ThreadPoolExecutor(
+            max_workers=LISTENER_THREADS, thread_name_prefix="amends-listener"),
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.middleware
+    def inject(context: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+        # Bolt hands every context key to listeners by name: `deps` is their one collaborator.
+        context["deps"] = deps
+        return next()
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        kind = body.get("type") or body.get("command") or "request"
+        log.error("unhandled error in %s: %s", kind, error, exc_info=error)
+
+    for module in (commands, actions, views, events):
+        module.register(app)
+    return app

@@ -1,0 +1,275 @@
+"""The messages of a case: the card heading its thread and the walkthrough inside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import StaticSelectElement
+
+from bot.blocks.base import (
+    Message,
+    actions,
+    button,
+    context,
+    divider,
+    fields,
+    header,
+    message,
+    option,
+    section,
+)
+from bot.blocks.text import cut, date, escape, mention, mrkdwn, quote
+from bot.domain import money, templates
+from bot.domain.durations import describe
+from bot.domain.lifecycle import Case, CaseState, Compensation, CompensationStatus, FollowUp
+from bot.domain.playbook import Playbook
+from bot.ids import Action
+
+
+@dataclass(frozen=True)
+class Style:
+    """What the builders need to know about the installation."""
+
+    currency: str
+    staff_limit_minor: int
+    timezone: ZoneInfo
+
+    def amount(self, minor: int) -> str:
+        return money.format_amount(minor, self.currency)
+
+
+def _ref(case: Case) -> str:
+    return case.reference
+
+
+def _customer(case: Case) -> str:
+    return mrkdwn(case.customer.name, 200)
+
+
+def case_card(case: Case, playbook: Playbook, style: Style) -> Message:
+    """The message that heads the case's thread: who, what, and where it stands."""
+    facts = [("Customer", _customer(case) + (f"\n{mrkdwn(case.customer.contact, 200)}"
+                                             if case.customer.contact else "")),
+             ("Playbook", f"{escape(playbook.title)} ({escape(case.severity)})"),
+             ("Status", _status(case, style)),
+             ("Opened by", f"{mention(case.opened_by)} {date(case.opened_at)}")]
+    if case.order_ref:
+        facts.append(("Order", mrkdwn(case.order_ref, 100)))
+    if case.location:
+        facts.append(("Location", mrkdwn(case.location, 100)))
+    if case.purchase_minor is not None:
+        facts.append(("Purchase", style.amount(case.purchase_minor)))
+    blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts),
+              section(f"*What happened*\n{quote(mrkdwn(case.summary, 2800))}"),
+              context(_progress(case, playbook, style))]
+    if case.state in (CaseState.OPENED, CaseState.APOLOGISED, CaseState.FIXING):
+        blocks.append(actions(
+            button("Mark resolved", Action.RESOLVE, str(case.id), style="primary"),
+            button("Cancel case", Action.CANCEL, str(case.id))))
+    elif case.state is CaseState.AWAITING_APPROVAL:
+        blocks.append(context("Waiting for a manager to decide on the compensation."))
+    fallback = f"{_ref(case)} {playbook.title}: {escape(case.customer.name)} ({case.state.label})"
+    return message(fallback, blocks)
+
+
+def _status(case: Case, style: Style) -> str:
+    if case.state is CaseState.FOLLOW_UP_DUE and case.open_follow_up:
+        follow_up = case.open_follow_up
+        return (f"Resolved; {mention(follow_up.manager)} follows up by "
+                f"{date(follow_up.due_at)}")
+    if case.state is CaseState.CLOSED:
+        return "Closed: the customer was followed up"
+    return case.state.label.capitalize()
+
+
+def _progress(case: Case, playbook: Playbook, style: Style) -> str:
+    apology = "Apology ✓" if case.apology_given_at else "Apology –"
+    fix = f"Fix {len(case.steps_done)}/{len(playbook.fix)}"
+    given = style.amount(case.approved_minor)
+    parts = [apology, fix, f"Compensation {given}"]
+    if case.time_to_recover is not None:
+        parts.append(f"Recovered in {describe_short(case.time_to_recover.total_seconds())}")
+    return " · ".join(parts)
+
+
+def describe_short(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def apology(case: Case, playbook: Playbook, staff_name: str) -> Message:
+    guide = playbook.apology
+    wording = templates.render(guide.wording, {
+        "customer_name": case.customer.name, "staff_name": staff_name,
+        "what_happened": case.summary, "order_ref": case.order_ref,
+        "location": case.location, "severity": case.severity})
+    blocks = [section(f"*1. Apology* — say sorry first, in your own words\n"
+                      f"{escape(guide.guidance)}")]
+    points = [f"✅ {escape(p)}" for p in guide.do] + [f"🚫 {escape(p)}" for p in guide.dont]
+    if points:
+        blocks.append(section("\n".join(points)))
+    blocks.append(section("*A starting point* (adapt it; don't read it out)\n"
+                          + quote(mrkdwn(wording, 2700))))
+    if case.apology_given_at is None:
+        if case.state.is_open:
+            blocks.append(actions(button("Apology given", Action.APOLOGY_GIVEN, str(case.id),
+                                         style="primary")))
+    else:
+        blocks.append(context(f"✓ Apology recorded {date(case.apology_given_at)}"))
+    return message(f"{_ref(case)}: apology", blocks)
+
+
+def fix(case: Case, playbook: Playbook) -> Message:
+    done = len(case.steps_done)
+    blocks = [section(f"*2. Fix* — {done} of {len(playbook.fix)} done")]
+    can_change = case.state.is_open
+    for index, step in enumerate(playbook.fix):
+        ticked = index in case.steps_done
+        extra = ", ".join(x for x in (step.who and escape(step.who),
+                                      step.within and f"within {describe(step.within)}") if x)
+        text = f"{'✅' if ticked else '⬜'} {index + 1}. {escape(step.text)}"
+        if extra:
+            text += f"  _({extra})_"
+        accessory = button("Undo" if ticked else "Done", Action.FIX_STEP.with_suffix(index),
+                           f"{case.id}:{index}") if can_change else None
+        blocks.append(section(text, accessory=accessory))
+    return message(f"{_ref(case)}: fix checklist, {done} of {len(playbook.fix)} done", blocks)
+
+
+def compensation(case: Case, playbook: Playbook, style: Style) -> Message:
+    limit = style.amount(style.staff_limit_minor)
+    intro = (f"*3. Compensation* for a *{escape(case.severity)}* case — make it fit the "
+             f"failure. Up to {limit} is yours to give; above that a manager approves.")
+    ceiling = playbook.ceiling_minor(case.purchase_minor)
+    if ceiling is not None:
+        intro += (f"\nCeiling for this case: {style.amount(ceiling)} "
+                  f"({playbook.ceiling_percent}% of the purchase)")
+    blocks = [section(intro)]
+    can_give = case.state in (CaseState.OPENED, CaseState.APOLOGISED, CaseState.FIXING)
+    for choice in playbook.options_for(case.severity):
+        amount = choice.amount_minor(currency=style.currency,
+                                     purchase_minor=case.purchase_minor)
+        if amount is None:
+            shown = f"{choice.percent}% of the purchase (enter the amount)"
+        else:
+            shown = style.amount(amount)
+            if amount > style.staff_limit_minor:
+                shown += " · needs approval"
+        accessory = button("Give" if amount is not None and amount <= style.staff_limit_minor
+                           else "Request", Action.COMPENSATION_OPTION.with_suffix(choice.key),
+                           f"{case.id}:{choice.key}") if can_give else None
+        blocks.append(section(f"*{escape(choice.label)}*\n{choice.type.label} · {shown}",
+                              accessory=accessory))
+    if can_give:
+        blocks.append(actions(button("Other amount…", Action.COMPENSATION_CUSTOM, str(case.id))))
+    if case.compensations:
+        blocks.append(divider())
+        blocks.append(section("\n".join(_compensation_line(c, style)
+                                        for c in case.compensations[-15:])))
+    return message(f"{_ref(case)}: compensation options", blocks)
+
+
+def _compensation_line(comp: Compensation, style: Style) -> str:
+    what = f"{style.amount(comp.amount_minor)} {comp.type.label}: {escape(comp.label)}"
+    if comp.status is CompensationStatus.APPROVED:
+        how = "within the staff limit" if comp.auto_approved else \
+            f"approved by {mention(comp.decided_by)}"
+        return f"✅ {what} — {how}"
+    if comp.status is CompensationStatus.PENDING:
+        return f"⏳ {what} — waiting for a manager"
+    reason = f": {mrkdwn(comp.reason, 300)}" if comp.reason else ""
+    return f"✖️ {what} — denied by {mention(comp.decided_by)}{reason}"
+
+
+def approval_request(case: Case, comp: Compensation, style: Style, who: str) -> Message:
+    """Asks the managers (`who`: their mentions) to decide, in the case thread."""
+    text = (f"{who} *Approval needed* on {_ref(case)} ({_customer(case)}): "
+            f"{mention(comp.requested_by)} asks to give *{style.amount(comp.amount_minor)}* "
+            f"({comp.type.label}: {escape(comp.label)}), over the staff limit of "
+            f"{style.amount(style.staff_limit_minor)}.")
+    value = f"{case.id}:{comp.number}"
+    blocks = [section(text),
+              actions(button("Approve", Action.APPROVE, value, style="primary"),
+                      button("Deny", Action.DENY, value, style="danger"))]
+    return message(f"Approval needed on {_ref(case)}: {style.amount(comp.amount_minor)}", blocks)
+
+
+def approval_decided(case: Case, comp: Compensation, style: Style) -> Message:
+    what = (f"{style.amount(comp.amount_minor)} ({comp.type.label}: {escape(comp.label)}) "
+            f"for {_customer(case)} on {_ref(case)}, asked by {mention(comp.requested_by)}")
+    if comp.status is CompensationStatus.APPROVED:
+        outcome = f"✅ *Approved* by {mention(comp.decided_by)}"
+    else:
+        reason = f"\n>{mrkdwn(comp.reason, 500)}" if comp.reason else ""
+        outcome = f"✖️ *Denied* by {mention(comp.decided_by)}{reason}"
+    when = date(comp.decided_at) if comp.decided_at else ""
+    return message(f"{_ref(case)}: compensation {comp.status.value}",
+                   [section(f"{outcome} {when}\n{what}")])
+
+
+def decision_notice(case: Case, comp: Compensation, style: Style) -> Message:
+    verb = "approved" if comp.status is CompensationStatus.APPROVED else "denied"
+    text = (f"{mention(comp.requested_by)} your request to give "
+            f"{style.amount(comp.amount_minor)} on {_ref(case)} was *{verb}* by "
+            f"{mention(comp.decided_by)}.")
+    if comp.status is CompensationStatus.DENIED and comp.reason:
+        text += f"\n>{mrkdwn(comp.reason, 500)}"
+    return message(f"Compensation {verb} on {_ref(case)}", [section(text)])
+
+
+def thread_note(text: str, fallback: str) -> Message:
+    return message(fallback, [section(text)])
+
+
+def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Style) -> Message:
+    """The manager's nudge to close the loop with the customer in person."""
+    outcome = case.outcome
+    given = [f"{style.amount(c.amount_minor)} {c.type.label} ({escape(c.label)})"
+             for c in case.compensations if c.status is CompensationStatus.APPROVED]
+    done = [escape(playbook.fix[i].text) for i in sorted(case.steps_done)
+            if i < len(playbook.fix)]
+    facts = [("Customer", _customer(case) + (f"\n{mrkdwn(case.customer.contact, 200)}"
+                                             if case.customer.contact else "")),
+             ("Due", date(follow_up.due_at))]
+    if outcome:
+        facts.append(("Customer felt", outcome.reaction.label))
+        facts.append(("Root cause", escape(outcome.root_cause)))
+    blocks = [header(f"Follow up in person: {case.reference}"),
+              section(f"{mention(case.opened_by)} resolved {_ref(case)} "
+                      f"({escape(playbook.title)}). Please talk to the customer yourself, "
+                      f"by {date(follow_up.due_at)}: it tells them we care, and it shows "
+                      "whether the recovery worked."),
+              fields(*facts),
+              section(f"*What happened*\n{quote(mrkdwn(case.summary, 1200))}")]
+    did = []
+    if outcome:
+        did.append(f"*Action taken:* {mrkdwn(outcome.action_taken, 800)}")
+    if done:
+        did.append("*Steps done:* " + cut("; ".join(done), 800))
+    did.append("*Given:* " + ("; ".join(given) if given else "no compensation"))
+    blocks.append(section("\n".join(did)))
+    if playbook.follow_up.talking_points:
+        blocks.append(section("*Talking points*\n" + "\n".join(
+            f"• {escape(p)}" for p in playbook.follow_up.talking_points)))
+    value = f"{case.id}:{follow_up.number}"
+    if follow_up.done_at is None:
+        snooze = StaticSelectElement(
+            placeholder="Snooze", action_id=Action.SNOOZE,
+            options=[option("Snooze 4 hours", f"{value}:4"),
+                     option("Snooze 1 day", f"{value}:24"),
+                     option("Snooze 2 days", f"{value}:48")])
+        blocks.append(actions(button("Followed up", Action.FOLLOWED_UP, value, style="primary"),
+                              snooze))
+        if follow_up.snoozed_until:
+            blocks.append(context(f"Snoozed until {date(follow_up.snoozed_until)}"))
+    else:
+        felt = follow_up.reaction.label if follow_up.reaction else ""
+        note = f": {mrkdwn(follow_up.note, 500)}" if follow_up.note else ""
+        blocks.append(context(f"✓ Followed up by {mention(follow_up.done_by)} "
+                              f"{date(follow_up.done_at)}. Customer: {felt}{note}"))
+    return message(f"Follow up in person with {escape(case.customer.name)} ({_ref(case)}) by "
+                   f"{follow_up.due_at.astimezone(style.timezone):%a %d %b %H:%M}", blocks)

@@ -1,0 +1,184 @@
+"""The modals: opening a case and each decision that needs more than a click."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    InputBlock,
+    PlainTextInputElement,
+    StaticSelectElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.blocks.base import context, metadata, option, section
+from bot.blocks.case_messages import Style
+from bot.blocks.text import escape, mrkdwn, plain
+from bot.domain.lifecycle import Case, Compensation, Reaction
+from bot.domain.playbook import CompensationOption, CompensationType, Playbook
+from bot.domain.playbook_library import PlaybookLibrary
+from bot.ids import Action, Field
+from bot.ids import View as ViewId
+
+VALUE = "value"  # the action_id of every input: values are keyed by block_id (Field)
+MAX_VIEW_BLOCKS = 100
+
+
+def _view(callback_id: ViewId, title: str, submit: str, blocks: list[Block],
+          meta: dict[str, Any]) -> dict[str, Any]:
+    if len(blocks) > MAX_VIEW_BLOCKS:
+        raise ValueError("a modal may have at most 100 blocks")
+    return View(type="modal", callback_id=callback_id, title=plain(title, 24),
+                submit=plain(submit, 24), close="Cancel", blocks=blocks,
+                private_metadata=metadata(**meta)).to_dict()
+
+
+def _text(block: str, label: str, *, optional: bool = False, multiline: bool = False,
+          initial: str | None = None, max_length: int = 200, hint: str | None = None,
+          placeholder: str | None = None) -> InputBlock:
+    element = PlainTextInputElement(
+        action_id=VALUE, multiline=multiline or None, max_length=max_length,
+        initial_value=(initial or "")[:max_length] or None,
+        placeholder=plain(placeholder, 150) if placeholder else None)
+    return InputBlock(block_id=block, label=plain(label, 2000), element=element,
+                      optional=optional or None, hint=plain(hint, 2000) if hint else None)
+
+
+def _select(block: str, label: str, choices: list[tuple[str, str]], *,
+            initial: str | None = None, dispatch: bool = False,
+            action_id: str = VALUE, hint: str | None = None) -> InputBlock:
+    options = [option(text, value) for text, value in choices[:100]]
+    chosen = next((o for o in options if o.value == initial), None)
+    element = StaticSelectElement(action_id=action_id, placeholder="Choose…", options=options,
+                                  initial_option=chosen)
+    return InputBlock(block_id=block, label=plain(label, 2000), element=element,
+                      dispatch_action=dispatch or None, hint=plain(hint, 2000) if hint else None)
+
+
+def severity_block_id(playbook_id: str) -> str:
+    # Tied to the playbook, so switching playbooks never keeps a severity it doesn't have.
+    return f"{Field.SEVERITY}:{playbook_id}"
+
+
+def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, channel: str,
+             unmatched: bool, style: Style) -> dict[str, Any]:
+    blocks: list[Block] = []
+    if unmatched and text:
+        blocks.append(context(f"No playbook matched “{mrkdwn(text, 200)}”: pick the closest "
+                              "one below."))
+    blocks += [
+        _text(Field.CUSTOMER, "Customer's name", placeholder="e.g. Sam Taylor"),
+        _text(Field.CONTACT, "Contact", optional=True,
+              hint="Phone or email, so a manager can follow up in person. It also shows when "
+                   "the same customer comes back."),
+        _text(Field.WHAT_HAPPENED, "What happened", multiline=True, initial=text,
+              max_length=2000, placeholder="What went wrong, in a sentence or two"),
+        _select(Field.PLAYBOOK, "Playbook", [(p.title, p.id) for p in library.all()],
+                initial=chosen.id if chosen else None, dispatch=True,
+                action_id=Action.PLAYBOOK_PICKED,
+                hint="Suggested from what you typed; change it if another fits better."),
+    ]
+    if chosen is not None:
+        blocks.append(_select(severity_block_id(chosen.id), "How bad is it?",
+                              [(f"{s.key}: {s.description}", s.key) for s in chosen.severities]))
+    blocks += [
+        _text(Field.ORDER_REF, "Order or booking reference", optional=True, max_length=100),
+        _text(Field.LOCATION, "Location", optional=True, max_length=100,
+              placeholder="Branch, site or team"),
+        _text(Field.PURCHASE, f"Purchase value ({style.currency})", optional=True, max_length=20,
+              hint="Lets Amends work out percentage options and the compensation ceiling."),
+    ]
+    return _view(ViewId.NEW_CASE, "Recover a customer", "Open case", blocks,
+                 {"channel": channel})
+
+
+def custom_compensation(case: Case, style: Style, preset: CompensationOption | None,
+                        amount_minor: int | None) -> dict[str, Any]:
+    types = [(t.label.capitalize(), t.value) for t in CompensationType]
+    blocks: list[Block] = [
+        section(f"Compensation for {escape(case.customer.name)} ({case.reference}). Up to "
+                f"{style.amount(style.staff_limit_minor)} is approved at once; above that a "
+                "manager decides."),
+        _select(Field.COMP_TYPE, "Type", types, initial=preset.type.value if preset else None),
+        _text(Field.COMP_LABEL, "What the customer gets", initial=preset.label if preset else None,
+              max_length=200),
+        _text(Field.AMOUNT, f"Value ({style.currency})", max_length=20,
+              initial=_plain_amount(amount_minor, style) if amount_minor is not None else None,
+              placeholder="e.g. 12.50"),
+    ]
+    return _view(ViewId.CUSTOM_COMPENSATION, "Compensation", "Give", blocks,
+                 {"case": case.id, "option": preset.key if preset else None})
+
+
+def _plain_amount(minor: int, style: Style) -> str:
+    return style.amount(minor).lstrip("$£€¥").replace(",", "").split(" ")[-1]
+
+
+def deny(case: Case, comp: Compensation, style: Style) -> dict[str, Any]:
+    blocks: list[Block] = [
+        section(f"Deny {style.amount(comp.amount_minor)} ({escape(comp.label)}) on "
+                f"{case.reference}? The requester sees your reason."),
+        _text(Field.REASON, "Reason", multiline=True, max_length=500,
+              placeholder="e.g. A voucher fits better than a full refund here"),
+    ]
+    return _view(ViewId.DENY, "Deny compensation", "Deny", blocks,
+                 {"case": case.id, "number": comp.number})
+
+
+def resolve(case: Case, playbook: Playbook, manager: str | None) -> dict[str, Any]:
+    reactions = [(r.label, r.value) for r in Reaction]
+    blocks: list[Block] = [
+        _select(Field.REACTION, "How did the customer leave?", reactions),
+        _select(Field.ROOT_CAUSE, "Root cause", [(c, c) for c in playbook.causes],
+                hint="What really went wrong, so the weekly digest shows what keeps happening."),
+        _text(Field.ACTION_TAKEN, "Action taken", multiline=True, max_length=1000,
+              placeholder="What you did to put it right"),
+        _text(Field.NOTES, "Notes", optional=True, multiline=True, max_length=1000),
+        InputBlock(block_id=Field.MANAGER, label="Manager to follow up in person",
+                   element=UserSelectElement(action_id=VALUE, initial_user=manager,
+                                             placeholder="Choose a manager"),
+                   hint=plain(f"{playbook.follow_up.who} is asked to talk to the customer "
+                              "within the follow-up window.", 2000)),
+    ]
+    return _view(ViewId.RESOLVE, "Resolve case", "Resolve", blocks, {"case": case.id})
+
+
+def follow_up(case: Case, number: int) -> dict[str, Any]:
+    reactions = [(r.label, r.value) for r in Reaction]
+    blocks: list[Block] = [
+        section(f"How did {escape(case.customer.name)} feel when you talked to them? "
+                "Still unhappy reopens the case for the staff member who opened it."),
+        _select(Field.REACTION, "The customer now feels", reactions),
+        _text(Field.NOTES, "Note", optional=True, multiline=True, max_length=1000),
+    ]
+    return _view(ViewId.FOLLOW_UP, "Follow-up", "Save", blocks,
+                 {"case": case.id, "number": number})
+
+
+def cancel(case: Case) -> dict[str, Any]:
+    blocks: list[Block] = [
+        section(f"Cancel {case.reference} for {escape(case.customer.name)}? Use this for a "
+                "case opened by mistake; a recovery that's done should be resolved instead."),
+        _text(Field.REASON, "Why cancel it?", max_length=300),
+    ]
+    return _view(ViewId.CANCEL, "Cancel case", "Cancel case", blocks, {"case": case.id})
+
+
+def values(view: dict[str, Any]) -> dict[str, str | None]:
+    """A submitted view's inputs by block_id: text, the selected option, or the user."""
+    out: dict[str, str | None] = {}
+    for block_id, actions in view.get("state", {}).get("values", {}).items():
+        for state in actions.values():
+            if "selected_option" in state:
+                selected = state["selected_option"]
+                out[block_id] = selected["value"] if selected else None
+            elif "selected_user" in state:
+                out[block_id] = state["selected_user"]
+            else:
+                value = state.get("value")
+                out[block_id] = value.strip() if isinstance(value, str) else None
+    return out
+
+

@@ -1,0 +1,58 @@
+"""Putting text into Slack safely: escaping, limits and mentions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+_ID = re.compile(r"^[UWSCGD][A-Z0-9]{2,}$")
+MARKER = "… (cut)"
+
+
+def escape(text: str | None) -> str:
+    """User text into mrkdwn: &, < and > are Slack's control characters (mentions, links)."""
+    if not text:
+        return ""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cut(text: str, limit: int) -> str:
+    """Fit a Slack limit, with a visible marker rather than a rejected message."""
+    if len(text) <= limit:
+        return text
+    keep = text[: limit - len(MARKER)]
+    # Don't leave half an escape sequence ("&am") behind.
+    amp = keep.rfind("&")
+    if amp != -1 and ";" not in keep[amp:]:
+        keep = keep[:amp]
+    return keep + MARKER
+
+
+def mrkdwn(text: str | None, limit: int = 3000) -> str:
+    return cut(escape(text), limit)
+
+
+def plain(text: str | None, limit: int) -> str:
+    """For plain_text objects, which Slack never parses for mentions: only the length."""
+    return cut((text or "").strip() or "-", limit)
+
+
+def mention(user_id: str | None) -> str:
+    """A user mention, only for something that really is a Slack id."""
+    if user_id and _ID.match(user_id):
+        return f"<@{user_id}>"
+    return escape(user_id or "someone")
+
+
+def group_mention(group_id: str) -> str:
+    return f"<!subteam^{group_id}>" if _ID.match(group_id) else ""
+
+
+def date(moment: datetime, fallback_zone: str = "UTC") -> str:
+    """Slack renders this in each reader's own time zone; the fallback is for notifications."""
+    fallback = moment.strftime("%a %d %b %H:%M ") + fallback_zone
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def quote(text: str) -> str:
+    return "\n".join(f">{line}" if line else ">" for line in text.splitlines())

@@ -1,0 +1,1 @@
+"""Bolt listeners: each module has register(app) and only translates Slack <-> use cases."""

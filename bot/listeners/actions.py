@@ -1,0 +1,256 @@
+"""Buttons and selects: in the case thread, in the manager's DM, in modals and on Home."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.blocks import case_messages, modals
+from bot.blocks.text import mention
+from bot.domain.errors import AlreadyDecided, DomainError
+from bot.domain.lifecycle import Case, CompensationStatus
+from bot.ids import Action, Field
+from bot.ids import Message as Part
+from bot.listeners.commands import open_new_case_modal
+from bot.listeners.common import Deps, ids, meta, refresh, slack_call
+
+Handler = Callable[..., None]
+
+
+def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id")
+    message = body.get("message") or {}
+    return channel, message.get("thread_ts") or message.get("ts")
+
+
+def tells_errors(handler: Handler) -> Handler:
+    """Acknowledge at once; a refusal or a plain domain error goes to the clicker only."""
+
+    # Not functools.wraps: Bolt unwraps listeners to see which arguments to inject.
+    def wrapper(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+        ack()
+        try:
+            handler(body=body, client=client, deps=deps, user=body["user"]["id"],
+                    action=body["actions"][0])
+        except AlreadyDecided as exc:
+            comp = exc.compensation
+            who = mention(getattr(comp, "decided_by", None))
+            _tell(deps, body, f"{exc} (by {who}). Nothing was changed.")
+        except (DomainError, LookupError) as exc:  # LookupError: no such case or playbook
+            _tell(deps, body, f"{exc} Nothing was changed.")
+
+    wrapper.__name__ = wrapper.__qualname__ = handler.__name__
+    return wrapper
+
+
+def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
+    channel, thread_ts = _where(body)
+    user = body["user"]["id"]
+    if channel:
+        deps.slack.tell(channel, user, text, thread_ts)
+    else:  # a modal or the Home tab: a direct message instead
+        slack_call("dm refusal", None, lambda: deps.slack.dm(
+            user, case_messages.thread_note(text, text)))
+
+
+@tells_errors
+def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+                  action: dict[str, Any]) -> None:
+    (case_id,) = ids(action["value"], 1)
+    case, _ = deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now))
+    refresh(deps, case, Part.APOLOGY)
+
+
+@tells_errors
+def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+             action: dict[str, Any]) -> None:
+    case_id, step = ids(action["value"], 2)
+    # The button says what it does ("Done" or "Undo"), so a double click can't undo itself.
+    done = action["text"]["text"] != "Undo"
+    case, _ = deps.service.change(case_id, lambda c, ctx: c.mark_step(
+        step=step, done=done, playbook=ctx.playbook, actor=user, at=ctx.now))
+    refresh(deps, case, Part.FIX)
+
+
+@tells_errors
+def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+                        action: dict[str, Any]) -> None:
+    case_id_text, key = action["value"].split(":", 1)
+    case = deps.service.get(int(case_id_text))
+    playbook = deps.service.playbook(case.playbook_id)
+    choice = playbook.option(key)
+    if choice is None:
+        raise LookupError("That option is no longer in the playbook.")
+    amount = choice.amount_minor(currency=deps.style.currency,
+                                 purchase_minor=case.purchase_minor)
+    if amount is None:  # a percentage of an unknown purchase: ask for the amount
+        client.views_open(trigger_id=body["trigger_id"], view=modals.custom_compensation(
+            case, deps.style, choice, None))
+        return
+    case, comp = give(deps, case.id or 0, user=user, type=choice.type, label=choice.label,
+                      amount=amount, option_key=choice.key)
+    announce_compensation(deps, case, comp)
+
+
+def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: int,
+         option_key: str | None) -> tuple[Case, Any]:
+    """Record a compensation (approved at once within the staff limit). Raises domain errors."""
+    return deps.service.change(case_id, lambda c, ctx: c.propose_compensation(
+        type=type, label=label, amount_minor=amount, option_key=option_key, actor=user,
+        at=ctx.now, policy=ctx.policy, playbook=ctx.playbook))
+
+
+def announce_compensation(deps: Deps, case: Case, comp: Any) -> None:
+    """Show it in the thread; above the staff limit, ask the managers there."""
+    assert case.id is not None
+    refresh(deps, case, Part.COMPENSATION)
+    if comp.status is not CompensationStatus.PENDING:
+        return
+    thread = deps.service.thread(case.id)
+    if thread is not None:
+        request = case_messages.approval_request(case, comp, deps.style, deps.manager_mentions())
+        ts = slack_call("approval request", case,
+                        lambda: deps.slack.reply(thread[0], thread[1], request))
+        if ts:
+            deps.service.set_approval_message(case.id, comp.number, thread[0], ts)
+
+
+@tells_errors
+def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+                        action: dict[str, Any]) -> None:
+    (case_id,) = ids(action["value"], 1)
+    case = deps.service.get(case_id)
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=modals.custom_compensation(case, deps.style, None, None))
+
+
+@tells_errors
+def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+            action: dict[str, Any]) -> None:
+    case_id, number = ids(action["value"], 2)
+    case, comp = deps.service.change(case_id, lambda c, ctx: c.decide_compensation(
+        number=number, approve=True, actor=user, at=ctx.now, policy=ctx.policy))
+    announce_decision(deps, case, comp)
+
+
+def announce_decision(deps: Deps, case: Case, comp: Any) -> None:
+    assert case.id is not None
+    where = deps.service.approval_message(case.id, comp.number)
+    if where is not None:
+        slack_call("approval decided", case, lambda: deps.slack.update(
+            where[0], where[1], case_messages.approval_decided(case, comp, deps.style)))
+    thread = deps.service.thread(case.id)
+    if thread is not None:
+        slack_call("decision notice", case, lambda: deps.slack.reply(
+            thread[0], thread[1], case_messages.decision_notice(case, comp, deps.style)))
+    refresh(deps, case, Part.COMPENSATION)
+
+
+@tells_errors
+def deny(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+         action: dict[str, Any]) -> None:
+    case_id, number = ids(action["value"], 2)
+    case = deps.service.get(case_id)
+    comp = case.compensation(number)
+    if comp.status is not CompensationStatus.PENDING:
+        raise AlreadyDecided(comp, f"Compensation #{number} on {case.reference} was already "
+                                   f"{comp.status.value}.")
+    # Refuse before the modal: a non-manager or the requester never gets the form.
+    deps.service.policy().check_decider(decider=user, requester=comp.requested_by)
+    client.views_open(trigger_id=body["trigger_id"], view=modals.deny(case, comp, deps.style))
+
+
+@tells_errors
+def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+            action: dict[str, Any]) -> None:
+    (case_id,) = ids(action["value"], 1)
+    case = deps.service.get(case_id)
+    playbook = deps.service.playbook(case.playbook_id)
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=modals.resolve(case, playbook, default_manager(deps, case)))
+
+
+def default_manager(deps: Deps, case: Case) -> str | None:
+    """Whoever already knows the case best: its manager, the approver, else the first listed."""
+    if case.manager:
+        return case.manager
+    for comp in reversed(case.compensations):
+        if comp.status is CompensationStatus.APPROVED and not comp.auto_approved:
+            return comp.decided_by
+    managers = sorted(deps.settings.managers)
+    return managers[0] if managers else None
+
+
+@tells_errors
+def cancel(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+           action: dict[str, Any]) -> None:
+    (case_id,) = ids(action["value"], 1)
+    client.views_open(trigger_id=body["trigger_id"], view=modals.cancel(deps.service.get(case_id)))
+
+
+@tells_errors
+def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+                action: dict[str, Any]) -> None:
+    case_id, number = ids(action["value"], 2)
+    case = deps.service.get(case_id)
+    follow_up = case.open_follow_up
+    if follow_up is None or follow_up.number != number:
+        raise DomainError(f"The follow-up for {case.reference} is already recorded.")
+    if user != follow_up.manager and user not in deps.managers.all():
+        raise DomainError("Only the manager responsible for this follow-up can record it.")
+    client.views_open(trigger_id=body["trigger_id"], view=modals.follow_up(case, number))
+
+
+@tells_errors
+def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+           action: dict[str, Any]) -> None:
+    case_id, _number, hours = ids(action["selected_option"]["value"], 3)
+    case, follow_up = deps.service.change(case_id, lambda c, ctx: c.snooze_follow_up(
+        until=ctx.now + timedelta(hours=hours), actor=user, at=ctx.now, policy=ctx.policy))
+    update_follow_up_dm(deps, case, follow_up)
+
+
+def update_follow_up_dm(deps: Deps, case: Case, follow_up: Any) -> None:
+    assert case.id is not None
+    where = deps.service.follow_up_message(case.id, follow_up.number)
+    if where is not None:
+        playbook = deps.service.playbook(case.playbook_id)
+        slack_call("follow-up dm", case, lambda: deps.slack.update(
+            where[0], where[1], case_messages.follow_up_dm(case, playbook, follow_up,
+                                                           deps.style)))
+
+
+def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    """In the new-case modal: show the severities of the playbook just picked."""
+    ack()
+    view = body["view"]
+    values = modals.values(view)
+    chosen = deps.library.get(values.get(Field.PLAYBOOK) or "")
+    client.views_update(view_id=view["id"], hash=view.get("hash"), view=modals.new_case(
+        deps.library, chosen=chosen, text=values.get(Field.WHAT_HAPPENED) or "",
+        channel=meta(view).get("channel", ""), unmatched=False, style=deps.style))
+
+
+def open_case_from_home(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    ack()
+    open_new_case_modal(client, deps, trigger_id=body["trigger_id"], text="", channel="")
+
+
+def register(app: App) -> None:
+    app.action(Action.APOLOGY_GIVEN.pattern())(apology_given)
+    app.action(Action.FIX_STEP.pattern())(fix_step)
+    app.action(Action.COMPENSATION_OPTION.pattern())(compensation_option)
+    app.action(Action.COMPENSATION_CUSTOM.pattern())(compensation_custom)
+    app.action(Action.APPROVE.pattern())(approve)
+    app.action(Action.DENY.pattern())(deny)
+    app.action(Action.RESOLVE.pattern())(resolve)
+    app.action(Action.CANCEL.pattern())(cancel)
+    app.action(Action.FOLLOWED_UP.pattern())(followed_up)
+    app.action(Action.SNOOZE.pattern())(snooze)
+    app.action(Action.PLAYBOOK_PICKED.pattern())(playbook_picked)
+    app.action(Action.OPEN_CASE.pattern())(open_case_from_home)

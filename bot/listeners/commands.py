@@ -1,0 +1,64 @@
+"""`/recover`: open the new-case modal, or answer `help` and `mine`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.blocks import modals
+from bot.blocks.text import date, escape, mrkdwn
+from bot.domain.lifecycle import CaseState
+from bot.listeners.common import Deps
+
+COMMAND = "/recover"
+
+HELP = (
+    "*/recover* — when a customer has been let down, Amends walks you through putting it "
+    "right: apology, fix, compensation, and a manager's follow-up in person.\n"
+    "• `/recover` opens the form\n"
+    "• `/recover order 1042 arrived an hour late` opens it with that text, and suggests the "
+    "playbook that fits\n"
+    "• `/recover mine` lists your open cases\n"
+    "• `/recover help` shows this"
+)
+
+
+def open_new_case_modal(client: WebClient, deps: Deps, *, trigger_id: str, text: str,
+                        channel: str) -> None:
+    chosen = deps.library.suggest(text) if text else None
+    view = modals.new_case(deps.library, chosen=chosen, text=text, channel=channel,
+                           unmatched=bool(text) and chosen is None, style=deps.style)
+    client.views_open(trigger_id=trigger_id, view=view)
+
+
+def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    text = (command.get("text") or "").strip()
+    word = text.lower()
+    if word in ("help", "?", "-h", "--help"):
+        ack(text=HELP, response_type="ephemeral")
+        return
+    if word == "mine":
+        ack(text=_mine(deps, command["user_id"]), response_type="ephemeral")
+        return
+    ack()
+    # The trigger_id lives 3 seconds: open the modal before anything else.
+    open_new_case_modal(client, deps, trigger_id=command["trigger_id"], text=text[:2000],
+                        channel=command.get("channel_id") or "")
+
+
+def _mine(deps: Deps, user: str) -> str:
+    rows = deps.service.open_cases_for(user)
+    if not rows:
+        return "You have no open cases. Type `/recover` when a customer needs putting right."
+    lines = [f"*Your open cases* ({len(rows)})"]
+    for row in rows:
+        lines.append(f"• C-{row.id:04d} · {mrkdwn(row.customer_name, 100)} · "
+                     f"{escape(row.playbook_id)} · {CaseState(row.state).label} · opened "
+                     f"{date(row.opened_at)}")
+    return "\n".join(lines)
+
+
+def register(app: App) -> None:
+    app.command(COMMAND)(recover)

@@ -1,0 +1,114 @@
+"""What every listener is handed (through Bolt's context) and the helpers they share."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import case_messages
+from bot.blocks.base import Message
+from bot.blocks.case_messages import Style
+from bot.domain.lifecycle import Case
+from bot.domain.playbook_library import PlaybookLibrary
+from bot.ids import Message as Part
+from bot.managers import ManagerDirectory
+from bot.messaging import Slack
+from bot.recovery import RecoveryService
+from bot.settings import Settings
+
+log = logging.getLogger("amends.slack")
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    service: RecoveryService
+    slack: Slack
+    style: Style
+    managers: ManagerDirectory
+    library: PlaybookLibrary
+
+    def staff_name(self, user: str) -> str:
+        """The name to sign the suggested apology with; never fails the flow."""
+        try:
+            profile = self.slack.client.users_info(user=user)["user"]
+            return (profile.get("profile", {}).get("display_name") or profile.get("real_name")
+                    or profile.get("name") or "")
+        except (SlackApiError, KeyError, TypeError):
+            return ""
+
+    def manager_mentions(self) -> str:
+        from bot.blocks.text import group_mention, mention
+
+        people = " ".join(mention(m) for m in sorted(self.managers.all())[:10])
+        group = group_mention(self.managers.group) if self.managers.group else ""
+        return " ".join(x for x in (group, people) if x) or "Managers:"
+
+
+def ids(value: str, count: int) -> list[int]:
+    """'12:3' -> [12, 3]; a malformed value (never from our own buttons) raises ValueError."""
+    parts = value.split(":")
+    if len(parts) < count:
+        raise ValueError(f"malformed value {value!r}")
+    return [int(p) for p in parts[:count]]
+
+
+def meta(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def slack_call(what: str, case: Case | None, call: Callable[[], Any]) -> Any:
+    """Run a Web API call after the case is committed; a failure is logged, never lost data."""
+    try:
+        return call()
+    except SlackApiError as exc:
+        ref = case.reference if case else "-"
+        log.error("slack call failed: %s case=%s error=%s", what, ref,
+                  exc.response.get("error"))
+    except OSError as exc:  # timeouts and refused connections after the client's retries
+        log.error("slack unreachable: %s case=%s error=%s", what, case.reference if case else "-",
+                  exc)
+    return None
+
+
+def render(deps: Deps, case: Case, part: str) -> Message:
+    playbook = deps.service.playbook(case.playbook_id)
+    if part == "card":
+        return case_messages.case_card(case, playbook, deps.style)
+    if part == Part.APOLOGY:
+        return case_messages.apology(case, playbook, deps.staff_name(case.opened_by))
+    if part == Part.FIX:
+        return case_messages.fix(case, playbook)
+    return case_messages.compensation(case, playbook, deps.style)
+
+
+def refresh(deps: Deps, case: Case, *parts: str) -> None:
+    """Edit the case's messages in place to show where it stands now."""
+    assert case.id is not None
+    thread = deps.service.thread(case.id)
+    if thread is None:
+        return
+    messages = deps.service.messages(case.id)
+    targets = {"card": thread, **messages}
+    for part in ("card", *parts):
+        if part in targets:
+            channel, ts = targets[part]
+            slack_call(f"update {part}", case, lambda c=channel, t=ts, p=part:
+                       deps.slack.update(c, t, render(deps, case, p)))
+
+
+def note(deps: Deps, case: Case, text: str, fallback: str) -> None:
+    assert case.id is not None
+    thread = deps.service.thread(case.id)
+    if thread is not None:
+        slack_call("thread note", case, lambda: deps.slack.reply(
+            thread[0], thread[1], case_messages.thread_note(text, fallback)))

@@ -1,0 +1,30 @@
+"""Events: the App Home tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.blocks import home
+from bot.listeners.common import Deps
+
+
+def publish_home(client: WebClient, deps: Deps, user: str) -> None:
+    is_manager = user in deps.managers.all()
+    view = home.home(
+        user=user, is_manager=is_manager, cases=deps.service.open_cases_for(user),
+        approvals=deps.service.pending_approvals() if is_manager else [],
+        follow_ups=deps.service.follow_ups_due_for(user) if is_manager else [],
+        style=deps.style)
+    client.views_publish(user_id=user, view=view)
+
+
+def home_opened(event: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    if event.get("tab", "home") == "home":
+        publish_home(client, deps, event["user"])
+
+
+def register(app: App) -> None:
+    app.event("app_home_opened")(home_opened)

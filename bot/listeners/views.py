@@ -1,0 +1,259 @@
+"""Modal submissions: validate, record, acknowledge, then tell Slack.
+
+A bad field goes back as Slack's inline error (`response_action: errors`) with the modal
+still open, so nothing typed is lost. The database is written before the acknowledgement
+where a failure must keep the form open; Slack messages go out after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.blocks import case_messages, modals
+from bot.blocks.text import mention, mrkdwn
+from bot.domain import money
+from bot.domain.errors import AlreadyDecided, DomainError
+from bot.domain.lifecycle import Case, CaseState, Customer, Outcome, Reaction
+from bot.domain.playbook import CompensationType
+from bot.ids import Field
+from bot.ids import Message as Part
+from bot.ids import View as ViewId
+from bot.listeners.actions import (
+    announce_compensation,
+    announce_decision,
+    give,
+    update_follow_up_dm,
+)
+from bot.listeners.common import Deps, log, meta, note, refresh, slack_call
+
+Errors = dict[str, str]
+
+
+def _reject(ack: Ack, errors: Errors) -> None:
+    ack(response_action="errors", errors=errors)
+
+
+def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+             deps: Deps) -> None:
+    values = modals.values(view)
+    user = body["user"]["id"]
+    errors: Errors = {}
+    customer = values.get(Field.CUSTOMER) or ""
+    if not customer:
+        errors[Field.CUSTOMER] = "Enter the customer's name (a first name is fine)."
+    summary = values.get(Field.WHAT_HAPPENED) or ""
+    if not summary:
+        errors[Field.WHAT_HAPPENED] = "Say what went wrong, in a sentence or two."
+    playbook = deps.library.get(values.get(Field.PLAYBOOK) or "")
+    severity_block = modals.severity_block_id(playbook.id) if playbook else None
+    severity = values.get(severity_block) if severity_block else None
+    if playbook is None:
+        errors[Field.PLAYBOOK] = "Pick the playbook that fits best."
+    elif severity not in playbook.severity_keys:
+        errors[severity_block or Field.PLAYBOOK] = "Pick how bad it is."
+    purchase = None
+    if values.get(Field.PURCHASE):
+        try:
+            purchase = money.parse_amount(values[Field.PURCHASE] or "", deps.style.currency)
+        except ValueError as exc:
+            errors[Field.PURCHASE] = f"{str(exc).capitalize()}."
+    if errors:
+        _reject(ack, errors)
+        return
+    assert playbook is not None and severity is not None
+    try:
+        case, created = deps.service.open_case(
+            origin_key=view.get("id"), playbook_id=playbook.id, severity=severity,
+            customer=Customer(name=customer, contact=values.get(Field.CONTACT) or None),
+            summary=summary, opened_by=user, currency=deps.style.currency,
+            order_ref=values.get(Field.ORDER_REF) or None,
+            location=values.get(Field.LOCATION) or None, purchase_minor=purchase)
+    except Exception:
+        log.exception("could not record a new case")
+        _reject(ack, {Field.CUSTOMER: "Amends could not save the case just now (database "
+                                      "unavailable). Your entries are still here: try again "
+                                      "in a moment."})
+        return
+    ack()
+    if created:
+        start_thread(deps, case, channel=meta(view).get("channel") or "", user=user)
+
+
+def start_thread(deps: Deps, case: Case, *, channel: str, user: str) -> None:
+    """The case card, then the walkthrough in its thread: apology, fix, compensation."""
+    assert case.id is not None
+    playbook = deps.service.playbook(case.playbook_id)
+    card = case_messages.case_card(case, playbook, deps.style)
+    where = slack_call("post case", case, lambda: deps.slack.post_case(channel, user, card))
+    if not where:
+        return
+    deps.service.set_thread(case.id, *where)
+    staff_name = deps.staff_name(user)
+    parts = [(Part.APOLOGY, case_messages.apology(case, playbook, staff_name)),
+             (Part.FIX, case_messages.fix(case, playbook)),
+             (Part.COMPENSATION, case_messages.compensation(case, playbook, deps.style))]
+    for part, msg in parts:
+        ts = slack_call(f"post {part}", case, lambda m=msg: deps.slack.reply(*where, m))
+        if ts:
+            deps.service.set_message(case.id, part, where[0], ts)
+
+
+def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps
+                        ) -> None:
+    values, data = modals.values(view), meta(view)
+    errors: Errors = {}
+    try:
+        kind = CompensationType(values.get(Field.COMP_TYPE) or "")
+    except ValueError:
+        errors[Field.COMP_TYPE] = "Pick a type."
+    label = values.get(Field.COMP_LABEL) or ""
+    if not label:
+        errors[Field.COMP_LABEL] = "Say what the customer gets."
+    amount = 0
+    try:
+        amount = money.parse_amount(values.get(Field.AMOUNT) or "", deps.style.currency)
+    except ValueError as exc:
+        errors[Field.AMOUNT] = f"{str(exc).capitalize()}."
+    if errors:
+        _reject(ack, errors)
+        return
+    try:
+        case, comp = give(deps, int(data["case"]), user=body["user"]["id"], type=kind,
+                          label=label, amount=amount, option_key=data.get("option"))
+    except DomainError as exc:  # over the ceiling, or a request already waiting
+        _reject(ack, {Field.AMOUNT: str(exc)})
+        return
+    ack()
+    announce_compensation(deps, case, comp)
+
+
+def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+    values, data = modals.values(view), meta(view)
+    reason = values.get(Field.REASON) or ""
+    if not reason:
+        _reject(ack, {Field.REASON: "Say why, so the requester knows."})
+        return
+    try:
+        case, comp = deps.service.change(int(data["case"]), lambda c, ctx: c.decide_compensation(
+            number=int(data["number"]), approve=False, actor=body["user"]["id"], at=ctx.now,
+            policy=ctx.policy, reason=reason))
+    except AlreadyDecided as exc:
+        who = getattr(exc.compensation, "decided_by", None)
+        _reject(ack, {Field.REASON: f"{exc} (by {who})."})
+        return
+    except DomainError as exc:
+        _reject(ack, {Field.REASON: str(exc)})
+        return
+    ack()
+    announce_decision(deps, case, comp)
+
+
+def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+    values, data = modals.values(view), meta(view)
+    errors: Errors = {}
+    reaction = values.get(Field.REACTION)
+    if reaction not in {r.value for r in Reaction}:
+        errors[Field.REACTION] = "Pick how the customer left."
+    if not values.get(Field.ROOT_CAUSE):
+        errors[Field.ROOT_CAUSE] = "Pick the root cause (or Other)."
+    action_taken = values.get(Field.ACTION_TAKEN) or ""
+    if not action_taken:
+        errors[Field.ACTION_TAKEN] = "Say what was done to put it right."
+    manager = values.get(Field.MANAGER)
+    managers = deps.managers.all()
+    if not manager:
+        errors[Field.MANAGER] = "Choose who follows up with the customer."
+    elif managers and manager not in managers:
+        errors[Field.MANAGER] = "Choose one of the managers (AMENDS_MANAGERS)."
+    if errors:
+        _reject(ack, errors)
+        return
+    outcome = Outcome(reaction=Reaction(reaction), root_cause=values[Field.ROOT_CAUSE] or "",
+                      action_taken=action_taken, notes=values.get(Field.NOTES) or "")
+    try:
+        case, follow_up = deps.service.change(int(data["case"]), lambda c, ctx: c.resolve(
+            outcome=outcome, playbook=ctx.playbook, actor=body["user"]["id"], at=ctx.now,
+            manager=manager or ""))
+    except DomainError as exc:
+        _reject(ack, {Field.ACTION_TAKEN: str(exc)})
+        return
+    ack()
+    assert case.id is not None
+    refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
+    recovered = case.time_to_recover
+    minutes = int(recovered.total_seconds() // 60) if recovered else 0
+    note(deps, case, f"✅ Resolved by {mention(body['user']['id'])} in "
+                     f"{case_messages.describe_short(minutes * 60)}. "
+                     f"{mention(follow_up.manager)} will follow up with the customer in person.",
+         f"{case.reference} resolved")
+    playbook = deps.service.playbook(case.playbook_id)
+    dm = case_messages.follow_up_dm(case, playbook, follow_up, deps.style)
+    where = slack_call("follow-up dm", case, lambda: deps.slack.dm(follow_up.manager, dm))
+    if where:
+        deps.service.set_follow_up_message(case.id, follow_up.number, *where)
+
+
+def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+    values, data = modals.values(view), meta(view)
+    reaction = values.get(Field.REACTION)
+    if reaction not in {r.value for r in Reaction}:
+        _reject(ack, {Field.REACTION: "Pick how the customer feels now."})
+        return
+    user = body["user"]["id"]
+    try:
+        case, done = deps.service.change(int(data["case"]), lambda c, ctx: c.record_follow_up(
+            reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
+            at=ctx.now, policy=ctx.policy))
+    except DomainError as exc:
+        _reject(ack, {Field.REACTION: str(exc)})
+        return
+    ack()
+    update_follow_up_dm(deps, case, done)
+    if case.state is CaseState.CLOSED:
+        note(deps, case, f"🤝 {mention(user)} followed up in person: the customer feels "
+                         f"*{done.reaction.label.lower() if done.reaction else ''}*. "
+                         f"{case.reference} is closed.", f"{case.reference} closed")
+        refresh(deps, case)
+    else:
+        quoted = f"\n>{mrkdwn(done.note, 500)}" if done.note else ""
+        note(deps, case, f"{mention(case.opened_by)} the customer is *still unhappy* after "
+                         f"{mention(user)}'s follow-up, so {case.reference} is reopened. "
+                         f"Please pick it up again.{quoted}", f"{case.reference} reopened")
+        refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
+
+
+def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+    values, data = modals.values(view), meta(view)
+    reason = values.get(Field.REASON) or ""
+    if not reason:
+        _reject(ack, {Field.REASON: "Say why the case is cancelled."})
+        return
+    user = body["user"]["id"]
+    try:
+        case, _ = deps.service.change(int(data["case"]), lambda c, ctx: c.cancel(
+            reason=reason, actor=user, at=ctx.now))
+    except DomainError as exc:
+        _reject(ack, {Field.REASON: str(exc)})
+        return
+    ack()
+    note(deps, case, f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
+         f"{case.reference} cancelled")
+    refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
+    assert case.id is not None
+    for comp in case.compensations:
+        where = deps.service.approval_message(case.id, comp.number)
+        if where is not None and comp.reason == "case cancelled":
+            slack_call("approval withdrawn", case, lambda w=where, c=comp: deps.slack.update(
+                w[0], w[1], case_messages.approval_decided(case, c, deps.style)))
+
+
+def register(app: App) -> None:
+    app.view(ViewId.NEW_CASE)(new_case)
+    app.view(ViewId.CUSTOM_COMPENSATION)(custom_compensation)
+    app.view(ViewId.DENY)(deny)
+    app.view(ViewId.RESOLVE)(resolve)
+    app.view(ViewId.FOLLOW_UP)(follow_up)
+    app.view(ViewId.CANCEL)(cancel)

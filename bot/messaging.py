@@ -1,0 +1,85 @@
+"""Talking to Slack's Web API: posting with a fallback channel, editing in place, retries.
+
+Everything here runs after the database has committed, so a failed Slack call never loses a
+case: it is logged with the case and the person is told where they can be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+
+from bot.blocks.base import Message
+
+log = logging.getLogger(__name__)
+
+# Errors meaning "the bot can't post here", after which the recovery channel is tried.
+CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
+                    "cannot_reply_to_message", "method_not_supported_for_channel_type"}
+
+
+def make_client(*, token: str, base_url: str) -> WebClient:
+    """A WebClient that retries connection errors, 429 (after Retry-After) and 5xx."""
+    client = WebClient(token=token, base_url=base_url, timeout=10)
+    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=2),
+                             RateLimitErrorRetryHandler(max_retry_count=2),
+                             ServerErrorRetryHandler(max_retry_count=2)]
+    return client
+
+
+class Slack:
+    """The few Web API calls Amends makes, each with a plain outcome."""
+
+    def __init__(self, client: WebClient, *, recovery_channel: str | None) -> None:
+        self.client = client
+        self.recovery_channel = recovery_channel
+
+    def post_case(self, channel: str, user: str, msg: Message) -> tuple[str, str] | None:
+        """Post where the case was opened; else the recovery channel; else a DM."""
+        candidates = [channel, self.recovery_channel]
+        for candidate in [c for c in candidates if c]:
+            try:
+                response = self.client.chat_postMessage(channel=candidate, **msg.kwargs())
+                return response["channel"], response["ts"]
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error not in CANNOT_POST_HERE:
+                    raise
+                log.info("cannot post in %s (%s); trying the next place", candidate, error)
+        dm = self.open_dm(user)
+        response = self.client.chat_postMessage(channel=dm, **msg.kwargs())
+        return response["channel"], response["ts"]
+
+    def reply(self, channel: str, thread_ts: str, msg: Message) -> str:
+        response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                                **msg.kwargs())
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, msg: Message) -> None:
+        self.client.chat_update(channel=channel, ts=ts, **msg.kwargs())
+
+    def open_dm(self, user: str) -> str:
+        return str(self.client.conversations_open(users=user)["channel"]["id"])
+
+    def dm(self, user: str, msg: Message) -> tuple[str, str]:
+        channel = self.open_dm(user)
+        response = self.client.chat_postMessage(channel=channel, **msg.kwargs())
+        return response["channel"], response["ts"]
+
+    def tell(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        """An ephemeral note only `user` sees, e.g. a refusal. Never raises."""
+        try:
+            kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+            if thread_ts:
+                kwargs["thread_ts"] = thread_ts
+            self.client.chat_postEphemeral(**kwargs)
+        except SlackApiError as exc:
+            log.warning("could not tell %s: %s", user, exc.response.get("error"))

@@ -1,0 +1,155 @@
+"""Recovery use cases: each one a transaction over the domain and the database.
+
+The Slack layer calls these and only translates; nothing here knows about Slack. Every
+change loads the case with a row lock, applies one domain transition, saves the rows and
+events, and commits before anyone is told: the case is safe before any message goes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain.compensation import CompensationPolicy
+from bot.domain.lifecycle import Case, Customer
+from bot.domain.playbook import Playbook
+from bot.domain.playbook_library import PlaybookLibrary
+from storage import cases
+from storage.models import CaseRow, CompensationRow, FollowUpRow
+
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a change needs besides the case: its playbook, the rules, and the time."""
+
+    playbook: Playbook
+    policy: CompensationPolicy
+    now: datetime
+
+
+@dataclass
+class RecoveryService:
+    sessions: sessionmaker[Session]
+    library: PlaybookLibrary
+    policy: Callable[[], CompensationPolicy]
+    clock: Callable[[], datetime] = utc_now
+
+    def playbook(self, playbook_id: str) -> Playbook:
+        playbook = self.library.get(playbook_id)
+        if playbook is None:
+            # A case outlives a playbook removed from the folder; say so plainly.
+            raise LookupError(f"The playbook '{playbook_id}' is no longer installed.")
+        return playbook
+
+    def open_case(self, *, origin_key: str | None, playbook_id: str, severity: str,
+                  customer: Customer, summary: str, opened_by: str, currency: str,
+                  order_ref: str | None = None, location: str | None = None,
+                  purchase_minor: int | None = None) -> tuple[Case, bool]:
+        """Record a new case. The same origin (a form submitted twice) opens it once."""
+        playbook = self.playbook(playbook_id)
+        if origin_key is not None:
+            existing = self._existing(origin_key)
+            if existing is not None:
+                return existing, False
+        case = Case.open(playbook=playbook, severity=severity, customer=customer,
+                         summary=summary, opened_by=opened_by, at=self.clock(),
+                         currency=currency, order_ref=order_ref, location=location,
+                         purchase_minor=purchase_minor)
+        try:
+            with self.sessions.begin() as session:
+                cases.add(session, case, origin_key=origin_key)
+        except IntegrityError:
+            existing = self._existing(origin_key) if origin_key else None
+            if existing is None:
+                raise
+            return existing, False
+        return case, True
+
+    def _existing(self, origin_key: str) -> Case | None:
+        with self.sessions() as session:
+            case_id = cases.find_by_origin(session, origin_key)
+            return cases.load(session, case_id)[0] if case_id is not None else None
+
+    def change(self, case_id: int, apply: Callable[[Case, Context], T]) -> tuple[Case, T]:
+        """Apply one domain transition under a row lock and commit it with its events."""
+        with self.sessions.begin() as session:
+            case, row = cases.load(session, case_id, for_update=True)
+            context = Context(playbook=self.playbook(case.playbook_id), policy=self.policy(),
+                              now=self.clock())
+            result = apply(case, context)
+            cases.save(session, case, row)
+        return case, result
+
+    def get(self, case_id: int) -> Case:
+        with self.sessions() as session:
+            return cases.load(session, case_id)[0]
+
+    # -- where the case lives in chat ---------------------------------------------------
+
+    def set_thread(self, case_id: int, channel_id: str, ts: str) -> None:
+        with self.sessions.begin() as session:
+            cases.set_thread(session, case_id, channel_id, ts)
+
+    def thread(self, case_id: int) -> tuple[str, str] | None:
+        with self.sessions() as session:
+            return cases.thread(session, case_id)
+
+    def set_message(self, case_id: int, kind: str, channel_id: str, ts: str) -> None:
+        with self.sessions.begin() as session:
+            cases.set_message(session, case_id, kind, channel_id, ts)
+
+    def messages(self, case_id: int) -> dict[str, tuple[str, str]]:
+        with self.sessions() as session:
+            return cases.messages(session, case_id)
+
+    def set_approval_message(self, case_id: int, number: int, channel_id: str, ts: str) -> None:
+        with self.sessions.begin() as session:
+            row = cases.approval(session, case_id, number)
+            if row is not None:
+                row.channel_id, row.message_ts = channel_id, ts
+
+    def approval_message(self, case_id: int, number: int) -> tuple[str, str] | None:
+        with self.sessions() as session:
+            row = cases.approval(session, case_id, number)
+            if row is None or not row.channel_id or not row.message_ts:
+                return None
+            return row.channel_id, row.message_ts
+
+    def set_follow_up_message(self, case_id: int, number: int, channel_id: str,
+                              ts: str) -> None:
+        with self.sessions.begin() as session:
+            row = cases.follow_up_row(session, case_id, number)
+            if row is not None:
+                row.channel_id, row.message_ts = channel_id, ts
+
+    def follow_up_message(self, case_id: int, number: int) -> tuple[str, str] | None:
+        with self.sessions() as session:
+            row = cases.follow_up_row(session, case_id, number)
+            if row is None or not row.channel_id or not row.message_ts:
+                return None
+            return row.channel_id, row.message_ts
+
+    # -- lists for people --------------------------------------------------------------
+
+    def open_cases_for(self, user: str) -> Sequence[CaseRow]:
+        with self.sessions() as session:
+            return cases.open_cases_for(session, user)
+
+    def pending_approvals(self) -> Sequence[CompensationRow]:
+        with self.sessions() as session:
+            return cases.pending_approvals(session)
+
+    def follow_ups_due_for(self, manager: str) -> Sequence[FollowUpRow]:
+        with self.sessions() as session:
+            return cases.follow_ups_due_for(session, manager)

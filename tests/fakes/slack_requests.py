@@ -1,0 +1,96 @@
+"""Slack-shaped requests, signed with the signing secret as Slack signs them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = {"id": "T0SHOP", "domain": "shop"}
+
+
+def sign(body: str, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"x-slack-request-timestamp": ts, "x-slack-signature": f"v0={digest}"}
+
+
+def form_headers(body: str, **kwargs: Any) -> dict[str, str]:
+    return {"content-type": "application/x-www-form-urlencoded", **sign(body, **kwargs)}
+
+
+def command_body(text: str, *, user: str, channel: str = "C0SHOPFLOOR",
+                 trigger: str = "trig-1") -> str:
+    return urlencode({
+        "token": "legacy", "team_id": TEAM["id"], "team_domain": TEAM["domain"],
+        "channel_id": channel, "channel_name": "shop-floor", "user_id": user,
+        "user_name": user.lower(), "command": "/recover", "text": text,
+        "api_app_id": "A0AMENDS", "response_url": "http://127.0.0.1:9/commands/1",
+        "trigger_id": trigger,
+    })
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def block_action(*, user: str, action: dict[str, Any], message: dict[str, Any] | None = None,
+                 channel: str | None = None, view: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "type": "block_actions", "team": TEAM, "user": {"id": user, "team_id": TEAM["id"]},
+        "api_app_id": "A0AMENDS", "token": "legacy", "trigger_id": "trig-action",
+        "response_url": "http://127.0.0.1:9/actions/1",
+        "actions": [{**action, "action_ts": str(time.time())}],
+    }
+    if message is not None:
+        payload["message"] = message
+        payload["channel"] = {"id": channel}
+        payload["container"] = {"type": "message", "message_ts": message["ts"],
+                                "channel_id": channel, "is_ephemeral": False}
+    if view is not None:
+        payload["view"] = view
+        payload["container"] = {"type": "view", "view_id": view["id"]}
+    return payload
+
+
+def view_submission(*, user: str, view: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "view_submission", "team": TEAM, "user": {"id": user, "team_id": TEAM["id"]},
+            "api_app_id": "A0AMENDS", "token": "legacy", "trigger_id": "trig-view",
+            "view": view}
+
+
+def event_body(event: dict[str, Any], event_id: str = "Ev001") -> str:
+    return json.dumps({"token": "legacy", "team_id": TEAM["id"], "api_app_id": "A0AMENDS",
+                       "event": event, "type": "event_callback", "event_id": event_id,
+                       "event_time": int(time.time())})
+
+
+def fill(view: dict[str, Any], answers: dict[str, str | None]) -> dict[str, Any]:
+    """The view as Slack sends it back on submit, with `answers` typed into its inputs."""
+    values: dict[str, dict[str, Any]] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element, block_id = block["element"], block["block_id"]
+        answer = answers.get(block_id)
+        kind = element["type"]
+        if kind == "plain_text_input":
+            state: dict[str, Any] = {"type": kind, "value": answer}
+        elif kind == "static_select":
+            chosen = next((o for o in element["options"] if o["value"] == answer), None)
+            if answer is not None and chosen is None:
+                raise AssertionError(f"{answer!r} is not an option of {block_id}")
+            if answer is None and element.get("initial_option"):
+                chosen = element["initial_option"]
+            state = {"type": kind, "selected_option": chosen}
+        elif kind == "users_select":
+            state = {"type": kind, "selected_user": answer or element.get("initial_user")}
+        else:
+            raise AssertionError(f"unknown input {kind}")
+        values[block_id] = {element["action_id"]: state}
+    return {**view, "state": {"values": values}}
