@@ -21,16 +21,22 @@ from bot.managers import ManagerDirectory
 from bot.messaging import Slack
 from bot.recovery import RecoveryService, utc_now
 from bot.settings import Settings
+from bot.work import Background, RequestGate
 
 log = logging.getLogger("amends.app")
 
 # Listeners (and so their ack) run on this pool; Bolt waits 3 s for an ack. Sized so a burst
 # of slow handlers (each a few Slack calls) can't starve a new /recover of its acknowledgement.
 LISTENER_THREADS = 32
+# Database changes and Slack updates that may wait run here, after the ack. Few threads:
+# under a burst they queue instead of taking the interpreter from the next acknowledgement.
+WORK_THREADS = 2
+URGENT_THREADS = 2
 
 
 def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[Session],
               library: PlaybookLibrary, executor: Executor | None = None,
+              work_executor: Executor | None = None, gate: RequestGate | None = None,
               clock: Callable[[], datetime] = utc_now, socket_mode: bool = False) -> App:
     managers = ManagerDirectory(managers=settings.managers, group=settings.manager_group,
                                 client=client)
@@ -46,7 +52,11 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
                 style=Style(currency=settings.currency,
                             staff_limit_minor=settings.staff_limit_minor,
                             timezone=settings.timezone),
-                managers=managers, library=library)
+                managers=managers, library=library,
+                work=Background(executor=work_executor, threads=WORK_THREADS,
+                                name="amends-work", gate=gate, patience=1.0),
+                urgent=Background(executor=work_executor, threads=URGENT_THREADS,
+                                  name="amends-modal", gate=gate, patience=0.2))
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",

@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
                       help="a sample purchase value for the compensation amounts (default 40.00)")
     show.set_defaults(run=_playbooks_show)
 
+    serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode when "
+                                "SLACK_APP_TOKEN is set, else HTTP on PORT)")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (HTTP mode)")
+    serve.add_argument("--threads", type=int, default=16,
+                       help="request threads per worker (HTTP mode; workers: WEB_CONCURRENCY)")
+    serve.set_defaults(run=_serve)
+
     db = commands.add_parser("db", help="database schema")
     dbc = db.add_subparsers(title="database commands", metavar="ACTION", required=True)
     dbc.add_parser("upgrade", help="create or migrate the schema to this version").set_defaults(
@@ -118,6 +125,12 @@ def _playbooks_show(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(playbook_text.render(playbook, currency=settings.currency, purchase_minor=purchase))
     return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.server import serve
+
+    return serve(settings, host=args.host, threads=args.threads)
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,24 +28,39 @@ def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, message.get("thread_ts") or message.get("ts")
 
 
-def tells_errors(handler: Handler) -> Handler:
-    """Acknowledge at once; a refusal or a plain domain error goes to the clicker only."""
+def on_click(*, opens_modal: bool) -> Callable[[Handler], Handler]:
+    """Acknowledge at once, then run the handler after the ack; refusals go to the clicker.
 
-    # Not functools.wraps: Bolt unwraps listeners to see which arguments to inject.
-    def wrapper(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
-        ack()
-        try:
-            handler(body=body, client=client, deps=deps, user=body["user"]["id"],
-                    action=body["actions"][0])
-        except AlreadyDecided as exc:
-            comp = exc.compensation
-            who = mention(getattr(comp, "decided_by", None))
-            _tell(deps, body, f"{exc} (by {who}). Nothing was changed.")
-        except (DomainError, LookupError) as exc:  # LookupError: no such case or playbook
-            _tell(deps, body, f"{exc} Nothing was changed.")
+    A handler that opens a modal goes to the urgent pool: its trigger_id expires three
+    seconds after the click. Everything else goes to the work pool.
+    """
 
-    wrapper.__name__ = wrapper.__qualname__ = handler.__name__
-    return wrapper
+    def decorate(handler: Handler) -> Handler:
+        # Not functools.wraps: Bolt unwraps listeners to see which arguments to inject.
+        def wrapper(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+            ack()
+
+            def run() -> None:
+                reporting(deps, body, lambda: handler(
+                    body=body, client=client, deps=deps, user=body["user"]["id"],
+                    action=body["actions"][0]))
+
+            (deps.soon if opens_modal else deps.later)(run)
+
+        wrapper.__name__ = wrapper.__qualname__ = handler.__name__
+        return wrapper
+
+    return decorate
+
+
+def reporting(deps: Deps, body: dict[str, Any], work: Callable[[], None]) -> None:
+    try:
+        work()
+    except AlreadyDecided as exc:
+        who = mention(getattr(exc.compensation, "decided_by", None))
+        _tell(deps, body, f"{exc} (by {who}). Nothing was changed.")
+    except (DomainError, LookupError) as exc:  # LookupError: no such case or playbook
+        _tell(deps, body, f"{exc} Nothing was changed.")
 
 
 def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
@@ -58,7 +73,7 @@ def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
             user, case_messages.thread_note(text, text)))
 
 
-@tells_errors
+@on_click(opens_modal=False)
 def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                   action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
@@ -66,7 +81,7 @@ def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: 
     refresh(deps, case, Part.APOLOGY)
 
 
-@tells_errors
+@on_click(opens_modal=False)
 def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
              action: dict[str, Any]) -> None:
     case_id, step = ids(action["value"], 2)
@@ -77,7 +92,7 @@ def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     refresh(deps, case, Part.FIX)
 
 
-@tells_errors
+@on_click(opens_modal=True)
 def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                         action: dict[str, Any]) -> None:
     case_id_text, key = action["value"].split(":", 1)
@@ -92,9 +107,13 @@ def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, 
         client.views_open(trigger_id=body["trigger_id"], view=modals.custom_compensation(
             case, deps.style, choice, None))
         return
-    case, comp = give(deps, case.id or 0, user=user, type=choice.type, label=choice.label,
-                      amount=amount, option_key=choice.key)
-    announce_compensation(deps, case, comp)
+
+    def record() -> None:
+        case_, comp = give(deps, case.id or 0, user=user, type=choice.type, label=choice.label,
+                           amount=amount, option_key=choice.key)
+        announce_compensation(deps, case_, comp)
+
+    deps.later(lambda: reporting(deps, body, record))
 
 
 def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: int,
@@ -120,7 +139,7 @@ def announce_compensation(deps: Deps, case: Case, comp: Any) -> None:
             deps.service.set_approval_message(case.id, comp.number, thread[0], ts)
 
 
-@tells_errors
+@on_click(opens_modal=True)
 def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                         action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
@@ -129,7 +148,7 @@ def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, 
                       view=modals.custom_compensation(case, deps.style, None, None))
 
 
-@tells_errors
+@on_click(opens_modal=False)
 def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
             action: dict[str, Any]) -> None:
     case_id, number = ids(action["value"], 2)
@@ -151,7 +170,7 @@ def announce_decision(deps: Deps, case: Case, comp: Any) -> None:
     refresh(deps, case, Part.COMPENSATION)
 
 
-@tells_errors
+@on_click(opens_modal=True)
 def deny(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
          action: dict[str, Any]) -> None:
     case_id, number = ids(action["value"], 2)
@@ -165,7 +184,7 @@ def deny(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     client.views_open(trigger_id=body["trigger_id"], view=modals.deny(case, comp, deps.style))
 
 
-@tells_errors
+@on_click(opens_modal=True)
 def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
             action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
@@ -186,14 +205,14 @@ def default_manager(deps: Deps, case: Case) -> str | None:
     return managers[0] if managers else None
 
 
-@tells_errors
+@on_click(opens_modal=True)
 def cancel(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
     client.views_open(trigger_id=body["trigger_id"], view=modals.cancel(deps.service.get(case_id)))
 
 
-@tells_errors
+@on_click(opens_modal=True)
 def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                 action: dict[str, Any]) -> None:
     case_id, number = ids(action["value"], 2)
@@ -206,7 +225,7 @@ def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: st
     client.views_open(trigger_id=body["trigger_id"], view=modals.follow_up(case, number))
 
 
-@tells_errors
+@on_click(opens_modal=False)
 def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
     case_id, _number, hours = ids(action["selected_option"]["value"], 3)
@@ -231,14 +250,16 @@ def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Dep
     view = body["view"]
     values = modals.values(view)
     chosen = deps.library.get(values.get(Field.PLAYBOOK) or "")
-    client.views_update(view_id=view["id"], hash=view.get("hash"), view=modals.new_case(
+    deps.soon(lambda: client.views_update(view_id=view["id"], hash=view.get("hash"),
+                                          view=modals.new_case(
         deps.library, chosen=chosen, text=values.get(Field.WHAT_HAPPENED) or "",
-        channel=meta(view).get("channel", ""), unmatched=False, style=deps.style))
+        channel=meta(view).get("channel", ""), unmatched=False, style=deps.style)))
 
 
 def open_case_from_home(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     ack()
-    open_new_case_modal(client, deps, trigger_id=body["trigger_id"], text="", channel="")
+    deps.soon(lambda: open_new_case_modal(client, deps, trigger_id=body["trigger_id"], text="",
+                                          channel=""))
 
 
 def register(app: App) -> None:

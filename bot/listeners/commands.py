@@ -43,9 +43,10 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) ->
         ack(text=_mine(deps, command["user_id"]), response_type="ephemeral")
         return
     ack()
-    # The trigger_id lives 3 seconds: open the modal before anything else.
-    open_new_case_modal(client, deps, trigger_id=command["trigger_id"], text=text[:2000],
-                        channel=command.get("channel_id") or "")
+    # The trigger_id lives 3 seconds: the modal opens first, on the urgent pool.
+    deps.soon(lambda: open_new_case_modal(client, deps, trigger_id=command["trigger_id"],
+                                          text=text[:2000],
+                                          channel=command.get("channel_id") or ""))
 
 
 def _mine(deps: Deps, user: str) -> str:

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -20,6 +21,7 @@ from bot.managers import ManagerDirectory
 from bot.messaging import Slack
 from bot.recovery import RecoveryService
 from bot.settings import Settings
+from bot.work import Background
 
 log = logging.getLogger("amends.slack")
 
@@ -32,15 +34,18 @@ class Deps:
     style: Style
     managers: ManagerDirectory
     library: PlaybookLibrary
+    work: Background  # after the ack: changes from clicks, message edits
+    urgent: Background  # after the ack, but within the trigger_id's 3 s: opening modals
+
+    def later(self, job: Callable[[], None]) -> None:
+        self.work.submit(job)
+
+    def soon(self, job: Callable[[], None]) -> None:
+        self.urgent.submit(job)
 
     def staff_name(self, user: str) -> str:
         """The name to sign the suggested apology with; never fails the flow."""
-        try:
-            profile = self.slack.client.users_info(user=user)["user"]
-            return (profile.get("profile", {}).get("display_name") or profile.get("real_name")
-                    or profile.get("name") or "")
-        except (SlackApiError, KeyError, TypeError):
-            return ""
+        return _staff_name(self.slack.client, user)
 
     def manager_mentions(self) -> str:
         from bot.blocks.text import group_mention, mention
@@ -48,6 +53,17 @@ class Deps:
         people = " ".join(mention(m) for m in sorted(self.managers.all())[:10])
         group = group_mention(self.managers.group) if self.managers.group else ""
         return " ".join(x for x in (group, people) if x) or "Managers:"
+
+
+@lru_cache(maxsize=1024)
+def _staff_name(client: Any, user: str) -> str:
+    # Cached: the apology message is re-rendered on every change, and names rarely change.
+    try:
+        profile = client.users_info(user=user)["user"]
+        return (profile.get("profile", {}).get("display_name") or profile.get("real_name")
+                or profile.get("name") or "")
+    except (SlackApiError, KeyError, TypeError):
+        return ""
 
 
 def ids(value: str, count: int) -> list[int]:

@@ -79,7 +79,8 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
         return
     ack()
     if created:
-        start_thread(deps, case, channel=meta(view).get("channel") or "", user=user)
+        channel = meta(view).get("channel") or ""
+        deps.later(lambda: start_thread(deps, case, channel=channel, user=user))
 
 
 def start_thread(deps: Deps, case: Case, *, channel: str, user: str) -> None:
@@ -127,7 +128,7 @@ def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], de
         _reject(ack, {Field.AMOUNT: str(exc)})
         return
     ack()
-    announce_compensation(deps, case, comp)
+    deps.later(lambda: announce_compensation(deps, case, comp))
 
 
 def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
@@ -148,7 +149,7 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
         _reject(ack, {Field.REASON: str(exc)})
         return
     ack()
-    announce_decision(deps, case, comp)
+    deps.later(lambda: announce_decision(deps, case, comp))
 
 
 def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
@@ -181,11 +182,16 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
         _reject(ack, {Field.ACTION_TAKEN: str(exc)})
         return
     ack()
+    deps.later(lambda: announce_resolved(deps, case, follow_up, body["user"]["id"]))
+
+
+def announce_resolved(deps: Deps, case: Case, follow_up: Any, user: str) -> None:
+    """Update the thread, and ask the manager to follow up in person."""
     assert case.id is not None
     refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
     recovered = case.time_to_recover
     minutes = int(recovered.total_seconds() // 60) if recovered else 0
-    note(deps, case, f"✅ Resolved by {mention(body['user']['id'])} in "
+    note(deps, case, f"✅ Resolved by {mention(user)} in "
                      f"{case_messages.describe_short(minutes * 60)}. "
                      f"{mention(follow_up.manager)} will follow up with the customer in person.",
          f"{case.reference} resolved")
@@ -211,6 +217,10 @@ def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) 
         _reject(ack, {Field.REACTION: str(exc)})
         return
     ack()
+    deps.later(lambda: announce_follow_up(deps, case, done, user))
+
+
+def announce_follow_up(deps: Deps, case: Case, done: Any, user: str) -> None:
     update_follow_up_dm(deps, case, done)
     if case.state is CaseState.CLOSED:
         note(deps, case, f"🤝 {mention(user)} followed up in person: the customer feels "
@@ -239,6 +249,10 @@ def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> 
         _reject(ack, {Field.REASON: str(exc)})
         return
     ack()
+    deps.later(lambda: announce_cancelled(deps, case, user, reason))
+
+
+def announce_cancelled(deps: Deps, case: Case, user: str, reason: str) -> None:
     note(deps, case, f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
          f"{case.reference} cancelled")
     refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)

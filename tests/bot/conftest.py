@@ -49,7 +49,7 @@ class TrackingExecutor(ThreadPoolExecutor):
                 pending = [f for f in self.futures if not f.done()]
             if not pending:
                 return
-            done, not_done = wait(pending, timeout=timeout)
+            _done, not_done = wait(pending, timeout=timeout)
             assert not not_done, "listeners still running after the timeout"
 
 
@@ -160,7 +160,7 @@ def harness(engine: Engine, fake_slack: FakeSlack, library: PlaybookLibrary,
     sessions = sessionmaker(engine, expire_on_commit=False)
     executor, clock = TrackingExecutor(), Clock()
     app = build_app(settings, client=client, sessions=sessions, library=library,
-                    executor=executor, clock=clock)
+                    executor=executor, work_executor=executor, clock=clock)
     caplog.set_level(logging.ERROR)
     yield Harness(app=app, fake=fake_slack, sessions=sessions, executor=executor, clock=clock,
                   settings=settings)

@@ -69,6 +69,7 @@ class FakeSlack:
         self.cannot_post_in: set[str] = set()
         self.group_members: dict[str, list[str]] = {}
         self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.lenient = False
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._lock = threading.Lock()
@@ -114,6 +115,16 @@ class FakeSlack:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def do_GET(self) -> None:
+                # Counts, for a fake running in a process of its own (the benchmarks).
+                payload = json.dumps({"calls": len(fake.calls),
+                                      "invalid": len(fake.invalid)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -172,6 +183,9 @@ class FakeSlack:
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         posted = self.messages.get(args["ts"])
+        if posted is None and self.lenient:  # messages posted before this fake started
+            posted = self.messages[args["ts"]] = Posted(channel=args["channel"], ts=args["ts"],
+                                                        text="", blocks=[])
         if posted is None or posted.channel != args["channel"]:
             return {"ok": False, "error": "message_not_found"}
         posted.history.append(posted.blocks)
@@ -209,3 +223,15 @@ class FakeSlack:
         if members is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": members}
+
+
+if __name__ == "__main__":
+    # A fake in a process of its own: `python -m tests.fakes.slack_api` prints its URL.
+    import sys
+
+    server = FakeSlack()
+    server.lenient = True
+    server.start()
+    print(server.url, flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+    server.stop()

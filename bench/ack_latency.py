@@ -1,0 +1,196 @@
+"""Acknowledgement latency: `amends serve` against a bare Bolt app that only acks.
+
+Both run under gunicorn (gthread, 16 threads) in HTTP mode against the fake Slack Web API
+(in a process of its own), and get the same load: signed requests, half `/recover` commands
+(which open a modal) and half button clicks on real cases (which write to the database and
+edit Slack messages after the ack), sent in bursts of `--concurrency` at once. Prints
+p50/p99 for each and the ratio; then, for information, the same with the concurrency held
+without pause (saturation), where the work Amends does after each ack competes for the CPU.
+
+    python bench/ack_latency.py [--requests 1000] [--concurrency 50] [--pause 1]
+
+Target: in bursts of 50, Amends' p99 well inside Slack's 3 s and within 1.5x the bare app's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.domain.lifecycle import Case, Customer  # noqa: E402
+from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
+from storage import cases, db  # noqa: E402
+from tests.fakes import slack_requests as sr  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(port: int, path: str) -> None:
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (404 for the bare app's health path is fine)
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    raise SystemExit(f"server on {port} did not start")
+
+
+def seed(url: str, count: int) -> None:
+    """Cases to click on, with their thread messages, as a running Amends would have made."""
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    playbook = PlaybookLibrary.load().get("late-delivery")
+    sessions = db.make_sessions(engine)
+    with sessions.begin() as session:
+        for i in range(count):
+            case = Case.open(playbook=playbook, severity="major",
+                             customer=Customer(name=f"Customer {i}"), summary="late",
+                             opened_by="U0STAFF1", at=datetime.now(UTC), currency="USD")
+            cases.add(session, case)
+            cases.set_thread(session, case.id, "C0SHOPFLOOR", f"1600000000.{i:06d}")
+            cases.set_message(session, case.id, "apology", "C0SHOPFLOOR", f"1600000001.{i:06d}")
+
+
+def requests_for(n: int) -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for i in range(n):
+        if i % 2 == 0:
+            body = sr.command_body("order arrived late", user="U0STAFF1", trigger=f"t{i}")
+        else:
+            case_id = i // 2 + 1
+            action = {"action_id": "apology_given", "block_id": "b", "type": "button",
+                      "value": str(case_id), "text": {"type": "plain_text", "text": "Apology"}}
+            message = {"type": "message", "ts": f"1600000001.{case_id - 1:06d}",
+                       "thread_ts": f"1600000000.{case_id - 1:06d}", "blocks": []}
+            body = sr.interaction_body(sr.block_action(user="U0STAFF1", action=action,
+                                                       message=message,
+                                                       channel="C0SHOPFLOOR"))
+        out.append((body, sr.form_headers(body)))
+    return out
+
+
+def load(port: int, work: list[tuple[str, dict[str, str]]], concurrency: int) -> list[float]:
+    url = f"http://127.0.0.1:{port}/slack/events"
+
+    def one(item: tuple[str, dict[str, str]]) -> float:
+        body, headers = item
+        request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+            assert response.status == 200
+        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(one, work))
+
+
+def bursts(port: int, work: list[tuple[str, dict[str, str]]], size: int,
+           pause: float) -> list[float]:
+    """`size` requests at once, then a pause while the server finishes its post-ack work."""
+    latencies: list[float] = []
+    for start in range(0, len(work), size):
+        latencies += load(port, work[start:start + size], size)
+        time.sleep(pause)
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="seconds between bursts (default 1)")
+    args = parser.parse_args()
+    # The fake Slack runs in its own process, so its work doesn't slow the load generator.
+    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.slack_api"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    fake_url = fake.stdout.readline().strip()
+    tmp = tempfile.mkdtemp(prefix="amends-bench-")
+    database = f"sqlite:///{tmp}/bench.db"
+    seed(database, args.requests // 2 + args.concurrency)
+    env = {**os.environ, "DATABASE_URL": database, "SLACK_BOT_TOKEN": "xoxb-bench-token-00",
+           "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url,
+           "AMENDS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    amends_port, bare_port = free_port(), free_port()
+    servers = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"],
+                         env={**env, "PORT": str(amends_port)}, cwd=tmp),
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bare_port),
+                          sr.SECRET, fake_url], env=env, cwd=tmp),
+    ]
+    try:
+        wait_up(amends_port, "/healthz")
+        wait_up(bare_port, "/healthz")
+        work = requests_for(args.requests + args.concurrency)
+        warm, work = work[:args.concurrency], work[args.concurrency:]
+        results, sustained = {}, {}
+        for name, port in (("bare Bolt app", bare_port), ("amends serve", amends_port)):
+            # Warm up with one burst: imports, connections, every pool's threads.
+            load(port, warm, args.concurrency)
+            time.sleep(3)  # first-time costs (SQL compilation caches, imports) settle
+            results[name] = bursts(port, work[: args.requests // 2], args.concurrency,
+                                   args.pause)
+            # For information: the same concurrency held without pause, i.e. saturation.
+            sustained[name] = load(port, work[args.requests // 2:], args.concurrency)
+        time.sleep(2)  # let Amends finish the work it does after each ack
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+        with urllib.request.urlopen(fake_url, timeout=5) as response:
+            counts = json.loads(response.read())
+        fake.stdin.close()
+        fake.wait(timeout=10)
+    print(f"ack latency: {args.requests // 2} signed requests (half /recover, half button "
+          f"clicks) in bursts of {args.concurrency} concurrent, {args.pause}s apart")
+    print(f"{'server':<16}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for name, values in results.items():
+        print(f"{name:<16}{pct(values, 50) * 1000:>10.1f}{pct(values, 99) * 1000:>10.1f}"
+              f"{max(values) * 1000:>10.1f}")
+        for kind, part in (("  /recover", values[0::2]), ("  clicks", values[1::2])):
+            print(f"{kind:<16}{pct(part, 50) * 1000:>10.1f}{pct(part, 99) * 1000:>10.1f}"
+                  f"{max(part) * 1000:>10.1f}")
+    print(f"\nfor information, saturation: {args.requests - args.requests // 2} requests "
+          f"with {args.concurrency} always in flight (beyond any shop's traffic)")
+    for name, values in sustained.items():
+        print(f"{name:<16}{pct(values, 50) * 1000:>10.1f}{pct(values, 99) * 1000:>10.1f}"
+              f"{max(values) * 1000:>10.1f}")
+    bare, amends = results["bare Bolt app"], results["amends serve"]
+    ratio50, ratio99 = pct(amends, 50) / pct(bare, 50), pct(amends, 99) / pct(bare, 99)
+    print(f"\nratio amends/bare in bursts: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x")
+    print(f"Slack Web API calls made by amends: {counts['calls']} "
+          f"(invalid payloads: {counts['invalid']})")
+    met = pct(amends, 99) < 3.0 and ratio99 <= 1.5
+    print(json.dumps({"target_met": met, "p99_s": round(pct(amends, 99), 4),
+                      "ratio_p99": round(ratio99, 2)}))
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

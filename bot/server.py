@@ -1,0 +1,151 @@
+"""`amends serve`: HTTP under gunicorn (production-grade, concurrent), or Socket Mode.
+
+One request URL, /slack/events, takes slash commands, interactivity and events; /healthz
+says whether the database answers. Each gunicorn worker builds its own App, engine and
+client after the fork, so nothing is shared between processes but the database.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import text
+
+from bot.app import build_app
+from bot.domain.playbook_library import PlaybookLibrary, PlaybooksInvalid
+from bot.messaging import make_client
+from bot.settings import Settings
+from bot.work import RequestGate
+from storage import db
+
+log = logging.getLogger("amends.server")
+MANIFEST_HINT = ("Create the Slack app from manifest.yml (api.slack.com/apps > Create New App > "
+                 "From a manifest), install it to your workspace, then put its tokens in .env. "
+                 "The README's 'Connecting to Slack' walks through it.")
+
+StartResponse = Callable[..., Any]
+
+
+class StartupError(Exception):
+    """Something the operator must fix before Amends can serve; the message says what."""
+
+
+def prepare(settings: Settings, *, socket_mode: bool = False,
+            gate: RequestGate | None = None) -> tuple[App, Any]:
+    """Check everything an operator can get wrong, then build the App. Returns (app, engine)."""
+    missing = settings.missing_for_slack()
+    if missing:
+        raise StartupError("Amends needs its Slack credentials:\n" + "\n".join(
+            f"  - {m}" for m in missing) + "\n" + MANIFEST_HINT)
+    engine = db.make_engine(settings.database_url)
+    try:
+        db.check_schema(engine)
+    except db.SchemaOutOfDate as exc:
+        raise StartupError(str(exc)) from None
+    except Exception as exc:  # the database is not reachable at all
+        raise StartupError(f"Cannot reach the database ({type(exc).__name__}: {exc}). "
+                           "Check DATABASE_URL.") from None
+    try:
+        library = PlaybookLibrary.load(settings.playbooks_dir)
+    except PlaybooksInvalid as exc:
+        raise StartupError(f"The playbooks have errors:\n{exc}\n"
+                           "Fix them (amends playbooks check) and start again.") from None
+    client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
+    try:
+        app = build_app(settings, client=client, sessions=db.make_sessions(engine),
+                        library=library, socket_mode=socket_mode, gate=gate)
+    except Exception as exc:  # Bolt checks the token with auth.test at construction
+        raise StartupError(f"Slack refused the bot token ({exc}). Check SLACK_BOT_TOKEN, "
+                           "and that the app is installed to the workspace.") from None
+    return app, engine
+
+
+def wsgi_app(app: App, engine: Any, gate: RequestGate | None = None
+             ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    handler = SlackRequestHandler(app)
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/slack/events" and method == "POST":
+            if gate is None:
+                return handler(environ, start_response)
+            gate.enter()  # background work waits while requests are being acknowledged
+            try:
+                return handler(environ, start_response)
+            finally:
+                gate.leave()
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            return _health(engine, start_response)
+        body = b'{"error": "not found; Slack sends everything to POST /slack/events"}'
+        start_response("404 Not Found", [("Content-Type", "application/json"),
+                                         ("Content-Length", str(len(body)))])
+        return [body]
+
+    return application
+
+
+def _health(engine: Any, start_response: StartResponse) -> Iterable[bytes]:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        status, report = "200 OK", {"status": "ok", "database": "ok"}
+    except Exception as exc:
+        status, report = "503 Service Unavailable", {"status": "unavailable",
+                                                     "database": type(exc).__name__}
+    body = json.dumps(report).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> int:
+    if settings.slack_app_token:
+        return _socket_mode(settings)
+    try:
+        prepare(settings)  # fail fast, with a clear message, before any worker starts
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            # Workers come from WEB_CONCURRENCY (gunicorn's own convention), default 1.
+            for key, value in {"bind": f"{host}:{settings.port}", "worker_class": "gthread",
+                               "threads": threads, "timeout": 30, "graceful_timeout": 20,
+                               "keepalive": 5, "loglevel": settings.log_level.lower(),
+                               "accesslog": None, "proc_name": "amends"}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Callable[..., Any]:
+            gate = RequestGate()
+            application = wsgi_app(*prepare(settings, gate=gate), gate=gate)
+            # Everything built at start lives as long as the process: keep it out of the
+            # garbage collector's full passes, which otherwise stall a burst of requests.
+            gc.collect()
+            gc.freeze()
+            return application
+
+    log.info("serving Slack requests on http://%s:%s/slack/events", host, settings.port)
+    Server().run()
+    return 0
+
+
+def _socket_mode(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    try:
+        app, _engine = prepare(settings, socket_mode=True)
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    log.info("connecting to Slack in Socket Mode")
+    SocketModeHandler(app, settings.slack_app_token).start()
+    return 0

@@ -1,0 +1,98 @@
+"""`amends serve` as a real process: gunicorn, signed HTTP requests, /healthz, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.fakes import slack_requests as sr
+from tests.fakes.slack_api import FakeSlack
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(tmp_path: Path, fake: FakeSlack, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AMENDS_"))}
+    return {**keep, "DATABASE_URL": f"sqlite:///{tmp_path / 'amends.db'}",
+            "SLACK_BOT_TOKEN": "xoxb-test-token-0000", "SLACK_SIGNING_SECRET": sr.SECRET,
+            "SLACK_API_URL": fake.url, "AMENDS_MANAGERS": "U0MGR001", **extra}
+
+
+def _amends(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_serve_answers_signed_requests_over_http(tmp_path: Path,
+                                                 fake_slack: FakeSlack) -> None:
+    port = _free_port()
+    env = _env(tmp_path, fake_slack, PORT=str(port))
+    assert _amends("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"],
+                               env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    assert json.loads(response.read()) == {"status": "ok", "database": "ok"}
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        else:
+            raise AssertionError("amends serve did not come up")
+        body = sr.command_body("order 7 arrived late", user="U0STAFF1")
+        request = urllib.request.Request(f"{base}/slack/events", data=body.encode(),
+                                         headers=sr.form_headers(body), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        for _ in range(50):
+            if fake_slack.called("views.open"):
+                break
+            time.sleep(0.1)
+        view = fake_slack.called("views.open")[0].args["view"]
+        assert view["callback_id"] == "new_case"
+        # Unsigned: 401, and nothing more reaches Slack.
+        bad = urllib.request.Request(f"{base}/slack/events", data=body.encode(),
+                                     headers={"content-type": "application/x-www-form-urlencoded"},
+                                     method="POST")
+        try:
+            urllib.request.urlopen(bad, timeout=5)
+            raise AssertionError("an unsigned request was accepted")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+        assert len(fake_slack.called("views.open")) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+
+
+def test_serve_without_tokens_says_what_to_set(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    env = _env(tmp_path, fake_slack)
+    del env["SLACK_BOT_TOKEN"], env["SLACK_SIGNING_SECRET"]
+    result = _amends("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+    assert "manifest.yml" in result.stderr
+
+
+def test_serve_refuses_an_out_of_date_schema(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    result = _amends("serve", env=_env(tmp_path, fake_slack), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Run `amends db upgrade`" in result.stderr
+    assert fake_slack.calls == []

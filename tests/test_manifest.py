@@ -1,0 +1,32 @@
+"""The Slack app manifest declares what the code uses, and no more."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_manifest_matches_the_code() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/recover"
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    urls = {command["url"], manifest["settings"]["interactivity"]["request_url"],
+            manifest["settings"]["event_subscriptions"]["request_url"]}
+    assert len(urls) == 1 and urls.pop().endswith("/slack/events")
+    # Each Web API method the bot calls is covered by a declared scope.
+    needs = {"chat_postMessage": "chat:write", "chat_update": "chat:write",
+             "chat_postEphemeral": "chat:write", "conversations_open": "im:write",
+             "users_info": "users:read", "usergroups_users_list": "usergroups:read"}
+    source = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py"))
+    called = set(re.findall(r"\.(chat_\w+|conversations_\w+|users_info|usergroups_\w+)\(",
+                            source))
+    assert called <= set(needs), called - set(needs)
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {needs[m] for m in called} | {"commands", "chat:write.public"} == scopes
