@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.blocks.case_messages import Style
 from bot.domain.compensation import CompensationPolicy
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.followthrough import FollowThrough
 from bot.listeners import actions, commands, events, views
 from bot.listeners.common import Deps
 from bot.managers import ManagerDirectory
@@ -34,6 +35,12 @@ WORK_THREADS = 2
 URGENT_THREADS = 2
 
 
+def make_followthrough(settings: Settings, *, sessions: sessionmaker[Session], slack: Slack,
+                       library: PlaybookLibrary, managers: ManagerDirectory) -> FollowThrough:
+    return FollowThrough(settings=settings, sessions=sessions, slack=slack, library=library,
+                         managers=managers.all)
+
+
 def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[Session],
               library: PlaybookLibrary, executor: Executor | None = None,
               work_executor: Executor | None = None, gate: RequestGate | None = None,
@@ -45,10 +52,11 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
         return CompensationPolicy(staff_limit_minor=settings.staff_limit_minor,
                                   managers=managers.all(), currency=settings.currency)
 
+    slack = Slack(client, recovery_channel=settings.recovery_channel)
     deps = Deps(settings=settings,
                 service=RecoveryService(sessions=sessions, library=library, policy=policy,
                                         clock=clock),
-                slack=Slack(client, recovery_channel=settings.recovery_channel),
+                slack=slack,
                 style=Style(currency=settings.currency,
                             staff_limit_minor=settings.staff_limit_minor,
                             timezone=settings.timezone),
@@ -56,7 +64,9 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
                 work=Background(executor=work_executor, threads=WORK_THREADS,
                                 name="amends-work", gate=gate, patience=1.0),
                 urgent=Background(executor=work_executor, threads=URGENT_THREADS,
-                                  name="amends-modal", gate=gate, patience=0.2))
+                                  name="amends-modal", gate=gate, patience=0.2),
+                followthrough=make_followthrough(settings, sessions=sessions, slack=slack,
+                                                 library=library, managers=managers))
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",

@@ -25,7 +25,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return int(args.run(args, settings) or 0)
+    from bot.domain.playbook_library import PlaybooksInvalid
+    from storage.db import SchemaOutOfDate
+
+    try:
+        return int(args.run(args, settings) or 0)
+    except (SchemaOutOfDate, PlaybooksInvalid) as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +63,29 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=16,
                        help="request threads per worker (HTTP mode; workers: WEB_CONCURRENCY)")
     serve.set_defaults(run=_serve)
+
+    reminders = commands.add_parser("reminders", help="follow-up reminders and escalations")
+    rem = reminders.add_subparsers(title="reminder commands", metavar="ACTION", required=True)
+    rem.add_parser("run", help="send every reminder, escalation and nudge that is due now "
+                   "(for cron; each goes out once)").set_defaults(run=_reminders_run)
+
+    digest = commands.add_parser("digest", help="the weekly leadership digest")
+    dig = digest.add_subparsers(title="digest commands", metavar="ACTION", required=True)
+    preview = dig.add_parser("preview", help="print a week's digest in the terminal")
+    preview.add_argument("--week", help="an ISO week like 2026-W47 (default: the last "
+                         "complete week)")
+    preview.set_defaults(run=_digest_preview)
+    send = dig.add_parser("send", help="post a week's digest to AMENDS_LEADERSHIP_CHANNEL now "
+                          "(once per week and channel)")
+    send.add_argument("--week", help="an ISO week like 2026-W47 (default: the latest due)")
+    send.set_defaults(run=_digest_send)
+
+    export = commands.add_parser("export", help="write cases as CSV for spreadsheets")
+    export.add_argument("--since", required=True, help="first day, YYYY-MM-DD (in "
+                        "AMENDS_TIMEZONE)")
+    export.add_argument("--until", help="day after the last, YYYY-MM-DD (default: now)")
+    export.add_argument("--output", "-o", type=Path, help="a file (default: standard output)")
+    export.set_defaults(run=_export)
 
     db = commands.add_parser("db", help="database schema")
     dbc = db.add_subparsers(title="database commands", metavar="ACTION", required=True)
@@ -131,6 +161,119 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.server import serve
 
     return serve(settings, host=args.host, threads=args.threads)
+
+
+def _followthrough(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.app import make_followthrough
+    from bot.domain.playbook_library import PlaybookLibrary
+    from bot.managers import ManagerDirectory
+    from bot.messaging import Slack, make_client
+    from storage import db
+
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
+    return make_followthrough(
+        settings, sessions=db.make_sessions(engine),
+        slack=Slack(client, recovery_channel=settings.recovery_channel),
+        library=PlaybookLibrary.load(settings.playbooks_dir),
+        managers=ManagerDirectory(managers=settings.managers, group=settings.manager_group,
+                                  client=client))
+
+
+def _needs_slack(settings: Settings) -> bool:
+    if not settings.slack_bot_token:
+        print("SLACK_BOT_TOKEN is not set: Amends needs it to send messages.", file=sys.stderr)
+        return False
+    return True
+
+
+def _reminders_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.recovery import utc_now
+
+    if not _needs_slack(settings):
+        return 2
+    report = _followthrough(settings).run_reminders(utc_now())
+    print(f"Sent {report}.")
+    return 1 if report.failed else 0
+
+
+def _week(args: argparse.Namespace, jobs, now):  # type: ignore[no-untyped-def]
+    from bot.domain.weeks import Week
+
+    if args.week:
+        return Week.parse(args.week)
+    return jobs.due_week(now)[0]
+
+
+def _digest_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.recovery import utc_now
+
+    jobs = _followthrough(settings)
+    try:
+        week = _week(args, jobs, utc_now())
+    except ValueError as exc:
+        print(f"--week: {exc}", file=sys.stderr)
+        return 2
+    print(jobs.digest(week, plain=True).text)
+    return 0
+
+
+def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.recovery import utc_now
+
+    if not _needs_slack(settings):
+        return 2
+    jobs, now = _followthrough(settings), utc_now()
+    try:
+        week = _week(args, jobs, now)
+        outcome = jobs.send_digest(week, now)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if outcome:
+        print(f"Sent the digest for {week} to {settings.leadership_channel}.")
+        return 0
+    if outcome is None:
+        print(f"Slack refused the digest for {week}; nothing was recorded, try again.",
+              file=sys.stderr)
+        return 1
+    print(f"The digest for {week} was already sent to {settings.leadership_channel}; "
+          "it goes out once per week and channel.")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+    from datetime import date, datetime, time
+
+    from storage import db
+    from storage.export import COLUMNS, rows
+
+    def day(text: str, flag: str) -> datetime:
+        try:
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=settings.timezone)
+        except ValueError:
+            raise SystemExit(f"{flag}: '{text}' is not a date like 2026-11-01") from None
+
+    since = day(args.since, "--since")
+    until = day(args.until, "--until") if args.until else None
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
+    written = 0
+    try:
+        writer = csv.DictWriter(out, fieldnames=COLUMNS)
+        writer.writeheader()
+        with db.make_sessions(engine)() as session:
+            for row in rows(session, since, until):
+                writer.writerow(row)
+                written += 1
+    finally:
+        if args.output:
+            out.close()
+    print(f"{written} case(s) exported.", file=sys.stderr)
+    return 0
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

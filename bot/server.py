@@ -18,9 +18,12 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
-from bot.app import build_app
+from bot.app import build_app, make_followthrough
 from bot.domain.playbook_library import PlaybookLibrary, PlaybooksInvalid
-from bot.messaging import make_client
+from bot.managers import ManagerDirectory
+from bot.messaging import Slack, make_client
+from bot.recovery import utc_now
+from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.work import RequestGate
 from storage import db
@@ -37,9 +40,12 @@ class StartupError(Exception):
     """Something the operator must fix before Amends can serve; the message says what."""
 
 
-def prepare(settings: Settings, *, socket_mode: bool = False,
-            gate: RequestGate | None = None) -> tuple[App, Any]:
-    """Check everything an operator can get wrong, then build the App. Returns (app, engine)."""
+def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate | None = None,
+            scheduler: bool = True) -> tuple[App, Any]:
+    """Check everything an operator can get wrong, then build the App. Returns (app, engine).
+
+    With AMENDS_SCHEDULER on, the reminders and the digest start here too, in this process.
+    """
     missing = settings.missing_for_slack()
     if missing:
         raise StartupError("Amends needs its Slack credentials:\n" + "\n".join(
@@ -58,13 +64,29 @@ def prepare(settings: Settings, *, socket_mode: bool = False,
         raise StartupError(f"The playbooks have errors:\n{exc}\n"
                            "Fix them (amends playbooks check) and start again.") from None
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
+    sessions = db.make_sessions(engine)
     try:
-        app = build_app(settings, client=client, sessions=db.make_sessions(engine),
-                        library=library, socket_mode=socket_mode, gate=gate)
+        app = build_app(settings, client=client, sessions=sessions, library=library,
+                        socket_mode=socket_mode, gate=gate)
     except Exception as exc:  # Bolt checks the token with auth.test at construction
         raise StartupError(f"Slack refused the bot token ({exc}). Check SLACK_BOT_TOKEN, "
                            "and that the app is installed to the workspace.") from None
+    if scheduler:
+        start_scheduler(settings, engine, library, client)
     return app, engine
+
+
+def start_scheduler(settings: Settings, engine: Any, library: PlaybookLibrary,
+                    client: Any) -> Scheduler | None:
+    """Reminders and the weekly digest, in this process (AMENDS_SCHEDULER=on)."""
+    if not settings.scheduler:
+        return None
+    jobs = make_followthrough(
+        settings, sessions=db.make_sessions(engine),
+        slack=Slack(client, recovery_channel=settings.recovery_channel), library=library,
+        managers=ManagerDirectory(managers=settings.managers, group=settings.manager_group,
+                                  client=client))
+    return Scheduler(jobs, clock=utc_now).start()
 
 
 def wsgi_app(app: App, engine: Any, gate: RequestGate | None = None
@@ -109,7 +131,8 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> in
     if settings.slack_app_token:
         return _socket_mode(settings)
     try:
-        prepare(settings)  # fail fast, with a clear message, before any worker starts
+        # Fail fast, with a clear message, before any worker starts; workers schedule.
+        prepare(settings, scheduler=False)
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2

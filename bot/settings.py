@@ -48,6 +48,18 @@ class Settings:
     currency: str = "USD"
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     follow_up_hours: int = 48
+    escalate_after_hours: int = 24
+    escalation_user: str | None = None
+    approval_remind_minutes: int = 30
+    approval_escalate_minutes: int = 120
+    open_nudge_hours: int = 24
+    hotspot_threshold: int = 3
+    location_managers: dict[str, str] = field(default_factory=dict)
+    on_time_goal: int = 80
+    digest_day: int = 0  # Monday
+    digest_hour: int = 9
+    digest_template: Path | None = None
+    scheduler: bool = True
     log_level: str = "INFO"
 
     @property
@@ -111,6 +123,23 @@ def load_settings(environ: Mapping[str, str] | None = None,
          lambda v: money.parse_amount(v, currency), "an amount like 20 or 20.00")
     take("AMENDS_TIMEZONE", "timezone", ZoneInfo, "an IANA time zone like Europe/London")
     take("AMENDS_FOLLOW_UP_HOURS", "follow_up_hours", _positive_int, "a whole number of hours")
+    take("AMENDS_ESCALATE_AFTER_HOURS", "escalate_after_hours", _positive_int,
+         "a whole number of hours")
+    take("AMENDS_ESCALATION_USER", "escalation_user", _user, "a Slack user ID like U0123ABCD")
+    take("AMENDS_APPROVAL_REMIND_MINUTES", "approval_remind_minutes", _positive_int,
+         "a whole number of minutes")
+    take("AMENDS_APPROVAL_ESCALATE_MINUTES", "approval_escalate_minutes", _positive_int,
+         "a whole number of minutes")
+    take("AMENDS_OPEN_NUDGE_HOURS", "open_nudge_hours", _positive_int, "a whole number of hours")
+    take("AMENDS_HOTSPOT_THRESHOLD", "hotspot_threshold", _positive_int,
+         "a whole number of cases")
+    take("AMENDS_LOCATION_MANAGERS", "location_managers", _location_managers,
+         "'Location=U0123ABCD' pairs separated by ';'")
+    take("AMENDS_ON_TIME_GOAL", "on_time_goal", _percent, "a percentage from 1 to 100")
+    take("AMENDS_DIGEST_DAY", "digest_day", _weekday, "a day of the week like monday")
+    take("AMENDS_DIGEST_HOUR", "digest_hour", _hour, "an hour from 0 to 23")
+    take("AMENDS_DIGEST_TEMPLATE", "digest_template", _file, "a Jinja2 template file")
+    take("AMENDS_SCHEDULER", "scheduler", _switch, "on or off")
     take("AMENDS_LOG_LEVEL", "log_level", _log_level, "DEBUG, INFO, WARNING or ERROR")
     if problems:
         raise SettingsError(problems)
@@ -206,3 +235,57 @@ def _log_level(value: str) -> str:
     if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError("")
     return value.upper()
+
+
+def _user(value: str) -> str:
+    if not _USER_ID.match(value):
+        raise ValueError("")
+    return value
+
+
+def _location_managers(value: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(";") if p.strip()):
+        location, _, user = part.rpartition("=")
+        if not location.strip() or not _USER_ID.match(user.strip()):
+            raise ValueError(f"'{part}' is not Location=USERID")
+        pairs[location.strip().lower()] = user.strip()
+    return pairs
+
+
+def _percent(value: str) -> int:
+    number = int(value.rstrip("%"))
+    if not 1 <= number <= 100:
+        raise ValueError("")
+    return number
+
+
+def _weekday(value: str) -> int:
+    from bot.domain.weeks import DAYS
+
+    matches = [i for i, day in enumerate(DAYS) if day.startswith(value.lower()[:3])]
+    if len(value) < 3 or not matches:
+        raise ValueError("")
+    return matches[0]
+
+
+def _hour(value: str) -> int:
+    hour = int(value)
+    if not 0 <= hour <= 23:
+        raise ValueError("")
+    return hour
+
+
+def _file(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
+
+
+def _switch(value: str) -> bool:
+    if value.lower() in {"on", "true", "yes", "1"}:
+        return True
+    if value.lower() in {"off", "false", "no", "0"}:
+        return False
+    raise ValueError("")

@@ -53,6 +53,8 @@ def add(session: Session, case: Case, *, origin_key: str | None = None) -> CaseR
     session.add(row)
     session.flush()
     case.id = row.id
+    _sync_children(case, row)
+    session.flush()
     _flush_events(session, case, row)
     return row
 
@@ -71,6 +73,12 @@ def load(session: Session, case_id: int, *, for_update: bool = False) -> tuple[C
 def save(session: Session, case: Case, row: CaseRow) -> None:
     """Write the domain case's changes and its new events into its row and child rows."""
     _copy_to_row(case, row)
+    _sync_children(case, row)
+    session.flush()
+    _flush_events(session, case, row)
+
+
+def _sync_children(case: Case, row: CaseRow) -> None:
     existing = {c.number: c for c in row.compensations}
     for comp in case.compensations:
         comp_row = existing.get(comp.number)
@@ -87,8 +95,6 @@ def save(session: Session, case: Case, row: CaseRow) -> None:
             fu_row = FollowUpRow(number=follow_up.number)
             row.follow_ups.append(fu_row)
         _copy_follow_up(follow_up, fu_row)
-    session.flush()
-    _flush_events(session, case, row)
 
 
 def find_by_origin(session: Session, origin_key: str) -> int | None:

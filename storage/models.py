@@ -86,6 +86,8 @@ class CaseRow(Base):
     # Where the case lives in chat: the channel and the case message that heads its thread.
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # When the staff member was nudged about the case still being open (once per case).
+    nudged_at: Mapped[datetime | None]
     # What created the case (the modal's view id): a form submitted twice opens one case.
     origin_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Optimistic locking: two processes saving the same case can't both win.
@@ -223,3 +225,16 @@ class SentDigestRow(Base):
     late: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (UniqueConstraint("week", "channel"),)
+
+
+class AlertRow(Base):
+    """A one-off alert, claimed by a unique key so it goes out once (e.g. a day's hotspot)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("kind", "key"),)

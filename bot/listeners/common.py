@@ -16,6 +16,7 @@ from bot.blocks.base import Message
 from bot.blocks.case_messages import Style
 from bot.domain.lifecycle import Case
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.followthrough import FollowThrough
 from bot.ids import Message as Part
 from bot.managers import ManagerDirectory
 from bot.messaging import Slack
@@ -36,6 +37,7 @@ class Deps:
     library: PlaybookLibrary
     work: Background  # after the ack: changes from clicks, message edits
     urgent: Background  # after the ack, but within the trigger_id's 3 s: opening modals
+    followthrough: FollowThrough
 
     def later(self, job: Callable[[], None]) -> None:
         self.work.submit(job)

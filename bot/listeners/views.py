@@ -81,6 +81,7 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
     if created:
         channel = meta(view).get("channel") or ""
         deps.later(lambda: start_thread(deps, case, channel=channel, user=user))
+        deps.later(lambda: deps.followthrough.check_hotspot(case.location, case.opened_at))
 
 
 def start_thread(deps: Deps, case: Case, *, channel: str, user: str) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -13,7 +14,7 @@ from bot.domain.compensation import CompensationPolicy
 from bot.domain.lifecycle import Case, CaseState, Customer, Outcome, Reaction
 from bot.domain.playbook import CompensationType
 from bot.domain.playbook_library import PlaybookLibrary
-from storage import cases
+from storage import cases, db
 from storage.models import ApprovalRow, CaseRow, CompensationRow, FollowUpRow
 from tests.conftest import T0
 
@@ -89,11 +90,28 @@ def test_missing_case_is_a_clear_error(session: Session) -> None:
 
 
 def test_two_writers_cannot_both_win(engine: Engine, library: PlaybookLibrary) -> None:
-    """Optimistic locking: the second save of a stale copy fails instead of overwriting."""
+    """Optimistic locking: the second save of a stale copy fails instead of overwriting.
+
+    On SQLite, writers are serialised (BEGIN IMMEDIATE): the second one waits for the
+    first, so it never holds a stale copy; here it is shown waiting (and timing out fast).
+    """
     with Session(engine, expire_on_commit=False) as setup:
         case = _open(setup, library, contact="race@example.com")
         setup.commit()
     assert case.id is not None
+    if engine.dialect.name == "sqlite":
+        impatient = db.make_engine(str(engine.url), connect_args={"timeout": 0.2})
+        try:
+            with Session(engine) as one, Session(impatient) as two:
+                cases.load(one, case.id, for_update=True)
+                with pytest.raises(OperationalError, match="locked"):
+                    cases.load(two, case.id, for_update=True)
+        finally:
+            impatient.dispose()
+            with Session(engine) as cleanup:
+                cleanup.delete(cleanup.get(CaseRow, case.id))
+                cleanup.commit()
+        return
     try:
         with Session(engine) as one, Session(engine) as two:
             first, first_row = cases.load(one, case.id)

@@ -1,0 +1,57 @@
+"""Messages for reminders, escalations, nudges and hotspot alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks.base import Message, message, section
+from bot.blocks.text import date, escape, mention, mrkdwn
+
+
+def _ref(case_id: int) -> str:
+    return f"C-{case_id:04d}"
+
+
+def follow_up_reminder(*, case_id: int, customer: str, due: datetime, contact: str | None
+                       ) -> Message:
+    reach = f" ({mrkdwn(contact, 200)})" if contact else ""
+    return message(f"Reminder: follow up with {escape(customer)} ({_ref(case_id)})", [section(
+        f"⏰ *Reminder:* please follow up in person with {mrkdwn(customer, 200)}{reach} on "
+        f"{_ref(case_id)}; it was due {date(due)}. Use *Followed up* on the earlier message "
+        "once you have talked to them.")])
+
+
+def follow_up_escalation(*, case_id: int, customer: str, manager: str, due: datetime,
+                         escalate_to: str | None) -> Message:
+    role = f" (the playbook escalates to: {escape(escalate_to)})" if escalate_to else ""
+    return message(f"Follow-up overdue on {_ref(case_id)}", [section(
+        f"🚩 *Follow-up overdue:* {mention(manager)} was due to follow up in person with "
+        f"{mrkdwn(customer, 200)} on {_ref(case_id)} by {date(due)}, and hasn't yet{role}.")])
+
+
+def approval_reminder(*, case_id: int, amount: str, requester: str, since: datetime,
+                      managers: str) -> Message:
+    return message(f"Approval still waiting on {_ref(case_id)}", [section(
+        f"{managers} ⏰ the request to give *{amount}* on {_ref(case_id)}, asked by "
+        f"{mention(requester)}, has been waiting since {date(since)}. The customer is "
+        "waiting too: approve or deny above.")])
+
+
+def approval_escalation(*, case_id: int, amount: str, requester: str, since: datetime,
+                        approver: str | None) -> Message:
+    who = mention(approver) if approver else "Leadership:"
+    return message(f"Approval needed on {_ref(case_id)}", [section(
+        f"{who} 🚩 nobody has decided on *{amount}* for {_ref(case_id)} (asked by "
+        f"{mention(requester)} {date(since)}). Please approve or deny it in the case thread.")])
+
+
+def open_case_nudge(*, case_id: int, staff: str, opened: datetime) -> Message:
+    return message(f"{_ref(case_id)} is still open", [section(
+        f"{mention(staff)} {_ref(case_id)} has been open since {date(opened)}. If the customer "
+        "is sorted, *Mark resolved* on the case card; if you are stuck, ask a manager here.")])
+
+
+def hotspot(*, location: str, count: int, day: str) -> Message:
+    return message(f"{count} cases at {escape(location)} today", [section(
+        f"🔥 *{count} recovery cases at {mrkdwn(location, 100)} today* ({day}). Something may "
+        "be going wrong there right now: worth a look before the end of the day.")])

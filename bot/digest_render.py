@@ -1,0 +1,124 @@
+"""Render the digest from its Jinja2 template: Block Kit for Slack, plain text for a terminal.
+
+Every value a template prints is escaped for mrkdwn (the environment's `finalize`), except
+what the `mention`, `date` and `case` filters make on purpose: a customer's name in a case
+cannot turn into a mention or a link, whatever the template does with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot.blocks.base import Message, context, header, message, section
+from bot.blocks.text import cut, date, escape, mention
+from bot.domain import money
+from bot.domain.digest import WeekFigures
+from bot.domain.weeks import Week
+
+DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "digest.md.j2"
+
+
+class Slack(str):
+    """Text that is already mrkdwn (a mention, a date): printed as it is."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    week: Week
+    text: str  # mrkdwn
+    fallback: str
+
+    def message(self) -> Message:
+        blocks: list[Any] = []
+        for part in self.text.split("\n---\n"):
+            lines = part.strip("\n").splitlines()
+            if lines and lines[0].startswith("# "):
+                blocks.append(header(lines.pop(0)[2:]))
+            body = "\n".join(lines).strip()
+            if body:
+                blocks.append(section(cut(body, 3000)))
+        blocks.append(context("Amends weekly digest. Figures for the week in "
+                              "the shop's time zone; changes against the week before."))
+        return message(self.fallback, blocks[:50])
+
+
+def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo,
+                 base_url: str) -> SandboxedEnvironment:
+    def finalize(value: Any) -> Any:
+        if isinstance(value, Slack) or plain:
+            return value
+        return escape(value) if isinstance(value, str) else value
+
+    env = SandboxedEnvironment(loader=FileSystemLoader(str(template.parent)),
+                               undefined=StrictUndefined, finalize=finalize,
+                               trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+    def when(moment: datetime | None) -> str:
+        if moment is None:
+            return "–"
+        local = moment.astimezone(zone)
+        return f"{local:%a %d %b %H:%M}" if plain else Slack(date(moment, zone.key))
+
+    env.filters.update({
+        "money": lambda minor: money.format_amount(int(minor or 0), currency),
+        "pct": lambda rate: "–" if rate is None else f"{rate * 100:.0f}%",
+        "duration": _duration,
+        "date": when,
+        "mention": lambda user: (f"@{user}" if plain else Slack(mention(user))),
+        "case": lambda case_id: (f"C-{case_id:04d}" if plain else Slack(
+            f"C-{case_id:04d}")),
+    })
+    return env
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def _delta(formatters: dict[str, Callable[[Any], str]]) -> Callable[..., str]:
+    def delta(this: Any, last: Any, kind: str = "count", lower_is_better: bool = False) -> str:
+        if this is None or last is None:
+            return ""
+        diff = this - last
+        if diff == 0:
+            return "(same as last week)"
+        better = (diff < 0) == lower_is_better
+        arrow = "▲" if diff > 0 else "▼"
+        if kind == "pct":
+            shown = f"{abs(diff) * 100:.0f} pts"
+        elif kind in formatters:
+            shown = formatters[kind](abs(diff))
+        else:
+            shown = str(abs(diff))
+        return f"({arrow} {shown} vs last week{'' if better else ' ⚠️'})"
+
+    return delta
+
+
+def render(*, week: Week, this: WeekFigures, last: WeekFigures, currency: str, zone: ZoneInfo,
+           on_time_goal: int, late: bool = False, due: datetime | None = None,
+           template: Path | None = None, plain: bool = False) -> Digest:
+    path = template or DEFAULT_TEMPLATE
+    env = _environment(path, plain=plain, currency=currency, zone=zone, base_url="")
+    delta = _delta({"money": env.filters["money"], "duration": _duration})
+    text = env.get_template(path.name).render(
+        week=str(week), week_label=week.label(), this=this, last=last, goal=on_time_goal,
+        late=late, due=due, delta=delta)
+    fallback = (f"Recovery digest {week}: {this.opened} cases opened, {this.resolved} "
+                f"resolved, {money.format_amount(this.compensation_minor, currency)} given"
+                + (" (sent late)" if late else ""))
+    return Digest(week=week, text=text.strip() + "\n", fallback=fallback)

@@ -1,0 +1,259 @@
+"""Follow-through jobs: reminders, escalations, nudges, hotspots and the weekly digest.
+
+Each job finds what is due with a query, claims each item with a conditional UPDATE (so
+two schedulers never both send it), sends the message, and releases the claim if Slack
+refused, so the next run tries again. Time is passed in: tests control it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import digest_render
+from bot.blocks import reminders as msgs
+from bot.blocks.base import Message
+from bot.blocks.text import mention
+from bot.domain import money
+from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.weeks import Week, latest_due, send_time
+from bot.messaging import Slack
+from bot.settings import Settings
+from storage import claims
+from storage.digest import week_figures
+
+log = logging.getLogger("amends.followthrough")
+LATE_AFTER = timedelta(hours=1)  # a digest sent later than this after its slot says so
+STALE_CLAIM = timedelta(minutes=10)
+
+
+@dataclass
+class Report:
+    reminders: int = 0
+    escalations: int = 0
+    approval_reminders: int = 0
+    approval_escalations: int = 0
+    nudges: int = 0
+    failed: int = 0
+
+    def __bool__(self) -> bool:
+        return any(vars(self).values())
+
+    def __str__(self) -> str:
+        return (f"{self.reminders} follow-up reminder(s), {self.escalations} escalation(s), "
+                f"{self.approval_reminders} approval reminder(s), {self.approval_escalations} "
+                f"approval escalation(s), {self.nudges} open-case nudge(s)"
+                + (f"; {self.failed} failed and will be retried" if self.failed else ""))
+
+
+@dataclass
+class FollowThrough:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    slack: Slack
+    library: PlaybookLibrary
+    managers: Callable[[], frozenset[str]] = field(default=lambda: frozenset())
+
+    # -- sending with a claim -------------------------------------------------------------
+
+    def _send(self, claim: Callable[[Session], bool], release: Callable[[Session], None],
+              send: Callable[[], object]) -> bool | None:
+        """True: sent. False: someone else has it. None: Slack failed, claim released."""
+        with self.sessions.begin() as session:
+            if not claim(session):
+                return False
+        try:
+            send()
+            return True
+        except (SlackApiError, OSError) as exc:
+            log.error("follow-through message failed, will retry: %s", exc)
+            with self.sessions.begin() as session:
+                release(session)
+            return None
+
+    def _to_leadership(self, msg: Message, person: str | None = None) -> None:
+        if person:
+            self.slack.dm(person, msg)
+        elif self.settings.leadership_channel:
+            self.slack.client.chat_postMessage(channel=self.settings.leadership_channel,
+                                               **msg.kwargs())
+        else:
+            log.warning("nowhere to escalate (set AMENDS_ESCALATION_USER or "
+                        "AMENDS_LEADERSHIP_CHANNEL): %s", msg.text)
+
+    @staticmethod
+    def _count(report: Report, attribute: str, outcome: bool | None) -> None:
+        if outcome:
+            setattr(report, attribute, getattr(report, attribute) + 1)
+        elif outcome is None:
+            report.failed += 1
+
+    # -- reminders ------------------------------------------------------------------------
+
+    def run_reminders(self, now: datetime) -> Report:
+        report = Report()
+        self._follow_ups(now, report)
+        self._approvals(now, report)
+        self._nudges(now, report)
+        return report
+
+    def _follow_ups(self, now: datetime, report: Report) -> None:
+        with self.sessions() as session:
+            rows = [(f.id, f.manager, f.due_at, f.snoozed_until, f.reminded_for, f.escalated_at,
+                     f.case_id, f.case.customer_name, f.case.customer_contact,
+                     f.case.playbook_id) for f in claims.overdue_follow_ups(session, now)]
+        default_window = timedelta(hours=self.settings.escalate_after_hours)
+        for (fu_id, manager, due_at, snoozed, reminded_for, escalated_at, case_id, customer,
+             contact, playbook_id) in rows:
+            due = max(due_at, snoozed) if snoozed else due_at
+            if reminded_for is None or reminded_for < due:
+                reminder = msgs.follow_up_reminder(case_id=case_id, customer=customer, due=due,
+                                                   contact=contact)
+                self._count(report, "reminders", self._send(
+                    lambda s, i=fu_id, d=due: claims.claim_reminder(s, i, d),
+                    lambda s, i=fu_id, p=reminded_for: claims.release_reminder(s, i, p),
+                    lambda m=manager, r=reminder: self.slack.dm(m, r)))
+            playbook = self.library.get(playbook_id)
+            policy = playbook.follow_up if playbook else None
+            window = policy.escalate_after if policy and policy.escalate_after else default_window
+            if escalated_at is None and now >= due + window:
+                alert = msgs.follow_up_escalation(
+                    case_id=case_id, customer=customer, manager=manager, due=due,
+                    escalate_to=policy.escalate_to if policy else None)
+                self._count(report, "escalations", self._send(
+                    lambda s, i=fu_id: claims.claim_follow_up_escalation(s, i, now),
+                    lambda s, i=fu_id: claims.release_follow_up_escalation(s, i),
+                    lambda a=alert: self._to_leadership(a, self.settings.escalation_user)))
+
+    def _approvals(self, now: datetime, report: Report) -> None:
+        remind = timedelta(minutes=self.settings.approval_remind_minutes)
+        escalate = timedelta(minutes=self.settings.approval_escalate_minutes)
+        with self.sessions() as session:
+            rows = [(a.id, a.requested_at, a.reminded_at, a.escalated_at, a.compensation.case_id,
+                     a.compensation.amount_minor, a.compensation.requested_by,
+                     a.compensation.case.channel_id, a.compensation.case.message_ts)
+                    for a in claims.stalled_approvals(session, now - remind, now - escalate)]
+        managers = " ".join(mention(m) for m in sorted(self.managers())[:10]) or "Managers:"
+        approver = self.settings.escalation_user
+        for (approval_id, since, reminded, escalated, case_id, amount, requester, channel,
+             thread_ts) in rows:
+            shown = money.format_amount(amount, self.settings.currency)
+            if reminded is None and now >= since + remind and channel and thread_ts:
+                msg = msgs.approval_reminder(case_id=case_id, amount=shown, requester=requester,
+                                             since=since, managers=managers)
+                self._count(report, "approval_reminders", self._send(
+                    lambda s, i=approval_id: claims.claim_approval(s, i, "reminded_at", now),
+                    lambda s, i=approval_id: claims.release_approval(s, i, "reminded_at"),
+                    lambda c=channel, t=thread_ts, m=msg: self.slack.reply(c, t, m)))
+            if escalated is None and now >= since + escalate:
+                msg = msgs.approval_escalation(case_id=case_id, amount=shown,
+                                               requester=requester, since=since,
+                                               approver=approver)
+
+                def deliver(m: Message = msg, c: str | None = channel,
+                            t: str | None = thread_ts) -> None:
+                    # The next approver is asked in the thread, where the buttons are.
+                    if approver and c and t:
+                        self.slack.reply(c, t, m)
+                    else:
+                        self._to_leadership(m)
+
+                self._count(report, "approval_escalations", self._send(
+                    lambda s, i=approval_id: claims.claim_approval(s, i, "escalated_at", now),
+                    lambda s, i=approval_id: claims.release_approval(s, i, "escalated_at"),
+                    deliver))
+
+    def _nudges(self, now: datetime, report: Report) -> None:
+        window = timedelta(hours=self.settings.open_nudge_hours)
+        with self.sessions() as session:
+            rows = [(c.id, c.opened_by, c.opened_at, c.channel_id, c.message_ts)
+                    for c in claims.cases_to_nudge(session, now - window)]
+        for case_id, staff, opened, channel, thread_ts in rows:
+            msg = msgs.open_case_nudge(case_id=case_id, staff=staff, opened=opened)
+
+            def deliver(m: Message = msg, c: str | None = channel, t: str | None = thread_ts,
+                        who: str = staff) -> None:
+                if c and t:
+                    self.slack.reply(c, t, m)
+                else:
+                    self.slack.dm(who, m)
+
+            self._count(report, "nudges", self._send(
+                lambda s, i=case_id: claims.claim_nudge(s, i, now),
+                lambda s, i=case_id: claims.release_nudge(s, i), deliver))
+
+    # -- hotspots -------------------------------------------------------------------------
+
+    def check_hotspot(self, location: str | None, now: datetime) -> bool:
+        """Alert the location's manager the moment it reaches the day's threshold."""
+        if not location:
+            return False
+        zone = self.settings.timezone
+        day = now.astimezone(zone).date()
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        end = start + timedelta(days=1)
+        with self.sessions() as session:
+            count = claims.cases_today(session, location, start, end)
+        if count < self.settings.hotspot_threshold:
+            return False
+        manager = self.settings.location_managers.get(location.strip().lower())
+        msg = msgs.hotspot(location=location, count=count, day=f"{day:%a %d %b}")
+        return bool(self._send(
+            lambda s: claims.claim_alert(s, "hotspot", f"{location.strip().lower()}|{day}", now),
+            lambda s: None, lambda: self._to_leadership(msg, manager)))
+
+    # -- the weekly digest ----------------------------------------------------------------
+
+    def digest(self, week: Week, *, late: bool = False, due: datetime | None = None,
+               plain: bool = False) -> digest_render.Digest:
+        zone = self.settings.timezone
+        with self.sessions() as session:
+            this = week_figures(session, *week.bounds(zone))
+            last = week_figures(session, *week.previous().bounds(zone))
+        return digest_render.render(
+            week=week, this=this, last=last, currency=self.settings.currency, zone=zone,
+            on_time_goal=self.settings.on_time_goal, late=late, due=due,
+            template=self.settings.digest_template, plain=plain)
+
+    def due_week(self, now: datetime) -> tuple[Week, datetime]:
+        return latest_due(now, day=self.settings.digest_day, hour=self.settings.digest_hour,
+                          zone=self.settings.timezone)
+
+    def send_digest(self, week: Week, now: datetime) -> bool | None:
+        """Post `week`'s digest once per channel. True sent; False already sent or claimed."""
+        channel = self.settings.leadership_channel
+        if not channel:
+            raise ValueError("AMENDS_LEADERSHIP_CHANNEL is not set: there is nowhere to post "
+                             "the digest.")
+        due = send_time(week, day=self.settings.digest_day, hour=self.settings.digest_hour,
+                        zone=self.settings.timezone)
+        late = now > due + LATE_AFTER
+        digest = self.digest(week, late=late, due=due)
+
+        def post() -> None:
+            self.slack.client.chat_postMessage(channel=channel, **digest.message().kwargs())
+            with self.sessions.begin() as session:
+                claims.digest_sent(session, str(week), channel, now)
+
+        return self._send(
+            lambda s: claims.claim_digest(s, str(week), channel, now, late=late,
+                                          stale_before=now - STALE_CLAIM),
+            lambda s: claims.release_digest(s, str(week), channel), post)
+
+    def run_digest(self, now: datetime) -> bool | None:
+        """The scheduler's job: send the latest week that is due, if it hasn't gone yet."""
+        if not self.settings.leadership_channel:
+            return False
+        week, _due = self.due_week(now)
+        # Nothing to report for weeks before Amends' first case (a fresh install doesn't
+        # post an empty "late" digest for last week).
+        with self.sessions() as session:
+            first = claims.first_case_opened(session)
+        if first is None or week.bounds(self.settings.timezone)[1] <= first:
+            return False
+        return self.send_digest(week, now)

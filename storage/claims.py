@@ -1,0 +1,157 @@
+"""Claims that make reminders, escalations and digests go out exactly once.
+
+Each claim is one conditional UPDATE (or a unique INSERT): whichever process's statement
+changes the row owns the job, however many schedulers run against the database. A claim
+whose message then fails to send is released, so the next run tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.domain.lifecycle import OPEN_STATES, CompensationStatus
+from storage.models import (
+    AlertRow,
+    ApprovalRow,
+    CaseRow,
+    CompensationRow,
+    FollowUpRow,
+    SentDigestRow,
+)
+
+# When a follow-up is really due: its due time, or later if the manager snoozed it.
+EFFECTIVE_DUE = case((FollowUpRow.snoozed_until > FollowUpRow.due_at, FollowUpRow.snoozed_until),
+                     else_=FollowUpRow.due_at)
+
+
+def overdue_follow_ups(session: Session, now: datetime) -> Sequence[FollowUpRow]:
+    """Open follow-ups past their (snoozed) due time that still need a reminder or escalation."""
+    return session.scalars(
+        select(FollowUpRow).join(CaseRow)
+        .where(FollowUpRow.done_at.is_(None), now >= EFFECTIVE_DUE,
+               or_(FollowUpRow.reminded_for.is_(None), FollowUpRow.reminded_for < EFFECTIVE_DUE,
+                   FollowUpRow.escalated_at.is_(None)))
+        .order_by(FollowUpRow.due_at)).all()
+
+
+def claim_reminder(session: Session, follow_up_id: int, due: datetime) -> bool:
+    result = session.execute(update(FollowUpRow).where(
+        FollowUpRow.id == follow_up_id, FollowUpRow.done_at.is_(None),
+        or_(FollowUpRow.reminded_for.is_(None), FollowUpRow.reminded_for < due),
+    ).values(reminded_for=due))
+    return result.rowcount == 1
+
+
+def release_reminder(session: Session, follow_up_id: int, previous: datetime | None) -> None:
+    session.execute(update(FollowUpRow).where(FollowUpRow.id == follow_up_id)
+                    .values(reminded_for=previous))
+
+
+def claim_follow_up_escalation(session: Session, follow_up_id: int, now: datetime) -> bool:
+    result = session.execute(update(FollowUpRow).where(
+        FollowUpRow.id == follow_up_id, FollowUpRow.done_at.is_(None),
+        FollowUpRow.escalated_at.is_(None)).values(escalated_at=now))
+    return result.rowcount == 1
+
+
+def release_follow_up_escalation(session: Session, follow_up_id: int) -> None:
+    session.execute(update(FollowUpRow).where(FollowUpRow.id == follow_up_id)
+                    .values(escalated_at=None))
+
+
+def stalled_approvals(session: Session, remind_before: datetime, escalate_before: datetime
+                      ) -> Sequence[ApprovalRow]:
+    return session.scalars(
+        select(ApprovalRow).join(CompensationRow)
+        .where(CompensationRow.status == CompensationStatus.PENDING.value,
+               or_(and_(ApprovalRow.reminded_at.is_(None),
+                        ApprovalRow.requested_at <= remind_before),
+                   and_(ApprovalRow.escalated_at.is_(None),
+                        ApprovalRow.requested_at <= escalate_before)))
+        .order_by(ApprovalRow.requested_at)).all()
+
+
+def claim_approval(session: Session, approval_id: int, column: str, now: datetime) -> bool:
+    attribute = getattr(ApprovalRow, column)
+    result = session.execute(update(ApprovalRow).where(
+        ApprovalRow.id == approval_id, attribute.is_(None)).values({column: now}))
+    return result.rowcount == 1
+
+
+def release_approval(session: Session, approval_id: int, column: str) -> None:
+    session.execute(update(ApprovalRow).where(ApprovalRow.id == approval_id)
+                    .values({column: None}))
+
+
+def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[CaseRow]:
+    return session.scalars(select(CaseRow).where(
+        CaseRow.state.in_([s.value for s in OPEN_STATES]), CaseRow.nudged_at.is_(None),
+        CaseRow.opened_at <= opened_before).order_by(CaseRow.opened_at)).all()
+
+
+def claim_nudge(session: Session, case_id: int, now: datetime) -> bool:
+    # A plain UPDATE: it doesn't change the case, so it doesn't bump the case's version.
+    result = session.execute(update(CaseRow).where(
+        CaseRow.id == case_id, CaseRow.nudged_at.is_(None)).values(nudged_at=now))
+    return result.rowcount == 1
+
+
+def release_nudge(session: Session, case_id: int) -> None:
+    session.execute(update(CaseRow).where(CaseRow.id == case_id).values(nudged_at=None))
+
+
+def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:
+    """True for the first process to claim this (kind, key); False for every later one."""
+    try:
+        with session.begin_nested():
+            session.add(AlertRow(kind=kind, key=key[:200], created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def claim_digest(session: Session, week: str, channel: str, now: datetime, *, late: bool,
+                 stale_before: datetime) -> bool:
+    """Claim a week's digest for a channel. An old claim that never got sent is re-taken."""
+    try:
+        with session.begin_nested():
+            session.add(SentDigestRow(week=week, channel=channel, claimed_at=now, late=late))
+        return True
+    except IntegrityError:
+        pass
+    retaken = session.execute(update(SentDigestRow).where(
+        SentDigestRow.week == week, SentDigestRow.channel == channel,
+        SentDigestRow.sent_at.is_(None), SentDigestRow.claimed_at < stale_before,
+    ).values(claimed_at=now, late=late))
+    return retaken.rowcount == 1
+
+
+def digest_sent(session: Session, week: str, channel: str, now: datetime) -> None:
+    session.execute(update(SentDigestRow).where(
+        SentDigestRow.week == week, SentDigestRow.channel == channel).values(sent_at=now))
+
+
+def release_digest(session: Session, week: str, channel: str) -> None:
+    session.execute(delete(SentDigestRow).where(
+        SentDigestRow.week == week, SentDigestRow.channel == channel,
+        SentDigestRow.sent_at.is_(None)))
+
+
+def digest_record(session: Session, week: str, channel: str) -> SentDigestRow | None:
+    return session.scalar(select(SentDigestRow).where(
+        SentDigestRow.week == week, SentDigestRow.channel == channel))
+
+
+def cases_today(session: Session, location: str, start: datetime, end: datetime) -> int:
+    return session.scalar(select(func.count()).where(
+        func.lower(CaseRow.location) == location.lower(), CaseRow.opened_at >= start,
+        CaseRow.opened_at < end)) or 0
+
+
+def first_case_opened(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(CaseRow.opened_at)))

@@ -1,0 +1,130 @@
+"""The digest's figures, computed by the database: counts, sums and percentiles in SQL.
+
+Nothing here loads a week's rows into Python; each figure is one aggregate query (a
+percentile is an ORDER BY ... OFFSET on an indexed column), so memory stays flat however
+many cases there are.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.domain.digest import CaseLine, CompensationTotal, Count, WeekFigures
+from bot.domain.lifecycle import OPEN_STATES, CompensationStatus, Reaction
+from storage.models import CaseRow, CompensationRow, FollowUpRow
+
+REPEAT_WINDOW = timedelta(days=90)
+RECOVERED = [Reaction.DELIGHTED.value, Reaction.SATISFIED.value]
+
+
+def _percentile(session: Session, start: datetime, end: datetime, count: int,
+                p: float) -> int | None:
+    if count == 0:
+        return None
+    offset = max(math.ceil(p * count) - 1, 0)  # nearest rank
+    return session.scalar(
+        select(CaseRow.recovery_seconds)
+        .where(CaseRow.resolved_at >= start, CaseRow.resolved_at < end,
+               CaseRow.recovery_seconds.is_not(None))
+        .order_by(CaseRow.recovery_seconds).limit(1).offset(offset))
+
+
+def _counts(session: Session, column, *where, limit: int | None = None) -> list[Count]:  # type: ignore[no-untyped-def]
+    n = func.count().label("n")
+    statement = select(column, n).where(*where).group_by(column).order_by(n.desc(), column)
+    if limit:
+        statement = statement.limit(limit)
+    return [Count(name if name is not None else "(none)", count)
+            for name, count in session.execute(statement)]
+
+
+def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigures:
+    opened_in = and_(CaseRow.opened_at >= start, CaseRow.opened_at < end)
+    resolved_in = and_(CaseRow.resolved_at >= start, CaseRow.resolved_at < end)
+
+    opened = session.scalar(select(func.count()).where(opened_in)) or 0
+    resolved, recovered_n, apologies = session.execute(select(
+        func.count(),
+        func.count(CaseRow.recovery_seconds),
+        func.count(CaseRow.apology_given_at),
+    ).where(resolved_in)).one()
+
+    decided_in = and_(CompensationRow.decided_at >= start, CompensationRow.decided_at < end)
+    approved = CompensationRow.status == CompensationStatus.APPROVED.value
+    compensation = [CompensationTotal(kind, n, int(total or 0)) for kind, n, total in
+                    session.execute(select(CompensationRow.type, func.count(),
+                                           func.sum(CompensationRow.amount_minor))
+                                    .where(decided_in, approved)
+                                    .group_by(CompensationRow.type)
+                                    .order_by(func.sum(CompensationRow.amount_minor).desc()))]
+    approvals, denials = session.execute(select(
+        func.count(case((and_(approved, CompensationRow.auto_approved.is_(False)), 1))),
+        func.count(case((CompensationRow.status == CompensationStatus.DENIED.value, 1))),
+    ).where(decided_in)).one()
+
+    due_in = and_(FollowUpRow.due_at >= start, FollowUpRow.due_at < end)
+    due, on_time, late = session.execute(select(
+        func.count(),
+        func.count(case((FollowUpRow.done_at <= FollowUpRow.due_at, 1))),
+        func.count(case((FollowUpRow.done_at > FollowUpRow.due_at, 1))),
+    ).where(due_in)).one()
+    done_in = and_(FollowUpRow.done_at >= start, FollowUpRow.done_at < end)
+    done, recovered = session.execute(select(
+        func.count(), func.count(case((FollowUpRow.reaction.in_(RECOVERED), 1))),
+    ).where(done_in)).one()
+    overdue = _counts(session, FollowUpRow.manager, FollowUpRow.done_at.is_(None),
+                      FollowUpRow.due_at < end)
+
+    # A repeat customer: one with an earlier case, opened at most 90 days before the week
+    # began (a bound computed here, so the query is the same on every database).
+    earlier = aliased(CaseRow)
+    repeat = session.scalar(select(func.count(func.distinct(CaseRow.customer_key))).where(
+        opened_in, select(earlier.id).where(
+            earlier.customer_key == CaseRow.customer_key, earlier.id != CaseRow.id,
+            earlier.opened_at < CaseRow.opened_at,
+            earlier.opened_at >= start - REPEAT_WINDOW).exists())) or 0
+
+    open_states = [s.value for s in OPEN_STATES]
+    oldest = [CaseLine(case_id=i, customer=name, at=at, detail=state, person=who)
+              for i, name, at, state, who in session.execute(
+                  select(CaseRow.id, CaseRow.customer_name, CaseRow.opened_at, CaseRow.state,
+                         CaseRow.opened_by)
+                  .where(CaseRow.state.in_(open_states), CaseRow.opened_at < end)
+                  .order_by(CaseRow.opened_at).limit(5))]
+    largest = [CaseLine(case_id=i, customer=name, at=at, detail=f"{kind}: {label}",
+                        amount_minor=amount, person=who)
+               for i, name, at, kind, label, amount, who in session.execute(
+                   select(CaseRow.id, CaseRow.customer_name, CompensationRow.decided_at,
+                          CompensationRow.type, CompensationRow.label,
+                          CompensationRow.amount_minor, CompensationRow.requested_by)
+                   .join(CaseRow, CaseRow.id == CompensationRow.case_id)
+                   .where(decided_in, approved)
+                   .order_by(CompensationRow.amount_minor.desc(), CompensationRow.id).limit(3))]
+    unhappy = [CaseLine(case_id=i, customer=name, at=at, detail=note or "", person=who)
+               for i, name, at, note, who in session.execute(
+                   select(CaseRow.id, CaseRow.customer_name, FollowUpRow.done_at,
+                          FollowUpRow.note, FollowUpRow.manager)
+                   .join(CaseRow, CaseRow.id == FollowUpRow.case_id)
+                   .where(done_in, FollowUpRow.reaction == Reaction.STILL_UNHAPPY.value)
+                   .order_by(FollowUpRow.done_at).limit(5))]
+
+    return WeekFigures(
+        opened=opened, resolved=resolved,
+        median_recovery_s=_percentile(session, start, end, recovered_n, 0.5),
+        p90_recovery_s=_percentile(session, start, end, recovered_n, 0.9),
+        by_playbook=_counts(session, CaseRow.playbook_id, opened_in),
+        by_location=_counts(session, CaseRow.location, opened_in, limit=10),
+        compensation=compensation, approvals=approvals, denials=denials,
+        outcomes=_counts(session, CaseRow.reaction, resolved_in),
+        follow_ups_due=due, follow_ups_on_time=on_time, follow_ups_late=late,
+        follow_ups_open=due - on_time - late, overdue_by_manager=overdue,
+        follow_ups_done=done, recovered_at_follow_up=recovered,
+        repeat_customers=repeat, apologies=apologies,
+        top_causes=_counts(session, CaseRow.root_cause, resolved_in,
+                           CaseRow.root_cause.is_not(None), limit=5),
+        oldest_open=oldest, largest_compensation=largest, still_unhappy=unhappy,
+    )

@@ -1,0 +1,95 @@
+"""The follow-through commands: digest preview and send, reminders run, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.domain.compensation import CompensationPolicy
+from bot.domain.lifecycle import Case, Customer, Outcome, Reaction
+from bot.domain.playbook import CompensationType
+from bot.domain.playbook_library import PlaybookLibrary
+from storage import cases, db
+from tests.fakes import slack_requests as sr
+from tests.fakes.slack_api import FakeSlack
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack,
+              library: PlaybookLibrary) -> Path:
+    url = f"sqlite:///{tmp_path / 'amends.db'}"
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    playbook = library.get("billing-error")
+    policy = CompensationPolicy(staff_limit_minor=5000, managers=frozenset(), currency="GBP")
+    with db.make_sessions(engine).begin() as session:
+        case = Case.open(playbook=playbook, severity="major",
+                         customer=Customer(name='Sam "Quote", Taylor', contact="07700 900123"),
+                         summary="charged twice", opened_by="U0STAFF1", currency="GBP",
+                         at=datetime(2026, 11, 17, 10, tzinfo=UTC), location="Station",
+                         purchase_minor=2450)
+        case.propose_compensation(type=CompensationType.REFUND, label="Refund", amount_minor=2450,
+                                  option_key=None, actor="U0STAFF1", policy=policy,
+                                  playbook=playbook, at=datetime(2026, 11, 17, 10, 5, tzinfo=UTC))
+        case.resolve(outcome=Outcome(reaction=Reaction.SATISFIED, root_cause="Refund not processed",
+                                     action_taken="Refunded"), playbook=playbook,
+                     actor="U0STAFF1", at=datetime(2026, 11, 17, 10, 45, tzinfo=UTC),
+                     manager="U0MGR001")
+        cases.add(session, case)
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-test-token-0000",
+                        "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_slack.url,
+                        "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS", "AMENDS_CURRENCY": "GBP",
+                        "AMENDS_TIMEZONE": "Europe/London"}.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
+def test_digest_preview_prints_a_readable_week(installed: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["digest", "preview", "--week", "2026-W47"]) == 0
+    out = capsys.readouterr().out
+    assert "# Recovery digest, week 47, Mon 16 Nov – Sun 22 Nov 2026" in out
+    assert "*1* cases opened" in out and "Compensation given: *£24.50*" in out
+    assert "<!date" not in out  # plain text for a terminal
+    assert main(["digest", "preview", "--week", "2026-47"]) == 2
+    assert "2026-W47" in capsys.readouterr().err
+
+
+def test_digest_send_twice_posts_once(installed: Path, fake_slack: FakeSlack,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["digest", "send", "--week", "2026-W47"]) == 0
+    assert "Sent the digest for 2026-W47" in capsys.readouterr().out
+    assert main(["digest", "send", "--week", "2026-W47"]) == 0
+    assert "already sent" in capsys.readouterr().out
+    assert len(fake_slack.posts_in("C0LEADERS")) == 1
+    assert fake_slack.invalid == []
+
+
+def test_reminders_run_for_cron(installed: Path, fake_slack: FakeSlack,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reminders", "run"]) == 0  # the follow-up is long overdue by now
+    assert "1 follow-up reminder(s), 1 escalation(s)" in capsys.readouterr().out
+    assert main(["reminders", "run"]) == 0
+    assert "0 follow-up reminder(s), 0 escalation(s)" in capsys.readouterr().out
+
+
+def test_export_writes_csv_for_spreadsheets(installed: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--since", "2026-11-01", "--until", "2026-12-01"]) == 0
+    captured = capsys.readouterr()
+    (row,) = list(csv.DictReader(io.StringIO(captured.out)))
+    assert row["customer"] == 'Sam "Quote", Taylor' and row["contact"] == "07700 900123"
+    assert row["compensation_given"] == "24.50" and row["compensations"] == "1"
+    assert row["recovery_minutes"] == "45" and row["root_cause"] == "Refund not processed"
+    assert row["follow_up_manager"] == "U0MGR001" and row["state"] == "follow_up_due"
+    assert "1 case(s) exported" in captured.err
+    assert main(["export", "--since", "2026-12-01", "-o", "out.csv"]) == 0
+    assert (installed / "out.csv").read_text().count("\n") == 1  # the header only
+    with pytest.raises(SystemExit, match="not a date"):
+        main(["export", "--since", "last week"])
