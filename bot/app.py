@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -54,8 +54,9 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
 
     slack = Slack(client, recovery_channel=settings.recovery_channel)
     deps = Deps(settings=settings,
-                service=RecoveryService(sessions=sessions, library=library, policy=policy,
-                                        clock=clock),
+                service=RecoveryService(
+                    sessions=sessions, library=library, policy=policy, clock=clock,
+                    follow_up_window=timedelta(hours=settings.follow_up_hours)),
                 slack=slack,
                 style=Style(currency=settings.currency,
                             staff_limit_minor=settings.staff_limit_minor,

@@ -55,7 +55,8 @@ def render(playbook: Playbook, *, currency: str, purchase_minor: int = 4000) -> 
     add("Root causes: " + "; ".join(playbook.causes))
     add("")
     policy = playbook.follow_up
-    add(f"4. Follow-up in person: {policy.who}, within {describe(policy.within)}")
+    window = describe(policy.within) if policy.within else "the default window (48 hours)"
+    add(f"4. Follow-up in person: {policy.who}, within {window}")
     for point in policy.talking_points:
         add(f"   - {point}")
     if policy.escalate_after:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,7 @@ class Context:
     playbook: Playbook
     policy: CompensationPolicy
     now: datetime
+    follow_up_window: timedelta = timedelta(hours=48)  # when the playbook sets none
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RecoveryService:
     library: PlaybookLibrary
     policy: Callable[[], CompensationPolicy]
     clock: Callable[[], datetime] = utc_now
+    follow_up_window: timedelta = timedelta(hours=48)
 
     def playbook(self, playbook_id: str) -> Playbook:
         playbook = self.library.get(playbook_id)
@@ -86,7 +88,7 @@ class RecoveryService:
         with self.sessions.begin() as session:
             case, row = cases.load(session, case_id, for_update=True)
             context = Context(playbook=self.playbook(case.playbook_id), policy=self.policy(),
-                              now=self.clock())
+                              now=self.clock(), follow_up_window=self.follow_up_window)
             result = apply(case, context)
             cases.save(session, case, row)
         return case, result

@@ -166,6 +166,7 @@ class CompensationRow(Base):
         back_populates="compensation", cascade="all, delete-orphan")
     __table_args__ = (UniqueConstraint("case_id", "number"),
                       Index("ix_compensations_requested_at", "requested_at"),
+                      Index("ix_compensations_decided_at", "decided_at"),
                       Index("ix_compensations_status", "status"))
 
 
@@ -209,7 +210,8 @@ class FollowUpRow(Base):
 
     case: Mapped[CaseRow] = relationship(back_populates="follow_ups")
     __table_args__ = (UniqueConstraint("case_id", "number"),
-                      Index("ix_follow_ups_done_at_due_at", "done_at", "due_at"))
+                      Index("ix_follow_ups_done_at_due_at", "done_at", "due_at"),
+                      Index("ix_follow_ups_due_at", "due_at"))
 
 
 class SentDigestRow(Base):

@@ -36,6 +36,19 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
         "AMENDS_TIMEZONE": "Europe/London",
         "AMENDS_FOLLOW_UP_HOURS": "24",
         "AMENDS_LOG_LEVEL": "debug",
+        "AMENDS_ESCALATE_AFTER_HOURS": "12",
+        "AMENDS_ESCALATION_USER": "U0SENIOR1",
+        "AMENDS_APPROVAL_REMIND_MINUTES": "15",
+        "AMENDS_APPROVAL_ESCALATE_MINUTES": "60",
+        "AMENDS_OPEN_NUDGE_HOURS": "8",
+        "AMENDS_HOTSPOT_THRESHOLD": "5",
+        "AMENDS_LOCATION_MANAGERS": "High Street=U0LOCAL1; Station = U0LOCAL2",
+        "AMENDS_ON_TIME_GOAL": "85%",
+        "AMENDS_DIGEST_DAY": "Friday",
+        "AMENDS_DIGEST_HOUR": "17",
+        "AMENDS_DIGEST_TEMPLATE": str(Path(__file__).parents[1] / "bot" / "templates"
+                                      / "digest.md.j2"),
+        "AMENDS_SCHEDULER": "off",
     }
     s = load_settings(env, dotenv_path=None)
     assert s.slack_api_url == "http://127.0.0.1:9999/api/"
@@ -44,6 +57,11 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
     assert s.staff_limit_minor == 2550 and s.currency == "GBP" and s.staff_limit_text == "£25.50"
     assert s.timezone.key == "Europe/London" and s.follow_up_hours == 24
     assert s.log_level == "DEBUG" and s.missing_for_slack() == []
+    assert (s.escalate_after_hours, s.escalation_user, s.approval_remind_minutes,
+            s.approval_escalate_minutes, s.open_nudge_hours, s.hotspot_threshold) == (
+        12, "U0SENIOR1", 15, 60, 8, 5)
+    assert s.location_managers == {"high street": "U0LOCAL1", "station": "U0LOCAL2"}
+    assert (s.on_time_goal, s.digest_day, s.digest_hour, s.scheduler) == (85, 4, 17, False)
     # Secrets stay out of repr(), so logging the settings cannot leak them.
     assert "xoxb" not in repr(s) and "8f742231" not in repr(s)
     # The example file documents every variable the loader reads.
@@ -57,11 +75,12 @@ def test_all_problems_reported_at_once_by_name_without_echoing_secrets() -> None
         load_settings({"PORT": "99999", "SLACK_BOT_TOKEN": "xoxp-personal-token-oops",
                        "AMENDS_MANAGERS": "U0MGR001,bob", "AMENDS_TIMEZONE": "Mars/Olympus",
                        "AMENDS_STAFF_LIMIT": "lots", "AMENDS_RECOVERY_CHANNEL": "#general",
-                       "DATABASE_URL": "not a url"}, dotenv_path=None)
+                       "DATABASE_URL": "not a url", "AMENDS_DIGEST_DAY": "someday",
+                       "AMENDS_DIGEST_HOUR": "25"}, dotenv_path=None)
     problems = info.value.problems
     assert [p.split("=")[0] for p in problems] == [
         "DATABASE_URL", "SLACK_BOT_TOKEN", "PORT", "AMENDS_RECOVERY_CHANNEL", "AMENDS_MANAGERS",
-        "AMENDS_STAFF_LIMIT", "AMENDS_TIMEZONE"]
+        "AMENDS_STAFF_LIMIT", "AMENDS_TIMEZONE", "AMENDS_DIGEST_DAY", "AMENDS_DIGEST_HOUR"]
     assert "personal-token" not in str(info.value)
     assert "not user IDs: bob" in str(info.value)
 

@@ -25,6 +25,10 @@ from bot.domain.errors import (
 )
 from bot.domain.playbook import CompensationType, Playbook
 
+OTHER_CAUSE = "Other"
+# A manager should close the loop in person within about two days.
+DEFAULT_FOLLOW_UP = timedelta(hours=48)
+
 
 class CaseState(StrEnum):
     OPENED = "opened"
@@ -333,7 +337,8 @@ class Case:
         return comp
 
     def resolve(self, *, outcome: Outcome, playbook: Playbook, actor: str, at: datetime,
-                manager: str) -> FollowUp:
+                manager: str, default_window: timedelta = DEFAULT_FOLLOW_UP) -> FollowUp:
+        """Record the outcome; the manager must follow up within the playbook's window."""
         if outcome.root_cause not in playbook.causes and outcome.root_cause != OTHER_CAUSE:
             raise InvalidTransition(f"'{outcome.root_cause}' is not a root cause in the "
                                     f"'{playbook.title}' playbook.")
@@ -344,7 +349,7 @@ class Case:
                     notes=outcome.notes, manager=manager)
         self.outcome, self.resolved_at, self.manager = outcome, at, manager
         follow_up = FollowUp(number=len(self.follow_ups) + 1, manager=manager,
-                             due_at=at + playbook.follow_up.within)
+                             due_at=at + (playbook.follow_up.within or default_window))
         self.follow_ups.append(follow_up)
         return follow_up
 
@@ -394,4 +399,4 @@ class Case:
         return follow_up
 
 
-OTHER_CAUSE = "Other"
+

@@ -76,7 +76,7 @@ class CompensationOption:
 @dataclass(frozen=True, kw_only=True)
 class FollowUpPolicy:
     who: str
-    within: timedelta
+    within: timedelta | None  # None: the installation's default (AMENDS_FOLLOW_UP_HOURS)
     talking_points: tuple[str, ...] = ()
     escalate_after: timedelta | None = None
     escalate_to: str | None = None

@@ -26,7 +26,6 @@ from bot.domain.playbook import (
 )
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-DEFAULT_FOLLOW_UP = timedelta(hours=48)
 MAX_STEPS = 20  # one block each in the checklist message (Slack: 50 blocks a message)
 MAX_OPTIONS = 10
 
@@ -366,7 +365,7 @@ def _follow_up(reader: _Reader, top: LinedDict) -> FollowUpPolicy | None:
         return None
     return FollowUpPolicy(
         who=reader.text(node, "who", "follow_up", required=False) or "Manager",
-        within=reader.duration(node, "within", "follow_up") or DEFAULT_FOLLOW_UP,
+        within=reader.duration(node, "within", "follow_up"),
         talking_points=reader.texts(node, "talking_points", "follow_up"),
         escalate_after=reader.duration(node, "escalate_after", "follow_up"),
         escalate_to=reader.text(node, "escalate_to", "follow_up", required=False),

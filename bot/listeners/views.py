@@ -178,7 +178,7 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
     try:
         case, follow_up = deps.service.change(int(data["case"]), lambda c, ctx: c.resolve(
             outcome=outcome, playbook=ctx.playbook, actor=body["user"]["id"], at=ctx.now,
-            manager=manager or ""))
+            manager=manager or "", default_window=ctx.follow_up_window))
     except DomainError as exc:
         _reject(ack, {Field.ACTION_TAKEN: str(exc)})
         return

@@ -230,3 +230,19 @@ def test_cli_check_list_and_show_on_the_shipped_playbooks(
     assert "Full refund of the order (refund, $40.00, 100% of the purchase)" in shown
     assert main(["playbooks", "show", "nope"]) == 1
     assert "No playbook 'nope'" in capsys.readouterr().err
+
+
+def test_a_playbook_without_a_follow_up_window_uses_the_installations_default() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain.lifecycle import Case, Customer, Outcome, Reaction
+
+    playbook, errors = parse_playbook(GOOD.replace("  within: 2 days\n", ""), "c.yaml")
+    assert errors == [] and playbook is not None and playbook.follow_up.within is None
+    at = datetime(2026, 11, 16, 9, tzinfo=UTC)
+    case = Case.open(playbook=playbook, severity="minor", customer=Customer(name="Jo"),
+                     summary="cold", opened_by="U0STAFF1", at=at, currency="USD")
+    outcome = Outcome(reaction=Reaction.SATISFIED, root_cause="Other", action_taken="New cup")
+    follow_up = case.resolve(outcome=outcome, playbook=playbook, actor="U0STAFF1", at=at,
+                             manager="U0MGR001", default_window=timedelta(hours=24))
+    assert follow_up.due_at == at + timedelta(hours=24)

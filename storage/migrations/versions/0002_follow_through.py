@@ -28,9 +28,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("nudged_at", sa.DateTime(timezone=True), nullable=True))
+    # For the digest's weekly windows.
+    op.create_index("ix_compensations_decided_at", "compensations", ["decided_at"])
+    op.create_index("ix_follow_ups_due_at", "follow_ups", ["due_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_follow_ups_due_at", table_name="follow_ups")
+    op.drop_index("ix_compensations_decided_at", table_name="compensations")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("nudged_at")
 
