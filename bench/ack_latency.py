@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bot.domain.lifecycle import Case, Customer  # noqa: E402
 from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
 from storage import cases, db  # noqa: E402
-from tests.fakes import slack_requests as sr  # noqa: E402
+from bot.sandbox import slack_requests as sr  # noqa: E402
 
 
 def free_port() -> int:
@@ -128,7 +128,7 @@ def main() -> int:
                         help="seconds between bursts (default 1)")
     args = parser.parse_args()
     # The fake Slack runs in its own process, so its work doesn't slow the load generator.
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.slack_api"], cwd=ROOT,
+    fake = subprocess.Popen([sys.executable, "-m", "bot.sandbox.fake_slack"], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     fake_url = fake.stdout.readline().strip()
     tmp = tempfile.mkdtemp(prefix="amends-bench-")

@@ -18,6 +18,13 @@ def test_plain_install_finds_shipped_playbooks_and_migrations(tmp_path: Path) ->
                     "--no-build-isolation", "--target", str(target), str(ROOT)],
                    check=True, capture_output=True, text=True)
     assert (target / "bot" / "shipped_playbooks" / "late-delivery.yaml").is_file()
+    # Every module and data file of the source tree is in the installed package.
+    wanted = {p.relative_to(ROOT) for top in ("bot", "storage") for p in (ROOT / top).rglob("*")
+              if p.suffix in (".py", ".j2", ".mako", ".html", ".js", ".css")
+              and "__pycache__" not in p.parts}
+    wanted |= {Path("bot/shipped_playbooks") / p.name for p in (ROOT / "playbooks").glob("*.yaml")}
+    installed = {p.relative_to(target) for p in target.rglob("*") if p.is_file()}
+    assert wanted - installed == set()
     env = {**os.environ, "PYTHONPATH": str(target), "DATABASE_URL":
            f"sqlite:///{tmp_path / 'a.db'}"}
     script = ("import sys, bot; assert bot.__file__.startswith(sys.argv[1]), bot.__file__; "

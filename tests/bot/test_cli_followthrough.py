@@ -15,8 +15,8 @@ from bot.domain.lifecycle import Case, Customer, Outcome, Reaction
 from bot.domain.playbook import CompensationType
 from bot.domain.playbook_library import PlaybookLibrary
 from storage import cases, db
-from tests.fakes import slack_requests as sr
-from tests.fakes.slack_api import FakeSlack
+from bot.sandbox import slack_requests as sr
+from bot.sandbox.fake_slack import FakeSlack
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from bot.managers import ManagerDirectory
 from bot.messaging import make_client
 from tests.bot.conftest import MANAGER, STAFF, Harness
 from tests.bot.test_journey import open_case, thread
-from tests.fakes import slack_requests as sr
-from tests.fakes.slack_api import FakeSlack
+from bot.sandbox import slack_requests as sr
+from bot.sandbox.fake_slack import FakeSlack
 
 
 def _home(harness: Harness, user: str) -> str:

@@ -13,7 +13,7 @@ from bot.blocks.case_messages import Style
 from bot.blocks.text import MARKER, cut, escape, mention, mrkdwn
 from storage.models import CaseRow
 from tests.bot.conftest import STAFF, Harness
-from tests.fakes import slack_requests as sr
+from bot.sandbox import slack_requests as sr
 
 
 def _cases(harness: Harness) -> int:
@@ -71,7 +71,7 @@ def test_a_huge_case_still_builds_valid_messages(library) -> None:
     """Slack-limit-sized input everywhere: the builders cut, the models accept."""
     from bot.domain.lifecycle import Case, Customer
     from tests.conftest import T0
-    from tests.fakes.slack_api import problems_with_blocks
+    from bot.sandbox.fake_slack import problems_with_blocks
 
     playbook = library.get("poor-service")
     case = Case.open(playbook=playbook, severity="severe",

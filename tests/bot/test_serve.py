@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.fakes import slack_requests as sr
-from tests.fakes.slack_api import FakeSlack
+from bot.sandbox import slack_requests as sr
+from bot.sandbox.fake_slack import FakeSlack
 
 
 def _free_port() -> int:

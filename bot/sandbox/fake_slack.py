@@ -226,7 +226,7 @@ class FakeSlack:
 
 
 if __name__ == "__main__":
-    # A fake in a process of its own: `python -m tests.fakes.slack_api` prints its URL.
+    # A fake in a process of its own: `python -m bot.sandbox.fake_slack` prints its URL.
     import sys
 
     server = FakeSlack()
