@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.domain.lifecycle import Case, Customer  # noqa: E402
 from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
-from storage import cases, db  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
+from storage import cases, db  # noqa: E402
 
 
 def free_port() -> int:

@@ -64,6 +64,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="request threads per worker (HTTP mode; workers: WEB_CONCURRENCY)")
     serve.set_defaults(run=_serve)
 
+    start = commands.add_parser("start", help="serve Slack when its credentials are set, "
+                                "else start the sandbox (the quick start's command)")
+    start.add_argument("--port", type=int, default=8700,
+                       help="the sandbox page's port, when it starts the sandbox")
+    start.set_defaults(run=_start, bot_port=0, database=None, host="0.0.0.0", threads=16)
+
+    sandbox = commands.add_parser("sandbox", help="try Amends without Slack: the real bot and "
+                                  "a local Slack-like workspace in your browser")
+    sandbox.add_argument("--port", type=int, default=8700,
+                         help="the page's port on 127.0.0.1 (default 8700; 0 for any free one)")
+    sandbox.add_argument("--bot-port", type=int, default=0,
+                         help="the bot's port on 127.0.0.1 (default: any free one)")
+    sandbox.add_argument("--database", help="where the sandbox keeps cases (default: "
+                         "sqlite:///amends-sandbox.db, apart from your real data)")
+    sandbox.set_defaults(run=_sandbox)
+
     reminders = commands.add_parser("reminders", help="follow-up reminders and escalations")
     rem = reminders.add_subparsers(title="reminder commands", metavar="ACTION", required=True)
     rem.add_parser("run", help="send every reminder, escalation and nudge that is due now "
@@ -186,6 +202,21 @@ def _needs_slack(settings: Settings) -> bool:
         print("SLACK_BOT_TOKEN is not set: Amends needs it to send messages.", file=sys.stderr)
         return False
     return True
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.missing_for_slack() and not settings.slack_app_token:
+        print("No Slack credentials are set, so Amends starts its sandbox: the real bot with "
+              "a local Slack-like workspace in your browser.\nTo connect a real workspace, "
+              "see 'Connecting to Slack' in the README.", flush=True)
+        return _sandbox(args, settings)
+    return _serve(args, settings)
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.run import run
+
+    return run(port=args.port, bot_port=args.bot_port, database_url=args.database)
 
 
 def _reminders_run(args: argparse.Namespace, settings: Settings) -> int:

@@ -34,6 +34,7 @@ class Posted:
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
     history: list[list[dict[str, Any]]] = field(default_factory=list)
+    user: str | None = None  # who wrote it (a person, not the bot); for an ephemeral, its viewer
 
 
 def problems_with_blocks(blocks: Any, *, limit: int) -> list[str]:
@@ -61,7 +62,7 @@ def problems_with_view(view: Any) -> list[str]:
 
 
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
         self.calls: list[Call] = []
         self.invalid: list[str] = []
         self.messages: dict[str, Posted] = {}
@@ -70,10 +71,17 @@ class FakeSlack:
         self.group_members: dict[str, list[str]] = {}
         self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.lenient = False
+        # Who is who, which modal each person has open, their Home tab, private notes.
+        self.users: dict[str, dict[str, str]] = {}
+        self.triggers: dict[str, str] = {}
+        self.open_views: dict[str, list[str]] = {}
+        self.view_errors: dict[str, dict[str, str]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}
+        self.ephemerals: list[Posted] = []
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -107,6 +115,16 @@ class FakeSlack:
     def reset_calls(self) -> None:
         self.calls.clear()
 
+    # -- pages (the sandbox serves its workspace here; the plain fake only counts) ---------
+
+    def get_page(self, path: str) -> tuple[int, str, bytes]:
+        # Counts, for a fake running in a process of its own (the benchmarks).
+        payload = json.dumps({"calls": len(self.calls), "invalid": len(self.invalid)})
+        return 200, "application/json", payload.encode()
+
+    def post_page(self, path: str, body: str) -> tuple[int, str, bytes]:
+        return 404, "application/json", b'{"error": "not found"}'
+
     # -- the server -----------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -116,19 +134,27 @@ class FakeSlack:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-            def do_GET(self) -> None:
-                # Counts, for a fake running in a process of its own (the benchmarks).
-                payload = json.dumps({"calls": len(fake.calls),
-                                      "invalid": len(fake.invalid)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+            def _reply(self, status: int, content_type: str, payload: bytes,
+                       headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def do_GET(self) -> None:
+                status, content_type, payload = fake.get_page(self.path)
+                self._reply(status, content_type, payload)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
+                if not self.path.startswith("/api/"):
+                    status, content_type, payload = fake.post_page(self.path, raw)
+                    self._reply(status, content_type, payload)
+                    return
                 if "json" in (self.headers.get("Content-Type") or ""):
                     args = json.loads(raw or "{}")
                 else:
@@ -138,14 +164,8 @@ class FakeSlack:
                         args[key] = json.loads(args[key])
                 method = self.path.rsplit("/", 1)[-1]
                 status, body = fake._answer(method, args)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._reply(status, "application/json", json.dumps(body).encode(),
+                            {"Retry-After": "0"} if status == 429 else None)
 
         return Handler
 
@@ -193,20 +213,32 @@ class FakeSlack:
         return {"ok": True, "channel": posted.channel, "ts": posted.ts}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        ts = f"1700000000.{next(self._ts):06d}"
+        self.ephemerals.append(Posted(channel=args["channel"], ts=ts, text=args.get("text", ""),
+                                      blocks=args.get("blocks") or [],
+                                      thread_ts=args.get("thread_ts"), user=args["user"]))
+        return {"ok": True, "message_ts": ts}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view_id = f"V{next(self._views):06d}"
         view = {**args["view"], "id": view_id, "hash": f"h{view_id}"}
         self.views[view_id] = view
+        user = self.triggers.pop(args.get("trigger_id", ""), None)
+        if user is not None:
+            self.open_views.setdefault(user, []).append(view_id)
         return {"ok": True, "view": view}
 
     def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = {**args["view"], "id": args["view_id"], "hash": f"h{args['view_id']}x"}
+        old = self.views.get(args["view_id"], {})
+        view = {**args["view"], "id": args["view_id"],
+                "hash": f"h{args['view_id']}.{next(self._views)}"}
+        if "state" in old:  # what the person had typed stays, as in Slack
+            view["state"] = old["state"]
         self.views[args["view_id"]] = view
         return {"ok": True, "view": view}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.homes[args["user_id"]] = args["view"]
         return {"ok": True, "view": {**args["view"], "id": "VHOME"}}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +246,8 @@ class FakeSlack:
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = args["user"]
-        name = {"U0STAFF1": "Alex", "U0MGR001": "Morgan"}.get(user, "Jo")
+        known = self.users.get(user, {}).get("name")
+        name = known or {"U0STAFF1": "Alex", "U0MGR001": "Morgan"}.get(user, "Jo")
         return {"ok": True, "user": {"id": user, "name": name.lower(), "real_name": name,
                                      "profile": {"display_name": name}}}
 

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import build_app
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.messaging import make_client
+from bot.sandbox import slack_requests as sr
+from bot.sandbox.fake_slack import FakeSlack, Posted
 from bot.settings import Settings, load_settings
 from storage.models import Base
 from tests.conftest import T0
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.fake_slack import FakeSlack, Posted
 
 STAFF, STAFF2, MANAGER, MANAGER2, STRANGER = (
     "U0STAFF1", "U0STAFF2", "U0MGR001", "U0MGR002", "U0NOBODY")

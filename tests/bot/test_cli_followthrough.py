@@ -14,9 +14,9 @@ from bot.domain.compensation import CompensationPolicy
 from bot.domain.lifecycle import Case, Customer, Outcome, Reaction
 from bot.domain.playbook import CompensationType
 from bot.domain.playbook_library import PlaybookLibrary
-from storage import cases, db
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack
+from storage import cases, db
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import json
 
 from bot.managers import ManagerDirectory
 from bot.messaging import make_client
-from tests.bot.conftest import MANAGER, STAFF, Harness
-from tests.bot.test_journey import open_case, thread
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack
+from tests.bot.conftest import MANAGER, STAFF, Harness
+from tests.bot.test_journey import open_case, thread
 
 
 def _home(harness: Harness, user: str) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.ids import Action, Field
-from storage.models import CaseRow, CompensationRow, EventRow, FollowUpRow
-from tests.bot.conftest import MANAGER, MANAGER2, SHOP_FLOOR, STAFF, STRANGER, Harness
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
+from storage.models import CaseRow, CompensationRow, EventRow, FollowUpRow
+from tests.bot.conftest import MANAGER, MANAGER2, SHOP_FLOOR, STAFF, STRANGER, Harness
 
 
 def texts(harness: Harness) -> str:

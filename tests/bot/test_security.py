@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from bot.blocks import case_messages
 from bot.blocks.case_messages import Style
 from bot.blocks.text import MARKER, cut, escape, mention, mrkdwn
+from bot.sandbox import slack_requests as sr
 from storage.models import CaseRow
 from tests.bot.conftest import STAFF, Harness
-from bot.sandbox import slack_requests as sr
 
 
 def _cases(harness: Harness) -> int:
@@ -70,8 +70,8 @@ def test_long_text_is_cut_with_a_visible_marker() -> None:
 def test_a_huge_case_still_builds_valid_messages(library) -> None:
     """Slack-limit-sized input everywhere: the builders cut, the models accept."""
     from bot.domain.lifecycle import Case, Customer
-    from tests.conftest import T0
     from bot.sandbox.fake_slack import problems_with_blocks
+    from tests.conftest import T0
 
     playbook = library.get("poor-service")
     case = Case.open(playbook=playbook, severity="severe",

@@ -1,0 +1,121 @@
+"""`amends sandbox`: start the stand-in, start the real bot against it, print the address."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+from bot.app import make_followthrough
+from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.weeks import Week
+from bot.managers import ManagerDirectory
+from bot.messaging import Slack, make_client
+from bot.recovery import utc_now
+from bot.sandbox.workspace import PEOPLE, Sandbox
+from bot.settings import load_settings
+from storage import db
+
+DEFAULT_DATABASE = "sqlite:///amends-sandbox.db"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bot_environment(*, api_url: str, secret: str, port: int, database_url: str
+                    ) -> dict[str, str]:
+    managers = ",".join(p.id for p in PEOPLE if p.role == "manager")
+    return {**os.environ, "DATABASE_URL": database_url,
+            "SLACK_BOT_TOKEN": "xoxb-sandbox-0000000000", "SLACK_SIGNING_SECRET": secret,
+            "SLACK_APP_TOKEN": "", "SLACK_API_URL": api_url, "PORT": str(port),
+            "AMENDS_MANAGERS": managers, "AMENDS_MANAGER_GROUP": "",
+            "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY", "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS",
+            "AMENDS_ESCALATION_USER": "", "AMENDS_SCHEDULER": "off"}
+
+
+def wait_for(url: str, child: subprocess.Popen[Any], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"The bot stopped while starting (exit {child.returncode}); "
+                             "see its messages above.")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise SystemExit("The bot did not start within a minute.")
+
+
+def run(*, port: int, bot_port: int, database_url: str | None) -> int:
+    database_url = database_url or DEFAULT_DATABASE
+    db.upgrade(db.make_engine(database_url))
+    secret = secrets.token_hex(16)
+    sandbox = Sandbox(secret=secret, port=port).start()
+    bot_port = bot_port or free_port()
+    env = bot_environment(api_url=sandbox.url, secret=secret, port=bot_port,
+                          database_url=database_url)
+    child = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"],
+                             env=env)
+    try:
+        wait_for(f"http://127.0.0.1:{bot_port}/healthz", child)
+        sandbox.bot_url = f"http://127.0.0.1:{bot_port}/slack/events"
+        sandbox.actions = follow_through_buttons(env, sandbox.url)
+        page = sandbox.url.removesuffix("api/")
+        print(f"\nAmends sandbox is running: open {page} in your browser.\n"
+              f"Act as Alex (staff), Morgan or Sam (managers) or Lee (leadership). "
+              f"Cases are kept in {database_url}. Press Ctrl-C to stop.", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.is_set() and child.poll() is None:
+                stop.wait(0.5)
+        except KeyboardInterrupt:
+            pass
+        return 0 if child.poll() in (None, 0) else 1
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sandbox.stop()
+
+
+def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str, Any]]:
+    """The page's buttons: run the reminders as if time had passed, send a digest now."""
+    settings = load_settings(env, dotenv_path=None)
+    engine = db.make_engine(settings.database_url)
+    client = make_client(token=settings.slack_bot_token or "", base_url=api_url)
+    jobs = make_followthrough(
+        settings, sessions=db.make_sessions(engine),
+        slack=Slack(client, recovery_channel=settings.recovery_channel),
+        library=PlaybookLibrary.load(settings.playbooks_dir),
+        managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
+
+    def reminders() -> dict[str, Any]:
+        report = jobs.run_reminders(utc_now() + timedelta(days=3))
+        return {"ok": True, "report": str(report)}
+
+    def digest() -> dict[str, Any]:
+        # This week so far: a demo shows today's cases (the scheduled digest is last week's).
+        week = Week.containing(utc_now(), settings.timezone)
+        message = jobs.digest(week).message()
+        client.chat_postMessage(channel=settings.leadership_channel or "C0LEADERS",
+                                **message.kwargs())
+        return {"ok": True}
+
+    return [("reminders", reminders), ("digest", digest)]

@@ -1,0 +1,162 @@
+"""A newcomer's whole journey in a real browser, with no Slack workspace: `amends sandbox`.
+
+Debian's Chromium driven by Playwright (no browser is downloaded at run time). The test
+walks a case from /recover to the manager's follow-up through the page, then checks the
+page and the database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.sandbox.run import free_port
+from storage import db
+from storage.models import CaseRow, EventRow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip("Chromium is not installed (./dev test installs it)", allow_module_level=True)
+playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
+    __import__("playwright.sync_api", fromlist=["sync_playwright"])
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    # The quick start's command on a machine with no Slack credentials: the sandbox.
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'amends-sandbox.db'}"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "AMENDS_", "DATABASE_URL"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "start", "--port", str(port)], cwd=tmp_path,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url + "sandbox/state", timeout=1):
+                    pass
+                if process.stdout and "is running" in _peek(process):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if process.poll() is not None:
+                raise AssertionError(process.communicate()[0])
+            time.sleep(0.1)
+        yield url, database
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+        assert process.returncode == 0, output
+
+
+_seen: list[str] = []
+
+
+def _peek(process: subprocess.Popen[str]) -> str:
+    # Read what the sandbox printed so far, without blocking once it said it is running.
+    import select as select_module
+
+    assert process.stdout is not None
+    while select_module.select([process.stdout], [], [], 0)[0]:
+        line = process.stdout.readline()
+        if not line:
+            break
+        _seen.append(line)
+        if "is running" in line:
+            break
+    return "".join(_seen)
+
+
+def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str],
+                                                          tmp_path: Path) -> None:
+    url, database = sandbox
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        page.goto(url)
+        page.wait_for_selector("#who option", state="attached")
+
+        # Alex, on the shop floor, opens a case.
+        page.fill("#text", "/recover order A-7 arrived an hour late and cold")
+        page.press("#text", "Enter")
+        page.wait_for_selector("#overlay.open")
+        assert page.inner_text("#modal-title") == "Recover a customer"
+        modal = page.locator("#modal-body")
+        modal.locator("[name=customer]").fill("Sam <b>Taylor</b>")
+        modal.locator("[name=contact]").fill("sam@example.com")
+        modal.locator("select[name='severity:late-delivery']").select_option("major")
+        modal.locator("[name=purchase]").fill("forty")
+        page.click("#modal-submit")
+        page.wait_for_selector(".error")  # Slack's inline field error, shown in the form
+        assert "not an amount" in modal.locator("[data-block=purchase] .error").inner_text()
+        modal.locator("[name=purchase]").fill("40")
+        page.click("#modal-submit")
+        page.wait_for_selector("#overlay:not(.open)", state="attached")
+        page.wait_for_selector("text=C-0001 · Late delivery")
+        messages = page.locator("#messages")
+        # The customer's name is shown as typed, never as HTML.
+        assert "Sam <b>Taylor</b>" in messages.inner_text()
+        assert messages.locator("b", has_text="Taylor").count() == 0
+
+        # The walkthrough in the thread: apology, a fix step, compensation.
+        page.click("button:has-text('Apology given')")
+        page.wait_for_selector("text=Apology recorded")
+        page.locator("button:has-text('Done')").first.click()
+        page.wait_for_selector("text=1 of 4 done")
+        page.locator("button:has-text('Give')").first.click()
+        page.wait_for_selector("text=within the staff limit")
+
+        # Resolved, with Morgan to follow up in person.
+        page.click("button:has-text('Mark resolved')")
+        page.wait_for_selector("#overlay.open")
+        modal.locator("select[name=reaction]").select_option("satisfied")
+        modal.locator("select[name=root_cause]").select_option("Courier delay")
+        modal.locator("[name=action_taken]").fill("Sent a fresh order by taxi")
+        modal.locator("select[name=manager]").select_option("U0MORGAN01")
+        page.click("#modal-submit")
+        page.wait_for_selector("text=will follow up with the customer in person")
+
+        # Morgan sees the request in their direct messages and records the follow-up.
+        page.select_option("#who", "U0MORGAN01")
+        page.click("#conversations li:has-text('direct messages')")
+        page.wait_for_selector("text=Follow up in person: C-0001")
+        page.click("button:has-text('Followed up')")
+        page.wait_for_selector("#overlay.open")
+        modal.locator("select[name=reaction]").select_option("delighted")
+        modal.locator("[name=notes]").fill("Loved the taxi")
+        page.click("#modal-submit")
+        page.wait_for_selector("text=Followed up by @Morgan")
+
+        # The Home tab and the leadership digest work from the page too.
+        page.click("#conversations li:has-text('Home')")
+        page.wait_for_selector("text=Your follow-ups")
+        page.click("#send-digest")
+        page.click("#conversations li:has-text('leadership')")
+        page.wait_for_selector("text=Recovery digest")
+        page.screenshot(path=str(tmp_path / "sandbox.png"), full_page=True)
+        browser.close()
+
+    engine = db.make_engine(database)
+    with db.make_sessions(engine)() as session:
+        case = session.scalars(select(CaseRow)).one()
+        assert (case.state, case.customer_name, case.purchase_minor) == (
+            "closed", "Sam <b>Taylor</b>", 4000)
+        kinds = session.scalars(select(EventRow.kind).order_by(EventRow.id)).all()
+    assert kinds == ["opened", "apology_given", "step_done", "compensation_approved",
+                     "resolved", "followed_up"]
