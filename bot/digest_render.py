@@ -50,8 +50,8 @@ class Digest:
         return message(self.fallback, blocks[:50])
 
 
-def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo,
-                 base_url: str) -> SandboxedEnvironment:
+def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo
+                 ) -> SandboxedEnvironment:
     def finalize(value: Any) -> Any:
         if isinstance(value, Slack) or plain:
             return value
@@ -113,7 +113,7 @@ def render(*, week: Week, this: WeekFigures, last: WeekFigures, currency: str, z
            on_time_goal: int, late: bool = False, due: datetime | None = None,
            template: Path | None = None, plain: bool = False) -> Digest:
     path = template or DEFAULT_TEMPLATE
-    env = _environment(path, plain=plain, currency=currency, zone=zone, base_url="")
+    env = _environment(path, plain=plain, currency=currency, zone=zone)
     delta = _delta({"money": env.filters["money"], "duration": _duration})
     text = env.get_template(path.name).render(
         week=str(week), week_label=week.label(), this=this, last=last, goal=on_time_goal,

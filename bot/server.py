@@ -11,6 +11,7 @@ import gc
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -169,6 +170,26 @@ def _socket_mode(settings: Settings) -> int:
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2
-    log.info("connecting to Slack in Socket Mode")
+    # Health checks still need an address: serve /healthz alone (the events come over the
+    # socket, unsigned, so /slack/events must not be reachable over HTTP in this mode).
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    health = make_server("0.0.0.0", settings.port, health_app(_engine), handler_class=Quiet)
+    threading.Thread(target=health.serve_forever, name="amends-health", daemon=True).start()
+    log.info("connecting to Slack in Socket Mode; health check on :%s/healthz", settings.port)
     SocketModeHandler(app, settings.slack_app_token).start()
     return 0
+
+
+def health_app(engine: Any) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            return _health(engine, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    return application

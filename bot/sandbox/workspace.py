@@ -218,6 +218,8 @@ class Sandbox(FakeSlack):
         url = urlparse(path)
         if url.path in ("/", "/index.html"):
             return 200, "text/html; charset=utf-8", (STATIC / "index.html").read_bytes()
+        if url.path == "/sandbox/ready":  # the bot is up and listening
+            return 200, "application/json", json.dumps({"ready": bool(self.bot_url)}).encode()
         if url.path == "/sandbox/state":
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             user = query.get("user", PEOPLE[0].id)

@@ -96,3 +96,18 @@ def test_serve_refuses_an_out_of_date_schema(tmp_path: Path, fake_slack: FakeSla
     assert result.returncode == 2
     assert "Run `amends db upgrade`" in result.stderr
     assert fake_slack.calls == []
+
+
+def test_socket_mode_health_server_answers_only_healthz() -> None:
+    from bot.server import health_app
+    from storage import db
+
+    app = health_app(db.make_engine("sqlite://"))
+    statuses: list[str] = []
+    body = b"".join(app({"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"},
+                        lambda status, headers: statuses.append(status)))
+    assert json.loads(body) == {"status": "ok", "database": "ok"}
+    # Socket Mode payloads are unsigned: no HTTP route may take Slack events in that mode.
+    app({"PATH_INFO": "/slack/events", "REQUEST_METHOD": "POST"},
+        lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK", "404 Not Found"]

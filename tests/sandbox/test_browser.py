@@ -7,6 +7,7 @@ page and the database.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,40 +47,24 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, str]]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(300):
+        for _ in range(600):
             try:
-                with urllib.request.urlopen(url + "sandbox/state", timeout=1):
-                    pass
-                if process.stdout and "is running" in _peek(process):
-                    break
+                with urllib.request.urlopen(url + "sandbox/ready", timeout=1) as response:
+                    if json.loads(response.read())["ready"]:
+                        break
             except (urllib.error.URLError, ConnectionError):
                 pass
             if process.poll() is not None:
                 raise AssertionError(process.communicate()[0])
             time.sleep(0.1)
+        else:
+            raise AssertionError("the sandbox did not get ready")
         yield url, database
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]
         assert process.returncode == 0, output
-
-
-_seen: list[str] = []
-
-
-def _peek(process: subprocess.Popen[str]) -> str:
-    # Read what the sandbox printed so far, without blocking once it said it is running.
-    import select as select_module
-
-    assert process.stdout is not None
-    while select_module.select([process.stdout], [], [], 0)[0]:
-        line = process.stdout.readline()
-        if not line:
-            break
-        _seen.append(line)
-        if "is running" in line:
-            break
-    return "".join(_seen)
+    assert "Amends sandbox is running: open " + url in output
 
 
 def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str],
