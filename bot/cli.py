@@ -103,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="a file (default: standard output)")
     export.set_defaults(run=_export)
 
+    purge = commands.add_parser("purge", help="anonymise customers of old finished cases "
+                                "(the figures stay)")
+    purge.add_argument("--older-than", required=True, dest="older_than",
+                       help="age of the cases to anonymise, like 365d")
+    purge.add_argument("--dry-run", action="store_true", help="only say how many")
+    purge.set_defaults(run=_purge)
+
     db = commands.add_parser("db", help="database schema")
     dbc = db.add_subparsers(title="database commands", metavar="ACTION", required=True)
     dbc.add_parser("upgrade", help="create or migrate the schema to this version").set_defaults(
@@ -304,6 +311,29 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         if args.output:
             out.close()
     print(f"{written} case(s) exported.", file=sys.stderr)
+    return 0
+
+
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.domain.durations import parse_duration
+    from bot.recovery import utc_now
+    from storage import db, purge
+
+    try:
+        before = utc_now() - parse_duration(args.older_than)
+    except ValueError as exc:
+        print(f"--older-than: {exc}", file=sys.stderr)
+        return 2
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    with db.make_sessions(engine).begin() as session:
+        if args.dry_run:
+            print(f"{purge.count(session, before)} finished case(s) opened before "
+                  f"{before:%Y-%m-%d} would be anonymised.")
+            return 0
+        done = purge.purge(session, before)
+    print(f"Anonymised {done} finished case(s) opened before {before:%Y-%m-%d}; "
+          "their figures are kept.")
     return 0
 
 

@@ -93,3 +93,17 @@ def test_export_writes_csv_for_spreadsheets(installed: Path,
     assert (installed / "out.csv").read_text().count("\n") == 1  # the header only
     with pytest.raises(SystemExit, match="not a date"):
         main(["export", "--since", "last week"])
+
+
+def test_purge_command(installed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["purge", "--older-than", "365d", "--dry-run"]) == 0
+    assert "0 finished case(s)" in capsys.readouterr().out
+    assert main(["purge", "--older-than", "1d", "--dry-run"]) == 0
+    assert "1 finished case(s)" in capsys.readouterr().out
+    assert main(["purge", "--older-than", "1d"]) == 0
+    assert "Anonymised 1 finished case(s)" in capsys.readouterr().out
+    assert main(["export", "--since", "2026-11-01"]) == 0
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["customer"] == "Customer" and row["contact"] == ""
+    assert row["compensation_given"] == "24.50"
+    assert main(["purge", "--older-than", "soon"]) == 2
