@@ -15,8 +15,9 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain import authority
 from bot.domain.compensation import CompensationPolicy
-from bot.domain.lifecycle import Case, Customer
+from bot.domain.lifecycle import Case, Customer, EventKind
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
 from storage import cases
@@ -83,12 +84,14 @@ class RecoveryService:
             case_id = cases.find_by_origin(session, origin_key)
             return cases.load(session, case_id)[0] if case_id is not None else None
 
-    def change(self, case_id: int, apply: Callable[[Case, Context], T]) -> tuple[Case, T]:
-        """Apply one domain transition under a row lock and commit it with its events."""
+    def change(self, case_id: int, apply: Callable[[Case, Context], T], *, actor: str,
+               action: EventKind) -> tuple[Case, T]:
+        """Check the actor may, apply one transition under a row lock, commit with events."""
         with self.sessions.begin() as session:
             case, row = cases.load(session, case_id, for_update=True)
             context = Context(playbook=self.playbook(case.playbook_id), policy=self.policy(),
                               now=self.clock(), follow_up_window=self.follow_up_window)
+            authority.check(case, action, actor, context.policy)
             result = apply(case, context)
             cases.save(session, case, row)
         return case, result

@@ -11,8 +11,9 @@ from slack_sdk import WebClient
 
 from bot.blocks import case_messages, modals
 from bot.blocks.text import mention
+from bot.domain import authority
 from bot.domain.errors import AlreadyDecided, DomainError
-from bot.domain.lifecycle import Case, CompensationStatus
+from bot.domain.lifecycle import Case, CompensationStatus, EventKind
 from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
@@ -77,7 +78,8 @@ def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
 def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                   action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
-    case, _ = deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now))
+    case, _ = deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now),
+                                  actor=user, action=EventKind.APOLOGY_GIVEN)
     refresh(deps, case, Part.APOLOGY)
 
 
@@ -88,7 +90,8 @@ def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     # The button says what it does ("Done" or "Undo"), so a double click can't undo itself.
     done = action["text"]["text"] != "Undo"
     case, _ = deps.service.change(case_id, lambda c, ctx: c.mark_step(
-        step=step, done=done, playbook=ctx.playbook, actor=user, at=ctx.now))
+        step=step, done=done, playbook=ctx.playbook, actor=user, at=ctx.now),
+        actor=user, action=EventKind.STEP_DONE if done else EventKind.STEP_UNDONE)
     refresh(deps, case, Part.FIX)
 
 
@@ -103,6 +106,7 @@ def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, 
         raise LookupError("That option is no longer in the playbook.")
     amount = choice.amount_minor(currency=deps.style.currency,
                                  purchase_minor=case.purchase_minor)
+    authority.check(case, EventKind.COMPENSATION_PROPOSED, user, deps.service.policy())
     if amount is None:  # a percentage of an unknown purchase: ask for the amount
         client.views_open(trigger_id=body["trigger_id"], view=modals.custom_compensation(
             case, deps.style, choice, None))
@@ -121,7 +125,8 @@ def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: 
     """Record a compensation (approved at once within the staff limit). Raises domain errors."""
     return deps.service.change(case_id, lambda c, ctx: c.propose_compensation(
         type=type, label=label, amount_minor=amount, option_key=option_key, actor=user,
-        at=ctx.now, policy=ctx.policy, playbook=ctx.playbook))
+        at=ctx.now, policy=ctx.policy, playbook=ctx.playbook),
+        actor=user, action=EventKind.COMPENSATION_PROPOSED)
 
 
 def announce_compensation(deps: Deps, case: Case, comp: Any) -> None:
@@ -144,6 +149,7 @@ def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, 
                         action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
     case = deps.service.get(case_id)
+    authority.check(case, EventKind.COMPENSATION_PROPOSED, user, deps.service.policy())
     client.views_open(trigger_id=body["trigger_id"],
                       view=modals.custom_compensation(case, deps.style, None, None))
 
@@ -153,7 +159,8 @@ def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
             action: dict[str, Any]) -> None:
     case_id, number = ids(action["value"], 2)
     case, comp = deps.service.change(case_id, lambda c, ctx: c.decide_compensation(
-        number=number, approve=True, actor=user, at=ctx.now, policy=ctx.policy))
+        number=number, approve=True, actor=user, at=ctx.now, policy=ctx.policy),
+        actor=user, action=EventKind.COMPENSATION_APPROVED)
     announce_decision(deps, case, comp)
 
 
@@ -189,6 +196,8 @@ def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
             action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
     case = deps.service.get(case_id)
+    # Refuse before the modal: nobody fills in a form only to be told no.
+    authority.check(case, EventKind.RESOLVED, user, deps.service.policy())
     playbook = deps.service.playbook(case.playbook_id)
     client.views_open(trigger_id=body["trigger_id"],
                       view=modals.resolve(case, playbook, default_manager(deps, case)))
@@ -209,7 +218,9 @@ def default_manager(deps: Deps, case: Case) -> str | None:
 def cancel(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
-    client.views_open(trigger_id=body["trigger_id"], view=modals.cancel(deps.service.get(case_id)))
+    case = deps.service.get(case_id)
+    authority.check(case, EventKind.CANCELLED, user, deps.service.policy())
+    client.views_open(trigger_id=body["trigger_id"], view=modals.cancel(case))
 
 
 @on_click(opens_modal=True)
@@ -220,8 +231,7 @@ def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: st
     follow_up = case.open_follow_up
     if follow_up is None or follow_up.number != number:
         raise DomainError(f"The follow-up for {case.reference} is already recorded.")
-    if user != follow_up.manager and user not in deps.managers.all():
-        raise DomainError("Only the manager responsible for this follow-up can record it.")
+    authority.check(case, EventKind.FOLLOWED_UP, user, deps.service.policy())
     client.views_open(trigger_id=body["trigger_id"], view=modals.follow_up(case, number))
 
 
@@ -230,7 +240,8 @@ def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
     case_id, _number, hours = ids(action["selected_option"]["value"], 3)
     case, follow_up = deps.service.change(case_id, lambda c, ctx: c.snooze_follow_up(
-        until=ctx.now + timedelta(hours=hours), actor=user, at=ctx.now, policy=ctx.policy))
+        until=ctx.now + timedelta(hours=hours), actor=user, at=ctx.now, policy=ctx.policy),
+        actor=user, action=EventKind.FOLLOW_UP_SNOOZED)
     update_follow_up_dm(deps, case, follow_up)
 
 

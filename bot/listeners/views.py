@@ -16,7 +16,7 @@ from bot.blocks import case_messages, modals
 from bot.blocks.text import mention, mrkdwn
 from bot.domain import money
 from bot.domain.errors import AlreadyDecided, DomainError
-from bot.domain.lifecycle import Case, CaseState, Customer, Outcome, Reaction
+from bot.domain.lifecycle import Case, CaseState, Customer, EventKind, Outcome, Reaction
 from bot.domain.playbook import CompensationType
 from bot.ids import Field
 from bot.ids import Message as Part
@@ -141,7 +141,8 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
     try:
         case, comp = deps.service.change(int(data["case"]), lambda c, ctx: c.decide_compensation(
             number=int(data["number"]), approve=False, actor=body["user"]["id"], at=ctx.now,
-            policy=ctx.policy, reason=reason))
+            policy=ctx.policy, reason=reason),
+            actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED)
     except AlreadyDecided as exc:
         who = getattr(exc.compensation, "decided_by", None)
         _reject(ack, {Field.REASON: f"{exc} (by {who})."})
@@ -178,7 +179,8 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
     try:
         case, follow_up = deps.service.change(int(data["case"]), lambda c, ctx: c.resolve(
             outcome=outcome, playbook=ctx.playbook, actor=body["user"]["id"], at=ctx.now,
-            manager=manager or "", default_window=ctx.follow_up_window))
+            manager=manager or "", default_window=ctx.follow_up_window),
+            actor=body["user"]["id"], action=EventKind.RESOLVED)
     except DomainError as exc:
         _reject(ack, {Field.ACTION_TAKEN: str(exc)})
         return
@@ -213,7 +215,7 @@ def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) 
     try:
         case, done = deps.service.change(int(data["case"]), lambda c, ctx: c.record_follow_up(
             reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
-            at=ctx.now, policy=ctx.policy))
+            at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP)
     except DomainError as exc:
         _reject(ack, {Field.REACTION: str(exc)})
         return
@@ -245,7 +247,7 @@ def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> 
     user = body["user"]["id"]
     try:
         case, _ = deps.service.change(int(data["case"]), lambda c, ctx: c.cancel(
-            reason=reason, actor=user, at=ctx.now))
+            reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED)
     except DomainError as exc:
         _reject(ack, {Field.REASON: str(exc)})
         return

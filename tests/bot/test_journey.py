@@ -11,7 +11,7 @@ from bot.ids import Action, Field
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
 from storage.models import CaseRow, CompensationRow, EventRow, FollowUpRow
-from tests.bot.conftest import MANAGER, MANAGER2, SHOP_FLOOR, STAFF, STRANGER, Harness
+from tests.bot.conftest import MANAGER, MANAGER2, SHOP_FLOOR, STAFF, STAFF2, STRANGER, Harness
 
 
 def texts(harness: Harness) -> str:
@@ -304,3 +304,20 @@ def test_cancel_a_case_opened_by_mistake(harness: Harness) -> None:
     assert case_row(harness).state == "cancelled"
     assert not any(b["type"] == "actions" for b in card.blocks)
     assert "Cancelled by" in block_text(thread(harness, card)[-1])
+
+
+def test_only_the_opener_or_a_manager_works_a_case(harness: Harness) -> None:
+    card = open_case(harness)
+    apology, _fix, compensation = thread(harness, card)
+    harness.fake.reset_calls()
+    harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF2)
+    harness.click(card, Action.RESOLVE, user=STAFF2)
+    harness.click(compensation, Action.COMPENSATION_CUSTOM, user=STAFF2)
+    refusals = ephemerals(harness, STAFF2)
+    assert len(refusals) == 3 and all("Only a manager or the staff member who opened" in r
+                                      for r in refusals)
+    assert harness.fake.called("views.open") == [] and harness.fake.called("chat.update") == []
+    assert case_row(harness).apology_given_at is None
+    # A manager may step in.
+    harness.click(apology, Action.APOLOGY_GIVEN, user=MANAGER)
+    assert case_row(harness).apology_given_at is not None
