@@ -7,12 +7,14 @@ events, and commits before anyone is told: the case is safe before any message g
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import authority
@@ -24,6 +26,35 @@ from storage import cases
 from storage.models import CaseRow, CompensationRow, FollowUpRow
 
 T = TypeVar("T")
+log = logging.getLogger("amends.recovery")
+
+
+class StorageUnavailable(Exception):
+    """The database can't be reached; nothing was changed. Safe to show as it is."""
+
+    def __init__(self) -> None:
+        super().__init__("Amends can't reach its database right now, so nothing was changed. "
+                         "Please try again in a minute.")
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            # Connection-level failures only: a half-done transaction was rolled back.
+            log.error("database unavailable: %s", type(exc.orig or exc).__name__)
+            raise StorageUnavailable() from exc
+
+    return wrapper
+
+
+def translate_storage_errors(cls: type[Any]) -> type[Any]:
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_") and name != "playbook":
+            setattr(cls, name, _translating(member))
+    return cls
 
 
 def utc_now() -> datetime:
@@ -40,6 +71,7 @@ class Context:
     follow_up_window: timedelta = timedelta(hours=48)  # when the playbook sets none
 
 
+@translate_storage_errors
 @dataclass
 class RecoveryService:
     sessions: sessionmaker[Session]

@@ -18,6 +18,7 @@ from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
 from bot.listeners.common import Deps, ids, meta, refresh, slack_call
+from bot.recovery import StorageUnavailable
 
 Handler = Callable[..., None]
 
@@ -62,6 +63,8 @@ def reporting(deps: Deps, body: dict[str, Any], work: Callable[[], None]) -> Non
         _tell(deps, body, f"{exc} (by {who}). Nothing was changed.")
     except (DomainError, LookupError) as exc:  # LookupError: no such case or playbook
         _tell(deps, body, f"{exc} Nothing was changed.")
+    except StorageUnavailable as exc:
+        _tell(deps, body, str(exc))
 
 
 def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:

@@ -11,6 +11,7 @@ from bot.blocks import modals
 from bot.blocks.text import date, escape, mrkdwn
 from bot.domain.lifecycle import CaseState
 from bot.listeners.common import Deps
+from bot.recovery import StorageUnavailable
 
 COMMAND = "/recover"
 
@@ -40,7 +41,10 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) ->
         ack(text=HELP, response_type="ephemeral")
         return
     if word == "mine":
-        ack(text=_mine(deps, command["user_id"]), response_type="ephemeral")
+        try:
+            ack(text=_mine(deps, command["user_id"]), response_type="ephemeral")
+        except StorageUnavailable as exc:
+            ack(text=str(exc), response_type="ephemeral")
         return
     ack()
     # The trigger_id lives 3 seconds: the modal opens first, on the urgent pool.

@@ -27,7 +27,8 @@ from bot.listeners.actions import (
     give,
     update_follow_up_dm,
 )
-from bot.listeners.common import Deps, log, meta, note, refresh, slack_call
+from bot.listeners.common import Deps, meta, note, refresh, slack_call
+from bot.recovery import StorageUnavailable
 
 Errors = dict[str, str]
 
@@ -71,11 +72,10 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
             summary=summary, opened_by=user, currency=deps.style.currency,
             order_ref=values.get(Field.ORDER_REF) or None,
             location=values.get(Field.LOCATION) or None, purchase_minor=purchase)
-    except Exception:
-        log.exception("could not record a new case")
-        _reject(ack, {Field.CUSTOMER: "Amends could not save the case just now (database "
-                                      "unavailable). Your entries are still here: try again "
-                                      "in a moment."})
+    except StorageUnavailable:
+        _reject(ack, {Field.CUSTOMER: "Amends can't reach its database right now, so the case "
+                                      "isn't saved yet. Your entries are still here: submit "
+                                      "again in a minute."})
         return
     ack()
     if created:
@@ -125,7 +125,7 @@ def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], de
     try:
         case, comp = give(deps, int(data["case"]), user=body["user"]["id"], type=kind,
                           label=label, amount=amount, option_key=data.get("option"))
-    except DomainError as exc:  # over the ceiling, or a request already waiting
+    except (DomainError, StorageUnavailable) as exc:  # over the ceiling, a request waiting…
         _reject(ack, {Field.AMOUNT: str(exc)})
         return
     ack()
@@ -147,7 +147,7 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
         who = getattr(exc.compensation, "decided_by", None)
         _reject(ack, {Field.REASON: f"{exc} (by {who})."})
         return
-    except DomainError as exc:
+    except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.REASON: str(exc)})
         return
     ack()
@@ -181,7 +181,7 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
             outcome=outcome, playbook=ctx.playbook, actor=body["user"]["id"], at=ctx.now,
             manager=manager or "", default_window=ctx.follow_up_window),
             actor=body["user"]["id"], action=EventKind.RESOLVED)
-    except DomainError as exc:
+    except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.ACTION_TAKEN: str(exc)})
         return
     ack()
@@ -216,7 +216,7 @@ def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) 
         case, done = deps.service.change(int(data["case"]), lambda c, ctx: c.record_follow_up(
             reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
             at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP)
-    except DomainError as exc:
+    except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.REACTION: str(exc)})
         return
     ack()
@@ -248,7 +248,7 @@ def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> 
     try:
         case, _ = deps.service.change(int(data["case"]), lambda c, ctx: c.cancel(
             reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED)
-    except DomainError as exc:
+    except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.REASON: str(exc)})
         return
     ack()
