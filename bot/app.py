@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.blocks.case_messages import Style
+from bot.deliveries import Deliverer
 from bot.domain.compensation import CompensationPolicy
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.followthrough import FollowThrough
@@ -20,6 +22,7 @@ from bot.listeners import actions, commands, events, views
 from bot.listeners.common import Deps
 from bot.managers import ManagerDirectory
 from bot.messaging import Slack
+from bot.outbox import OutboxWorker
 from bot.recovery import RecoveryService, utc_now
 from bot.settings import Settings
 from bot.work import Background, RequestGate
@@ -41,10 +44,28 @@ def make_followthrough(settings: Settings, *, sessions: sessionmaker[Session], s
                          managers=managers.all)
 
 
-def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[Session],
-              library: PlaybookLibrary, executor: Executor | None = None,
-              work_executor: Executor | None = None, gate: RequestGate | None = None,
-              clock: Callable[[], datetime] = utc_now, socket_mode: bool = False) -> App:
+@dataclass(frozen=True)
+class Assembly:
+    """The App and what runs beside it: the outbox worker and the follow-through jobs."""
+
+    app: App
+    deps: Deps
+    outbox: OutboxWorker
+
+    @property
+    def followthrough(self) -> FollowThrough:
+        return self.deps.followthrough
+
+
+def build_app(settings: Settings, **kwargs: Any) -> App:
+    return assemble(settings, **kwargs).app
+
+
+def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Session],
+             library: PlaybookLibrary, executor: Executor | None = None,
+             work_executor: Executor | None = None, gate: RequestGate | None = None,
+             outbox: OutboxWorker | None = None,
+             clock: Callable[[], datetime] = utc_now, socket_mode: bool = False) -> Assembly:
     managers = ManagerDirectory(managers=settings.managers, group=settings.manager_group,
                                 client=client)
 
@@ -56,7 +77,8 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
     deps = Deps(settings=settings,
                 service=RecoveryService(
                     sessions=sessions, library=library, policy=policy, clock=clock,
-                    follow_up_window=timedelta(hours=settings.follow_up_hours)),
+                    follow_up_window=timedelta(hours=settings.follow_up_hours),
+                    webhooks=bool(settings.webhook_url)),
                 slack=slack,
                 style=Style(currency=settings.currency,
                             staff_limit_minor=settings.staff_limit_minor,
@@ -68,6 +90,12 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
                                   name="amends-modal", gate=gate, patience=0.2),
                 followthrough=make_followthrough(settings, sessions=sessions, slack=slack,
                                                  library=library, managers=managers))
+    # What changes write to the outbox is delivered by this worker (started by the server;
+    # tests drive it by hand).
+    worker = outbox or OutboxWorker(sessions, clock=clock, gate=gate)
+    worker.deliver = Deliverer(deps)
+    deps.service.notify = worker.kick
+    deps.followthrough.notify = worker.kick
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -92,4 +120,4 @@ def build_app(settings: Settings, *, client: WebClient, sessions: sessionmaker[S
 
     for module in (commands, actions, views, events):
         module.register(app)
-    return app
+    return Assembly(app=app, deps=deps, outbox=worker)

@@ -186,22 +186,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, host=args.host, threads=args.threads)
 
 
-def _followthrough(settings: Settings):  # type: ignore[no-untyped-def]
-    from bot.app import make_followthrough
+def _assembly(settings: Settings):  # type: ignore[no-untyped-def]
+    """The app's parts for a one-off command: follow-through jobs and the outbox worker."""
+    from bot.app import assemble
     from bot.domain.playbook_library import PlaybookLibrary
-    from bot.managers import ManagerDirectory
-    from bot.messaging import Slack, make_client
+    from bot.messaging import make_client
+    from bot.outbox import OutboxWorker
+    from bot.recovery import utc_now
     from storage import db
 
     engine = db.make_engine(settings.database_url)
     db.check_schema(engine)
+    sessions = db.make_sessions(engine)
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
-    return make_followthrough(
-        settings, sessions=db.make_sessions(engine),
-        slack=Slack(client, recovery_channel=settings.recovery_channel),
-        library=PlaybookLibrary.load(settings.playbooks_dir),
-        managers=ManagerDirectory(managers=settings.managers, group=settings.manager_group,
-                                  client=client))
+    return assemble(settings, client=client, sessions=sessions,
+                    library=PlaybookLibrary.load(settings.playbooks_dir),
+                    outbox=OutboxWorker(sessions, clock=utc_now))
+
+
+def _followthrough(settings: Settings):  # type: ignore[no-untyped-def]
+    return _assembly(settings).followthrough
 
 
 def _needs_slack(settings: Settings) -> bool:
@@ -231,9 +235,23 @@ def _reminders_run(args: argparse.Namespace, settings: Settings) -> int:
 
     if not _needs_slack(settings):
         return 2
-    report = _followthrough(settings).run_reminders(utc_now())
+    parts = _assembly(settings)
+    report = parts.followthrough.run_reminders(utc_now())
+    parts.outbox.drain()
     print(f"Sent {report}.")
-    return 1 if report.failed else 0
+    return _outbox_outcome(parts)
+
+
+def _outbox_outcome(parts) -> int:  # type: ignore[no-untyped-def]
+    from bot.outbox import status
+
+    counts = status(parts.outbox.sessions)["counts"]
+    if counts.get("pending") or counts.get("dead"):
+        print(f"The outbox still holds {counts.get('pending', 0)} message(s) to retry and "
+              f"{counts.get('dead', 0)} dead-lettered: see `amends outbox status`.",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _week(args: argparse.Namespace, jobs, now):  # type: ignore[no-untyped-def]
@@ -262,7 +280,8 @@ def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
 
     if not _needs_slack(settings):
         return 2
-    jobs, now = _followthrough(settings), utc_now()
+    parts, now = _assembly(settings), utc_now()
+    jobs = parts.followthrough
     try:
         week = _week(args, jobs, now)
         outcome = jobs.send_digest(week, now)
@@ -270,12 +289,9 @@ def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return 2
     if outcome:
+        parts.outbox.drain()
         print(f"Sent the digest for {week} to {settings.leadership_channel}.")
-        return 0
-    if outcome is None:
-        print(f"Slack refused the digest for {week}; nothing was recorded, try again.",
-              file=sys.stderr)
-        return 1
+        return _outbox_outcome(parts)
     print(f"The digest for {week} was already sent to {settings.leadership_channel}; "
           "it goes out once per week and channel.")
     return 0

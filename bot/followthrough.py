@@ -10,26 +10,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import digest_render
+from bot import effects as fx
 from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
 from bot.blocks.text import mention
 from bot.domain import money
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week, latest_due, send_time
+from bot.effects import Effect
 from bot.messaging import Slack
 from bot.settings import Settings
-from storage import claims
+from storage import claims, outbox
 from storage.digest import week_figures
 
 log = logging.getLogger("amends.followthrough")
 LATE_AFTER = timedelta(hours=1)  # a digest sent later than this after its slot says so
-STALE_CLAIM = timedelta(minutes=10)
 
 
 @dataclass
@@ -39,7 +39,6 @@ class Report:
     approval_reminders: int = 0
     approval_escalations: int = 0
     nudges: int = 0
-    failed: int = 0
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
@@ -47,8 +46,7 @@ class Report:
     def __str__(self) -> str:
         return (f"{self.reminders} follow-up reminder(s), {self.escalations} escalation(s), "
                 f"{self.approval_reminders} approval reminder(s), {self.approval_escalations} "
-                f"approval escalation(s), {self.nudges} open-case nudge(s)"
-                + (f"; {self.failed} failed and will be retried" if self.failed else ""))
+                f"approval escalation(s), {self.nudges} open-case nudge(s)")
 
 
 @dataclass
@@ -58,40 +56,38 @@ class FollowThrough:
     slack: Slack
     library: PlaybookLibrary
     managers: Callable[[], frozenset[str]] = field(default=lambda: frozenset())
+    notify: Callable[[], None] = field(default=lambda: None)  # wakes the outbox worker
 
-    # -- sending with a claim -------------------------------------------------------------
+    # -- claiming, then queueing the message in the same transaction --------------------
 
-    def _send(self, claim: Callable[[Session], bool], release: Callable[[Session], None],
-              send: Callable[[], object]) -> bool | None:
-        """True: sent. False: someone else has it. None: Slack failed, claim released."""
+    def _send(self, claim: Callable[[Session], bool], effect: Effect | None,
+              now: datetime) -> bool:
+        """Claim the item and queue its message atomically; False if already claimed.
+
+        The outbox delivers the message (with retries), so a claimed item is never lost
+        and never sent twice.
+        """
         with self.sessions.begin() as session:
             if not claim(session):
                 return False
-        try:
-            send()
-            return True
-        except (SlackApiError, OSError) as exc:
-            log.error("follow-through message failed, will retry: %s", exc)
-            with self.sessions.begin() as session:
-                release(session)
-            return None
+            if effect is not None:
+                outbox.add(session, effect.kind, effect.payload, case_id=None, now=now)
+        self.notify()
+        return True
 
-    def _to_leadership(self, msg: Message, person: str | None = None) -> None:
+    def _to_leadership(self, msg: Message, person: str | None = None) -> Effect | None:
         if person:
-            self.slack.dm(person, msg)
-        elif self.settings.leadership_channel:
-            self.slack.client.chat_postMessage(channel=self.settings.leadership_channel,
-                                               **msg.kwargs())
-        else:
-            log.warning("nowhere to escalate (set AMENDS_ESCALATION_USER or "
-                        "AMENDS_LEADERSHIP_CHANNEL): %s", msg.text)
+            return fx.direct(person, msg)
+        if self.settings.leadership_channel:
+            return fx.post(self.settings.leadership_channel, msg)
+        log.warning("nowhere to escalate (set AMENDS_ESCALATION_USER or "
+                    "AMENDS_LEADERSHIP_CHANNEL): %s", msg.text)
+        return None
 
     @staticmethod
-    def _count(report: Report, attribute: str, outcome: bool | None) -> None:
+    def _count(report: Report, attribute: str, outcome: bool) -> None:
         if outcome:
             setattr(report, attribute, getattr(report, attribute) + 1)
-        elif outcome is None:
-            report.failed += 1
 
     # -- reminders ------------------------------------------------------------------------
 
@@ -116,8 +112,7 @@ class FollowThrough:
                                                    contact=contact)
                 self._count(report, "reminders", self._send(
                     lambda s, i=fu_id, d=due: claims.claim_reminder(s, i, d),
-                    lambda s, i=fu_id, p=reminded_for: claims.release_reminder(s, i, p),
-                    lambda m=manager, r=reminder: self.slack.dm(m, r)))
+                    fx.direct(manager, reminder), now))
             playbook = self.library.get(playbook_id)
             policy = playbook.follow_up if playbook else None
             window = policy.escalate_after if policy and policy.escalate_after else default_window
@@ -127,8 +122,7 @@ class FollowThrough:
                     escalate_to=policy.escalate_to if policy else None)
                 self._count(report, "escalations", self._send(
                     lambda s, i=fu_id: claims.claim_follow_up_escalation(s, i, now),
-                    lambda s, i=fu_id: claims.release_follow_up_escalation(s, i),
-                    lambda a=alert: self._to_leadership(a, self.settings.escalation_user)))
+                    self._to_leadership(alert, self.settings.escalation_user), now))
 
     def _approvals(self, now: datetime, report: Report) -> None:
         remind = timedelta(minutes=self.settings.approval_remind_minutes)
@@ -148,25 +142,18 @@ class FollowThrough:
                                              since=since, managers=managers)
                 self._count(report, "approval_reminders", self._send(
                     lambda s, i=approval_id: claims.claim_approval(s, i, "reminded_at", now),
-                    lambda s, i=approval_id: claims.release_approval(s, i, "reminded_at"),
-                    lambda c=channel, t=thread_ts, m=msg: self.slack.reply(c, t, m)))
+                    fx.post(channel, msg, thread_ts=thread_ts), now))
             if escalated is None and now >= since + escalate:
                 msg = msgs.approval_escalation(case_id=case_id, amount=shown,
                                                requester=requester, since=since,
                                                approver=approver)
 
-                def deliver(m: Message = msg, c: str | None = channel,
-                            t: str | None = thread_ts) -> None:
-                    # The next approver is asked in the thread, where the buttons are.
-                    if approver and c and t:
-                        self.slack.reply(c, t, m)
-                    else:
-                        self._to_leadership(m)
-
+                # The next approver is asked in the thread, where the buttons are.
+                effect = (fx.post(channel, msg, thread_ts=thread_ts)
+                          if approver and channel and thread_ts else self._to_leadership(msg))
                 self._count(report, "approval_escalations", self._send(
                     lambda s, i=approval_id: claims.claim_approval(s, i, "escalated_at", now),
-                    lambda s, i=approval_id: claims.release_approval(s, i, "escalated_at"),
-                    deliver))
+                    effect, now))
 
     def _nudges(self, now: datetime, report: Report) -> None:
         window = timedelta(hours=self.settings.open_nudge_hours)
@@ -175,17 +162,10 @@ class FollowThrough:
                     for c in claims.cases_to_nudge(session, now - window)]
         for case_id, staff, opened, channel, thread_ts in rows:
             msg = msgs.open_case_nudge(case_id=case_id, staff=staff, opened=opened)
-
-            def deliver(m: Message = msg, c: str | None = channel, t: str | None = thread_ts,
-                        who: str = staff) -> None:
-                if c and t:
-                    self.slack.reply(c, t, m)
-                else:
-                    self.slack.dm(who, m)
-
+            effect = (fx.post(channel, msg, thread_ts=thread_ts) if channel and thread_ts
+                      else fx.direct(staff, msg))
             self._count(report, "nudges", self._send(
-                lambda s, i=case_id: claims.claim_nudge(s, i, now),
-                lambda s, i=case_id: claims.release_nudge(s, i), deliver))
+                lambda s, i=case_id: claims.claim_nudge(s, i, now), effect, now))
 
     # -- hotspots -------------------------------------------------------------------------
 
@@ -203,9 +183,9 @@ class FollowThrough:
             return False
         manager = self.settings.location_managers.get(location.strip().lower())
         msg = msgs.hotspot(location=location, count=count, day=f"{day:%a %d %b}")
-        return bool(self._send(
+        return self._send(
             lambda s: claims.claim_alert(s, "hotspot", f"{location.strip().lower()}|{day}", now),
-            lambda s: None, lambda: self._to_leadership(msg, manager)))
+            self._to_leadership(msg, manager), now)
 
     # -- the weekly digest ----------------------------------------------------------------
 
@@ -224,8 +204,8 @@ class FollowThrough:
         return latest_due(now, day=self.settings.digest_day, hour=self.settings.digest_hour,
                           zone=self.settings.timezone)
 
-    def send_digest(self, week: Week, now: datetime) -> bool | None:
-        """Post `week`'s digest once per channel. True sent; False already sent or claimed."""
+    def send_digest(self, week: Week, now: datetime) -> bool:
+        """Queue `week`'s digest, once per week and channel. False: it already went."""
         channel = self.settings.leadership_channel
         if not channel:
             raise ValueError("AMENDS_LEADERSHIP_CHANNEL is not set: there is nowhere to post "
@@ -234,18 +214,16 @@ class FollowThrough:
                         zone=self.settings.timezone)
         late = now > due + LATE_AFTER
         digest = self.digest(week, late=late, due=due)
-
-        def post() -> None:
-            self.slack.client.chat_postMessage(channel=channel, **digest.message().kwargs())
-            with self.sessions.begin() as session:
-                claims.digest_sent(session, str(week), channel, now)
-
         return self._send(
-            lambda s: claims.claim_digest(s, str(week), channel, now, late=late,
-                                          stale_before=now - STALE_CLAIM),
-            lambda s: claims.release_digest(s, str(week), channel), post)
+            lambda s: claims.claim_digest(s, str(week), channel, now, late=late),
+            fx.post(channel, digest.message(),
+                    after={"digest_sent": {"week": str(week), "channel": channel}}), now)
 
-    def run_digest(self, now: datetime) -> bool | None:
+    def mark_digest_sent(self, week: str, channel: str) -> None:
+        with self.sessions.begin() as session:
+            claims.digest_sent(session, week, channel, datetime.now(UTC))
+
+    def run_digest(self, now: datetime) -> bool:
         """The scheduler's job: send the latest week that is due, if it hasn't gone yet."""
         if not self.settings.leadership_channel:
             return False

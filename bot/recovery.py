@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import authority
 from bot.domain.compensation import CompensationPolicy
-from bot.domain.lifecycle import Case, Customer, EventKind
+from bot.domain.lifecycle import Case, CaseEvent, Customer, EventKind
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
-from storage import cases
+from bot.effects import Effect
+from storage import cases, outbox
 from storage.models import CaseRow, CompensationRow, FollowUpRow
 
 T = TypeVar("T")
@@ -71,6 +72,20 @@ class Context:
     follow_up_window: timedelta = timedelta(hours=48)  # when the playbook sets none
 
 
+# The changes the shop's own systems hear about (AMENDS_WEBHOOK_URL).
+WEBHOOK_EVENTS = {EventKind.OPENED, EventKind.COMPENSATION_APPROVED, EventKind.RESOLVED,
+                  EventKind.FOLLOWED_UP, EventKind.REOPENED, EventKind.CANCELLED}
+
+
+def webhook_event(case: Case, event: CaseEvent) -> dict[str, Any]:
+    return {"event": f"case.{event.kind.value}", "case": case.reference, "case_id": case.id,
+            "at": event.at.isoformat(), "actor": event.actor, "data": event.data,
+            "playbook": case.playbook_id, "severity": case.severity, "state": case.state.value,
+            "customer": {"name": case.customer.name, "contact": case.customer.contact},
+            "order_ref": case.order_ref, "location": case.location,
+            "purchase_minor": case.purchase_minor, "currency": case.currency}
+
+
 @translate_storage_errors
 @dataclass
 class RecoveryService:
@@ -79,6 +94,8 @@ class RecoveryService:
     policy: Callable[[], CompensationPolicy]
     clock: Callable[[], datetime] = utc_now
     follow_up_window: timedelta = timedelta(hours=48)
+    notify: Callable[[], None] = lambda: None  # wakes the outbox worker after a commit
+    webhooks: bool = False  # queue a webhook event for each case change worth telling
 
     def playbook(self, playbook_id: str) -> Playbook:
         playbook = self.library.get(playbook_id)
@@ -90,7 +107,8 @@ class RecoveryService:
     def open_case(self, *, origin_key: str | None, playbook_id: str, severity: str,
                   customer: Customer, summary: str, opened_by: str, currency: str,
                   order_ref: str | None = None, location: str | None = None,
-                  purchase_minor: int | None = None) -> tuple[Case, bool]:
+                  purchase_minor: int | None = None,
+                  effects: Callable[[Case], list[Effect]] | None = None) -> tuple[Case, bool]:
         """Record a new case. The same origin (a form submitted twice) opens it once."""
         playbook = self.playbook(playbook_id)
         if origin_key is not None:
@@ -103,12 +121,15 @@ class RecoveryService:
                          purchase_minor=purchase_minor)
         try:
             with self.sessions.begin() as session:
+                events = list(case.new_events)
                 cases.add(session, case, origin_key=origin_key)
+                self._enqueue(session, case, effects(case) if effects else [], events)
         except IntegrityError:
             existing = self._existing(origin_key) if origin_key else None
             if existing is None:
                 raise
             return existing, False
+        self.notify()
         return case, True
 
     def _existing(self, origin_key: str) -> Case | None:
@@ -117,16 +138,40 @@ class RecoveryService:
             return cases.load(session, case_id)[0] if case_id is not None else None
 
     def change(self, case_id: int, apply: Callable[[Case, Context], T], *, actor: str,
-               action: EventKind) -> tuple[Case, T]:
-        """Check the actor may, apply one transition under a row lock, commit with events."""
+               action: EventKind, effects: Callable[[Case, T], list[Effect]] | None = None
+               ) -> tuple[Case, T]:
+        """Check the actor may, apply one transition under a row lock, and commit it with
+        its events and what Slack must be told (the outbox), all in one transaction."""
         with self.sessions.begin() as session:
             case, row = cases.load(session, case_id, for_update=True)
             context = Context(playbook=self.playbook(case.playbook_id), policy=self.policy(),
                               now=self.clock(), follow_up_window=self.follow_up_window)
             authority.check(case, action, actor, context.policy)
             result = apply(case, context)
+            events = list(case.new_events)
             cases.save(session, case, row)
+            self._enqueue(session, case, effects(case, result) if effects else [], events)
+        self.notify()
         return case, result
+
+    def _enqueue(self, session: Session, case: Case, effects: list[Effect],
+                 events: list[CaseEvent]) -> None:
+        now = self.clock()
+        for effect in effects:
+            outbox.add(session, effect.kind, effect.payload, case_id=case.id, now=now)
+        if self.webhooks:
+            for event in events:
+                if event.kind in WEBHOOK_EVENTS:
+                    outbox.add(session, "webhook", webhook_event(case, event), case_id=case.id,
+                               now=now)
+
+    def enqueue(self, effects: list[Effect], case_id: int | None = None) -> None:
+        """Queue deliveries that follow no case change (reminders, digests)."""
+        with self.sessions.begin() as session:
+            for effect in effects:
+                outbox.add(session, effect.kind, effect.payload, case_id=case_id,
+                           now=self.clock())
+        self.notify()
 
     def get(self, case_id: int) -> Case:
         with self.sessions() as session:

@@ -7,6 +7,7 @@ client after the fork, so nothing is shared between processes but the database.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import logging
@@ -19,10 +20,10 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
-from bot.app import build_app, make_followthrough
+from bot.app import assemble
 from bot.domain.playbook_library import PlaybookLibrary, PlaybooksInvalid
-from bot.managers import ManagerDirectory
-from bot.messaging import Slack, make_client
+from bot.messaging import make_client
+from bot.outbox import OutboxWorker
 from bot.recovery import utc_now
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -42,10 +43,11 @@ class StartupError(Exception):
 
 
 def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate | None = None,
-            scheduler: bool = True) -> tuple[App, Any]:
+            background: bool = True) -> tuple[App, Any]:
     """Check everything an operator can get wrong, then build the App. Returns (app, engine).
 
-    With AMENDS_SCHEDULER on, the reminders and the digest start here too, in this process.
+    With `background`, this process also runs the outbox worker (delivering what changes
+    queued) and, with AMENDS_SCHEDULER on, the reminders and the weekly digest.
     """
     missing = settings.missing_for_slack()
     if missing:
@@ -67,27 +69,20 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
     sessions = db.make_sessions(engine)
     try:
-        app = build_app(settings, client=client, sessions=sessions, library=library,
-                        socket_mode=socket_mode, gate=gate)
+        parts = assemble(settings, client=client, sessions=sessions, library=library,
+                         socket_mode=socket_mode, gate=gate,
+                         outbox=OutboxWorker(sessions, clock=utc_now, gate=gate))
     except Exception as exc:  # Bolt checks the token with auth.test at construction
         raise StartupError(f"Slack refused the bot token ({exc}). Check SLACK_BOT_TOKEN, "
                            "and that the app is installed to the workspace.") from None
-    if scheduler:
-        start_scheduler(settings, engine, library, client)
-    return app, engine
-
-
-def start_scheduler(settings: Settings, engine: Any, library: PlaybookLibrary,
-                    client: Any) -> Scheduler | None:
-    """Reminders and the weekly digest, in this process (AMENDS_SCHEDULER=on)."""
-    if not settings.scheduler:
-        return None
-    jobs = make_followthrough(
-        settings, sessions=db.make_sessions(engine),
-        slack=Slack(client, recovery_channel=settings.recovery_channel), library=library,
-        managers=ManagerDirectory(managers=settings.managers, group=settings.manager_group,
-                                  client=client))
-    return Scheduler(jobs, clock=utc_now).start()
+    if background:
+        parts.outbox.start()
+        # On shutdown, finish the delivery in hand; the rest waits safely in the database.
+        atexit.register(parts.outbox.stop)
+        if settings.scheduler:
+            scheduler = Scheduler(parts.followthrough, clock=utc_now).start()
+            atexit.register(scheduler.stop)
+    return parts.app, engine
 
 
 def wsgi_app(app: App, engine: Any, gate: RequestGate | None = None
@@ -133,7 +128,7 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> in
         return _socket_mode(settings)
     try:
         # Fail fast, with a clear message, before any worker starts; workers schedule.
-        prepare(settings, scheduler=False)
+        prepare(settings, background=False)
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -60,6 +60,8 @@ class Settings:
     digest_hour: int = 9
     digest_template: Path | None = None
     scheduler: bool = True
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
 
     @property
@@ -140,6 +142,12 @@ def load_settings(environ: Mapping[str, str] | None = None,
     take("AMENDS_DIGEST_HOUR", "digest_hour", _hour, "an hour from 0 to 23")
     take("AMENDS_DIGEST_TEMPLATE", "digest_template", _file, "a Jinja2 template file")
     take("AMENDS_SCHEDULER", "scheduler", _switch, "on or off")
+    take("AMENDS_WEBHOOK_URL", "webhook_url", _url_plain, "an http(s) URL")
+    take("AMENDS_WEBHOOK_SECRET", "webhook_secret", _webhook_secret,
+         "a shared secret of at least 16 characters")
+    if "webhook_url" in kwargs and "webhook_secret" not in kwargs and not problems:
+        problems.append("AMENDS_WEBHOOK_SECRET is not set: webhooks are signed with it, so "
+                        "set one (16+ characters) when AMENDS_WEBHOOK_URL is set")
     take("AMENDS_LOG_LEVEL", "log_level", _log_level, "DEBUG, INFO, WARNING or ERROR")
     if problems:
         raise SettingsError(problems)
@@ -289,3 +297,15 @@ def _switch(value: str) -> bool:
     if value.lower() in {"off", "false", "no", "0"}:
         return False
     raise ValueError("")
+
+
+def _url_plain(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("")
+    return value
+
+
+def _webhook_secret(value: str) -> str:
+    if len(value) < 16:
+        raise ValueError("too short")
+    return value

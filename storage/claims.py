@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,21 +47,11 @@ def claim_reminder(session: Session, follow_up_id: int, due: datetime) -> bool:
     return result.rowcount == 1
 
 
-def release_reminder(session: Session, follow_up_id: int, previous: datetime | None) -> None:
-    session.execute(update(FollowUpRow).where(FollowUpRow.id == follow_up_id)
-                    .values(reminded_for=previous))
-
-
 def claim_follow_up_escalation(session: Session, follow_up_id: int, now: datetime) -> bool:
     result = session.execute(update(FollowUpRow).where(
         FollowUpRow.id == follow_up_id, FollowUpRow.done_at.is_(None),
         FollowUpRow.escalated_at.is_(None)).values(escalated_at=now))
     return result.rowcount == 1
-
-
-def release_follow_up_escalation(session: Session, follow_up_id: int) -> None:
-    session.execute(update(FollowUpRow).where(FollowUpRow.id == follow_up_id)
-                    .values(escalated_at=None))
 
 
 def stalled_approvals(session: Session, remind_before: datetime, escalate_before: datetime
@@ -83,11 +73,6 @@ def claim_approval(session: Session, approval_id: int, column: str, now: datetim
     return result.rowcount == 1
 
 
-def release_approval(session: Session, approval_id: int, column: str) -> None:
-    session.execute(update(ApprovalRow).where(ApprovalRow.id == approval_id)
-                    .values({column: None}))
-
-
 def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[CaseRow]:
     return session.scalars(select(CaseRow).where(
         CaseRow.state.in_([s.value for s in OPEN_STATES]), CaseRow.nudged_at.is_(None),
@@ -101,10 +86,6 @@ def claim_nudge(session: Session, case_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def release_nudge(session: Session, case_id: int) -> None:
-    session.execute(update(CaseRow).where(CaseRow.id == case_id).values(nudged_at=None))
-
-
 def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:
     """True for the first process to claim this (kind, key); False for every later one."""
     try:
@@ -115,31 +96,20 @@ def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:
     return True
 
 
-def claim_digest(session: Session, week: str, channel: str, now: datetime, *, late: bool,
-                 stale_before: datetime) -> bool:
-    """Claim a week's digest for a channel. An old claim that never got sent is re-taken."""
+def claim_digest(session: Session, week: str, channel: str, now: datetime, *,
+                 late: bool) -> bool:
+    """Claim a week's digest for a channel: the unique row makes it once, whoever races."""
     try:
         with session.begin_nested():
             session.add(SentDigestRow(week=week, channel=channel, claimed_at=now, late=late))
         return True
     except IntegrityError:
-        pass
-    retaken = session.execute(update(SentDigestRow).where(
-        SentDigestRow.week == week, SentDigestRow.channel == channel,
-        SentDigestRow.sent_at.is_(None), SentDigestRow.claimed_at < stale_before,
-    ).values(claimed_at=now, late=late))
-    return retaken.rowcount == 1
+        return False
 
 
 def digest_sent(session: Session, week: str, channel: str, now: datetime) -> None:
     session.execute(update(SentDigestRow).where(
         SentDigestRow.week == week, SentDigestRow.channel == channel).values(sent_at=now))
-
-
-def release_digest(session: Session, week: str, channel: str) -> None:
-    session.execute(delete(SentDigestRow).where(
-        SentDigestRow.week == week, SentDigestRow.channel == channel,
-        SentDigestRow.sent_at.is_(None)))
 
 
 def digest_record(session: Session, week: str, channel: str) -> SentDigestRow | None:

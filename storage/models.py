@@ -229,6 +229,29 @@ class SentDigestRow(Base):
     __table_args__ = (UniqueConstraint("week", "channel"),)
 
 
+class OutboxRow(Base):
+    """Something to tell Slack (or a webhook) after a change, written in the change's own
+    transaction and delivered by the worker: retried with back-off, dead-lettered at last."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Deliveries for one case go out in order; None for messages about no case.
+    case_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, sent, dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]  # a worker's lease while it delivers
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+                      Index("ix_outbox_case_id_id", "case_id", "id"))
+
+
 class AlertRow(Base):
     """A one-off alert, claimed by a unique key so it goes out once (e.g. a day's hotspot)."""
 

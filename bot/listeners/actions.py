@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot import effects as fx
 from bot.blocks import case_messages, modals
 from bot.blocks.text import mention
 from bot.domain import authority
@@ -17,7 +18,7 @@ from bot.domain.lifecycle import Case, CompensationStatus, EventKind
 from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
-from bot.listeners.common import Deps, ids, meta, refresh, slack_call
+from bot.listeners.common import Deps, ids, meta, slack_call
 from bot.recovery import StorageUnavailable
 
 Handler = Callable[..., None]
@@ -81,9 +82,9 @@ def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
 def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                   action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
-    case, _ = deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now),
-                                  actor=user, action=EventKind.APOLOGY_GIVEN)
-    refresh(deps, case, Part.APOLOGY)
+    deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now),
+                        actor=user, action=EventKind.APOLOGY_GIVEN,
+                        effects=lambda c, _: [fx.refresh(case_id, Part.APOLOGY)])
 
 
 @on_click(opens_modal=False)
@@ -92,10 +93,10 @@ def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     case_id, step = ids(action["value"], 2)
     # The button says what it does ("Done" or "Undo"), so a double click can't undo itself.
     done = action["text"]["text"] != "Undo"
-    case, _ = deps.service.change(case_id, lambda c, ctx: c.mark_step(
+    deps.service.change(case_id, lambda c, ctx: c.mark_step(
         step=step, done=done, playbook=ctx.playbook, actor=user, at=ctx.now),
-        actor=user, action=EventKind.STEP_DONE if done else EventKind.STEP_UNDONE)
-    refresh(deps, case, Part.FIX)
+        actor=user, action=EventKind.STEP_DONE if done else EventKind.STEP_UNDONE,
+        effects=lambda c, _: [fx.refresh(case_id, Part.FIX)])
 
 
 @on_click(opens_modal=True)
@@ -115,36 +116,22 @@ def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, 
             case, deps.style, choice, None))
         return
 
-    def record() -> None:
-        case_, comp = give(deps, case.id or 0, user=user, type=choice.type, label=choice.label,
-                           amount=amount, option_key=choice.key)
-        announce_compensation(deps, case_, comp)
-
-    deps.later(lambda: reporting(deps, body, record))
+    deps.later(lambda: reporting(deps, body, lambda: give(
+        deps, case.id or 0, user=user, type=choice.type, label=choice.label, amount=amount,
+        option_key=choice.key)))
 
 
 def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: int,
          option_key: str | None) -> tuple[Case, Any]:
-    """Record a compensation (approved at once within the staff limit). Raises domain errors."""
+    """Record a compensation (approved at once within the staff limit); above the limit the
+    managers are asked in the thread. Raises domain errors."""
     return deps.service.change(case_id, lambda c, ctx: c.propose_compensation(
         type=type, label=label, amount_minor=amount, option_key=option_key, actor=user,
         at=ctx.now, policy=ctx.policy, playbook=ctx.playbook),
-        actor=user, action=EventKind.COMPENSATION_PROPOSED)
-
-
-def announce_compensation(deps: Deps, case: Case, comp: Any) -> None:
-    """Show it in the thread; above the staff limit, ask the managers there."""
-    assert case.id is not None
-    refresh(deps, case, Part.COMPENSATION)
-    if comp.status is not CompensationStatus.PENDING:
-        return
-    thread = deps.service.thread(case.id)
-    if thread is not None:
-        request = case_messages.approval_request(case, comp, deps.style, deps.manager_mentions())
-        ts = slack_call("approval request", case,
-                        lambda: deps.slack.reply(thread[0], thread[1], request))
-        if ts:
-            deps.service.set_approval_message(case.id, comp.number, thread[0], ts)
+        actor=user, action=EventKind.COMPENSATION_PROPOSED,
+        effects=lambda c, comp: [fx.refresh(case_id, Part.COMPENSATION)] + (
+            [fx.approval_request(case_id, comp.number)]
+            if comp.status is CompensationStatus.PENDING else []))
 
 
 @on_click(opens_modal=True)
@@ -161,23 +148,18 @@ def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, 
 def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
             action: dict[str, Any]) -> None:
     case_id, number = ids(action["value"], 2)
-    case, comp = deps.service.change(case_id, lambda c, ctx: c.decide_compensation(
+    deps.service.change(case_id, lambda c, ctx: c.decide_compensation(
         number=number, approve=True, actor=user, at=ctx.now, policy=ctx.policy),
-        actor=user, action=EventKind.COMPENSATION_APPROVED)
-    announce_decision(deps, case, comp)
+        actor=user, action=EventKind.COMPENSATION_APPROVED,
+        effects=lambda c, comp: decision_effects(deps, c, comp))
 
 
-def announce_decision(deps: Deps, case: Case, comp: Any) -> None:
+def decision_effects(deps: Deps, case: Case, comp: Any) -> list[fx.Effect]:
+    """The request edited in place, the requester told, the compensation list updated."""
     assert case.id is not None
-    where = deps.service.approval_message(case.id, comp.number)
-    if where is not None:
-        slack_call("approval decided", case, lambda: deps.slack.update(
-            where[0], where[1], case_messages.approval_decided(case, comp, deps.style)))
-    thread = deps.service.thread(case.id)
-    if thread is not None:
-        slack_call("decision notice", case, lambda: deps.slack.reply(
-            thread[0], thread[1], case_messages.decision_notice(case, comp, deps.style)))
-    refresh(deps, case, Part.COMPENSATION)
+    return [fx.decision(case.id, comp.number),
+            fx.reply(case.id, case_messages.decision_notice(case, comp, deps.style)),
+            fx.refresh(case.id, Part.COMPENSATION)]
 
 
 @on_click(opens_modal=True)
@@ -242,20 +224,10 @@ def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: st
 def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
     case_id, _number, hours = ids(action["selected_option"]["value"], 3)
-    case, follow_up = deps.service.change(case_id, lambda c, ctx: c.snooze_follow_up(
+    deps.service.change(case_id, lambda c, ctx: c.snooze_follow_up(
         until=ctx.now + timedelta(hours=hours), actor=user, at=ctx.now, policy=ctx.policy),
-        actor=user, action=EventKind.FOLLOW_UP_SNOOZED)
-    update_follow_up_dm(deps, case, follow_up)
-
-
-def update_follow_up_dm(deps: Deps, case: Case, follow_up: Any) -> None:
-    assert case.id is not None
-    where = deps.service.follow_up_message(case.id, follow_up.number)
-    if where is not None:
-        playbook = deps.service.playbook(case.playbook_id)
-        slack_call("follow-up dm", case, lambda: deps.slack.update(
-            where[0], where[1], case_messages.follow_up_dm(case, playbook, follow_up,
-                                                           deps.style)))
+        actor=user, action=EventKind.FOLLOW_UP_SNOOZED,
+        effects=lambda c, follow_up: [fx.follow_up_dm_update(case_id, follow_up.number)])
 
 
 def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:

@@ -107,26 +107,3 @@ def render(deps: Deps, case: Case, part: str) -> Message:
     if part == Part.FIX:
         return case_messages.fix(case, playbook)
     return case_messages.compensation(case, playbook, deps.style)
-
-
-def refresh(deps: Deps, case: Case, *parts: str) -> None:
-    """Edit the case's messages in place to show where it stands now."""
-    assert case.id is not None
-    thread = deps.service.thread(case.id)
-    if thread is None:
-        return
-    messages = deps.service.messages(case.id)
-    targets = {"card": thread, **messages}
-    for part in ("card", *parts):
-        if part in targets:
-            channel, ts = targets[part]
-            slack_call(f"update {part}", case, lambda c=channel, t=ts, p=part:
-                       deps.slack.update(c, t, render(deps, case, p)))
-
-
-def note(deps: Deps, case: Case, text: str, fallback: str) -> None:
-    assert case.id is not None
-    thread = deps.service.thread(case.id)
-    if thread is not None:
-        slack_call("thread note", case, lambda: deps.slack.reply(
-            thread[0], thread[1], case_messages.thread_note(text, fallback)))

@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot import effects as fx
 from bot.blocks import case_messages, modals
 from bot.blocks.text import mention, mrkdwn
 from bot.domain import money
@@ -21,13 +22,8 @@ from bot.domain.playbook import CompensationType
 from bot.ids import Field
 from bot.ids import Message as Part
 from bot.ids import View as ViewId
-from bot.listeners.actions import (
-    announce_compensation,
-    announce_decision,
-    give,
-    update_follow_up_dm,
-)
-from bot.listeners.common import Deps, meta, note, refresh, slack_call
+from bot.listeners.actions import decision_effects, give
+from bot.listeners.common import Deps, meta
 from bot.recovery import StorageUnavailable
 
 Errors = dict[str, str]
@@ -65,42 +61,22 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
         _reject(ack, errors)
         return
     assert playbook is not None and severity is not None
+    channel = meta(view).get("channel") or ""
     try:
-        case, created = deps.service.open_case(
+        deps.service.open_case(
             origin_key=view.get("id"), playbook_id=playbook.id, severity=severity,
             customer=Customer(name=customer, contact=values.get(Field.CONTACT) or None),
             summary=summary, opened_by=user, currency=deps.style.currency,
             order_ref=values.get(Field.ORDER_REF) or None,
-            location=values.get(Field.LOCATION) or None, purchase_minor=purchase)
+            location=values.get(Field.LOCATION) or None, purchase_minor=purchase,
+            effects=lambda c: [fx.start_thread(c.id or 0, channel, user),
+                               fx.hotspot(c.location, c.opened_at.isoformat())])
     except StorageUnavailable:
         _reject(ack, {Field.CUSTOMER: "Amends can't reach its database right now, so the case "
                                       "isn't saved yet. Your entries are still here: submit "
                                       "again in a minute."})
         return
     ack()
-    if created:
-        channel = meta(view).get("channel") or ""
-        deps.later(lambda: start_thread(deps, case, channel=channel, user=user))
-        deps.later(lambda: deps.followthrough.check_hotspot(case.location, case.opened_at))
-
-
-def start_thread(deps: Deps, case: Case, *, channel: str, user: str) -> None:
-    """The case card, then the walkthrough in its thread: apology, fix, compensation."""
-    assert case.id is not None
-    playbook = deps.service.playbook(case.playbook_id)
-    card = case_messages.case_card(case, playbook, deps.style)
-    where = slack_call("post case", case, lambda: deps.slack.post_case(channel, user, card))
-    if not where:
-        return
-    deps.service.set_thread(case.id, *where)
-    staff_name = deps.staff_name(user)
-    parts = [(Part.APOLOGY, case_messages.apology(case, playbook, staff_name)),
-             (Part.FIX, case_messages.fix(case, playbook)),
-             (Part.COMPENSATION, case_messages.compensation(case, playbook, deps.style))]
-    for part, msg in parts:
-        ts = slack_call(f"post {part}", case, lambda m=msg: deps.slack.reply(*where, m))
-        if ts:
-            deps.service.set_message(case.id, part, where[0], ts)
 
 
 def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps
@@ -123,13 +99,12 @@ def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], de
         _reject(ack, errors)
         return
     try:
-        case, comp = give(deps, int(data["case"]), user=body["user"]["id"], type=kind,
-                          label=label, amount=amount, option_key=data.get("option"))
+        give(deps, int(data["case"]), user=body["user"]["id"], type=kind, label=label,
+             amount=amount, option_key=data.get("option"))
     except (DomainError, StorageUnavailable) as exc:  # over the ceiling, a request waiting…
         _reject(ack, {Field.AMOUNT: str(exc)})
         return
     ack()
-    deps.later(lambda: announce_compensation(deps, case, comp))
 
 
 def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
@@ -139,10 +114,11 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
         _reject(ack, {Field.REASON: "Say why, so the requester knows."})
         return
     try:
-        case, comp = deps.service.change(int(data["case"]), lambda c, ctx: c.decide_compensation(
+        deps.service.change(int(data["case"]), lambda c, ctx: c.decide_compensation(
             number=int(data["number"]), approve=False, actor=body["user"]["id"], at=ctx.now,
             policy=ctx.policy, reason=reason),
-            actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED)
+            actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED,
+            effects=lambda c, comp: decision_effects(deps, c, comp))
     except AlreadyDecided as exc:
         who = getattr(exc.compensation, "decided_by", None)
         _reject(ack, {Field.REASON: f"{exc} (by {who})."})
@@ -151,7 +127,6 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
         _reject(ack, {Field.REASON: str(exc)})
         return
     ack()
-    deps.later(lambda: announce_decision(deps, case, comp))
 
 
 def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
@@ -177,32 +152,28 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
     outcome = Outcome(reaction=Reaction(reaction), root_cause=values[Field.ROOT_CAUSE] or "",
                       action_taken=action_taken, notes=values.get(Field.NOTES) or "")
     try:
-        case, follow_up = deps.service.change(int(data["case"]), lambda c, ctx: c.resolve(
-            outcome=outcome, playbook=ctx.playbook, actor=body["user"]["id"], at=ctx.now,
+        user = body["user"]["id"]
+        deps.service.change(int(data["case"]), lambda c, ctx: c.resolve(
+            outcome=outcome, playbook=ctx.playbook, actor=user, at=ctx.now,
             manager=manager or "", default_window=ctx.follow_up_window),
-            actor=body["user"]["id"], action=EventKind.RESOLVED)
+            actor=user, action=EventKind.RESOLVED,
+            effects=lambda c, follow_up: resolved_effects(c, follow_up, user))
     except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.ACTION_TAKEN: str(exc)})
         return
     ack()
-    deps.later(lambda: announce_resolved(deps, case, follow_up, body["user"]["id"]))
 
 
-def announce_resolved(deps: Deps, case: Case, follow_up: Any, user: str) -> None:
+def resolved_effects(case: Case, follow_up: Any, user: str) -> list[fx.Effect]:
     """Update the thread, and ask the manager to follow up in person."""
     assert case.id is not None
-    refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
     recovered = case.time_to_recover
-    minutes = int(recovered.total_seconds() // 60) if recovered else 0
-    note(deps, case, f"✅ Resolved by {mention(user)} in "
-                     f"{case_messages.describe_short(minutes * 60)}. "
-                     f"{mention(follow_up.manager)} will follow up with the customer in person.",
-         f"{case.reference} resolved")
-    playbook = deps.service.playbook(case.playbook_id)
-    dm = case_messages.follow_up_dm(case, playbook, follow_up, deps.style)
-    where = slack_call("follow-up dm", case, lambda: deps.slack.dm(follow_up.manager, dm))
-    if where:
-        deps.service.set_follow_up_message(case.id, follow_up.number, *where)
+    seconds = recovered.total_seconds() if recovered else 0
+    text = (f"✅ Resolved by {mention(user)} in {case_messages.describe_short(seconds)}. "
+            f"{mention(follow_up.manager)} will follow up with the customer in person.")
+    return [fx.refresh(case.id, Part.APOLOGY, Part.FIX, Part.COMPENSATION),
+            fx.reply(case.id, case_messages.thread_note(text, f"{case.reference} resolved")),
+            fx.follow_up_dm(case.id, follow_up.number)]
 
 
 def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
@@ -213,29 +184,34 @@ def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) 
         return
     user = body["user"]["id"]
     try:
-        case, done = deps.service.change(int(data["case"]), lambda c, ctx: c.record_follow_up(
+        deps.service.change(int(data["case"]), lambda c, ctx: c.record_follow_up(
             reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
-            at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP)
+            at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP,
+            effects=lambda c, done: followed_up_effects(c, done, user))
     except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.REACTION: str(exc)})
         return
     ack()
-    deps.later(lambda: announce_follow_up(deps, case, done, user))
 
 
-def announce_follow_up(deps: Deps, case: Case, done: Any, user: str) -> None:
-    update_follow_up_dm(deps, case, done)
+def followed_up_effects(case: Case, done: Any, user: str) -> list[fx.Effect]:
+    assert case.id is not None
     if case.state is CaseState.CLOSED:
-        note(deps, case, f"🤝 {mention(user)} followed up in person: the customer feels "
-                         f"*{done.reaction.label.lower() if done.reaction else ''}*. "
-                         f"{case.reference} is closed.", f"{case.reference} closed")
-        refresh(deps, case)
+        felt = done.reaction.label.lower() if done.reaction else ""
+        text = (f"🤝 {mention(user)} followed up in person: the customer feels *{felt}*. "
+                f"{case.reference} is closed.")
+        parts: tuple[str, ...] = ()
+        fallback = f"{case.reference} closed"
     else:
         quoted = f"\n>{mrkdwn(done.note, 500)}" if done.note else ""
-        note(deps, case, f"{mention(case.opened_by)} the customer is *still unhappy* after "
-                         f"{mention(user)}'s follow-up, so {case.reference} is reopened. "
-                         f"Please pick it up again.{quoted}", f"{case.reference} reopened")
-        refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
+        text = (f"{mention(case.opened_by)} the customer is *still unhappy* after "
+                f"{mention(user)}'s follow-up, so {case.reference} is reopened. Please pick it "
+                f"up again.{quoted}")
+        parts = (Part.APOLOGY, Part.FIX, Part.COMPENSATION)
+        fallback = f"{case.reference} reopened"
+    return [fx.follow_up_dm_update(case.id, done.number),
+            fx.reply(case.id, case_messages.thread_note(text, fallback)),
+            fx.refresh(case.id, *parts)]
 
 
 def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
@@ -246,25 +222,18 @@ def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> 
         return
     user = body["user"]["id"]
     try:
-        case, _ = deps.service.change(int(data["case"]), lambda c, ctx: c.cancel(
-            reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED)
+        deps.service.change(int(data["case"]), lambda c, ctx: c.cancel(
+            reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED,
+            effects=lambda c, _: [
+                fx.reply(c.id or 0, case_messages.thread_note(
+                    f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
+                    f"{c.reference} cancelled")),
+                fx.refresh(c.id or 0, Part.APOLOGY, Part.FIX, Part.COMPENSATION),
+                fx.withdraw_approvals(c.id or 0)])
     except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.REASON: str(exc)})
         return
     ack()
-    deps.later(lambda: announce_cancelled(deps, case, user, reason))
-
-
-def announce_cancelled(deps: Deps, case: Case, user: str, reason: str) -> None:
-    note(deps, case, f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
-         f"{case.reference} cancelled")
-    refresh(deps, case, Part.APOLOGY, Part.FIX, Part.COMPENSATION)
-    assert case.id is not None
-    for comp in case.compensations:
-        where = deps.service.approval_message(case.id, comp.number)
-        if where is not None and comp.reason == "case cancelled":
-            slack_call("approval withdrawn", case, lambda w=where, c=comp: deps.slack.update(
-                w[0], w[1], case_messages.approval_decided(case, c, deps.style)))
 
 
 def register(app: App) -> None:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import build_app
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.messaging import make_client
+from bot.outbox import OutboxWorker
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack, Posted
 from bot.settings import Settings, load_settings
 from storage.models import Base
 from tests.conftest import T0
 
+# Tests deliver the outbox by hand, everything that is queued, whatever its time.
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 STAFF, STAFF2, MANAGER, MANAGER2, STRANGER = (
     "U0STAFF1", "U0STAFF2", "U0MGR001", "U0MGR002", "U0NOBODY")
 SHOP_FLOOR, RECOVERY = "C0SHOPFLOOR", "C0RECOVERY"
@@ -72,13 +75,20 @@ class Harness:
     executor: TrackingExecutor
     clock: Clock
     settings: Settings
+    outbox: OutboxWorker | None = None
     responses: list[BoltResponse] = field(default_factory=list)
 
     def send(self, body: str, headers: dict[str, str]) -> BoltResponse:
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
-        self.executor.drain()
+        self.deliver()
         self.responses.append(response)
         return response
+
+    def deliver(self) -> None:
+        """Wait for the listeners, then deliver everything they wrote to the outbox."""
+        self.executor.drain()
+        if self.outbox is not None:
+            self.outbox.drain(now=FAR_FUTURE)
 
     def command(self, text: str, *, user: str = STAFF, channel: str = SHOP_FLOOR
                 ) -> BoltResponse:
@@ -159,11 +169,12 @@ def harness(engine: Engine, fake_slack: FakeSlack, library: PlaybookLibrary,
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
     sessions = sessionmaker(engine, expire_on_commit=False)
     executor, clock = TrackingExecutor(), Clock()
+    worker = OutboxWorker(sessions, clock=clock)
     app = build_app(settings, client=client, sessions=sessions, library=library,
-                    executor=executor, work_executor=executor, clock=clock)
+                    executor=executor, work_executor=executor, clock=clock, outbox=worker)
     caplog.set_level(logging.ERROR)
     yield Harness(app=app, fake=fake_slack, sessions=sessions, executor=executor, clock=clock,
-                  settings=settings)
+                  settings=settings, outbox=worker)
     executor.shutdown(wait=True)
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from bot.app import build_app
 from bot.ids import Action, Field
 from bot.messaging import make_client
+from bot.outbox import OutboxWorker
 from bot.sandbox.fake_slack import FakeSlack
 from storage import db
 from storage.models import CompensationRow, EventRow
@@ -23,11 +24,13 @@ def second_process(engine: Engine, harness: Harness, library: Any) -> Harness:
     own_engine = db.make_engine(str(engine.url.render_as_string(hide_password=False)))
     client = make_client(token="xoxb-test-token-0000", base_url=harness.fake.url)
     executor = TrackingExecutor()
+    worker = OutboxWorker(sessionmaker(own_engine), clock=harness.clock)
     app = build_app(harness.settings, client=client, sessions=sessionmaker(own_engine),
                     library=library, executor=executor, work_executor=executor,
-                    clock=harness.clock)
+                    clock=harness.clock, outbox=worker)
     return Harness(app=app, fake=harness.fake, sessions=sessionmaker(own_engine),
-                   executor=executor, clock=Clock(harness.clock.now), settings=harness.settings)
+                   executor=executor, clock=Clock(harness.clock.now), settings=harness.settings,
+                   outbox=worker)
 
 
 def test_two_managers_approve_at_once_and_one_decision_stands(
@@ -83,12 +86,13 @@ def test_database_unreachable_is_told_plainly_and_the_app_recovers(
     settings = make_settings(SLACK_API_URL=fake_slack.url)
     sessions = Switchable(sessionmaker(engine, expire_on_commit=False))
     executor = TrackingExecutor()
+    worker = OutboxWorker(sessionmaker(engine), clock=Clock())
     app = build_app(settings, client=make_client(token="xoxb-test-token-0000",
                                                  base_url=fake_slack.url),
                     sessions=sessions, library=library, executor=executor,  # type: ignore[arg-type]
-                    work_executor=executor, clock=Clock())
+                    work_executor=executor, clock=Clock(), outbox=worker)
     h = Harness(app=app, fake=fake_slack, sessions=sessionmaker(engine), executor=executor,
-                clock=Clock(), settings=settings)
+                clock=Clock(), settings=settings, outbox=worker)
     try:
         card = open_case(h)
         apology = thread(h, card)[0]

@@ -1,0 +1,121 @@
+"""The outbox worker: delivers what changes wrote to the outbox, with retries.
+
+Timeouts, connection errors and 5xx are retried with exponential back-off; a 429 waits for
+Slack's Retry-After; errors that can't succeed (a deleted channel, a revoked token, a
+webhook's 4xx) and deliveries that keep failing are dead-lettered with their reason, for
+`amends outbox status` and `amends outbox retry`. Rows live in the database, so a restart
+loses nothing: the next worker takes them up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import requests
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.work import RequestGate
+from storage import outbox
+from storage.outbox import Job
+
+log = logging.getLogger("amends.outbox")
+
+# Slack errors that no retry can fix.
+PERMANENT = {"channel_not_found", "is_archived", "invalid_auth", "account_inactive",
+             "token_revoked", "not_authed", "missing_scope", "no_permission", "user_not_found",
+             "invalid_blocks", "invalid_arguments", "msg_too_long", "cant_update_message",
+             "message_not_found", "edit_window_closed", "user_disabled"}
+
+
+def classify(exc: Exception) -> tuple[bool, float | None, str]:
+    """(permanent, retry_after, description) for a failed delivery."""
+    if isinstance(exc, SlackApiError):
+        error = str(exc.response.get("error"))
+        if exc.response.status_code == 429:
+            after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                "retry-after")
+            return False, float(after) if after else 1.0, "rate limited (429)"
+        return error in PERMANENT, None, f"slack: {error} (HTTP {exc.response.status_code})"
+    from bot.deliveries import WebhookRejected
+
+    if isinstance(exc, WebhookRejected):
+        return True, None, str(exc)
+    if isinstance(exc, requests.RequestException | OSError | TimeoutError):
+        return False, None, f"{type(exc).__name__}: {exc}"
+    return False, None, f"{type(exc).__name__}: {exc}"
+
+
+class OutboxWorker:
+    def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], datetime],
+                 gate: RequestGate | None = None, interval: float = 1.0) -> None:
+        self.sessions, self.clock, self.gate, self.interval = sessions, clock, gate, interval
+        self.deliver: Callable[[Job], None] | None = None  # set by build_app
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> None:
+        """Something was just written to the outbox: deliver it now, not at the next poll."""
+        self._wake.set()
+
+    def run_once(self, now: datetime | None = None, *, limit: int = 20) -> int:
+        assert self.deliver is not None, "build_app sets the deliverer"
+        now = now or self.clock()
+        with self.sessions.begin() as session:
+            jobs = outbox.claim(session, now, limit=limit)
+        for job in jobs:
+            try:
+                self.deliver(job)
+            except Exception as exc:
+                permanent, retry_after, reason = classify(exc)
+                with self.sessions.begin() as session:
+                    outcome = outbox.failed(session, job, self.clock(), reason,
+                                            permanent=permanent, retry_after=retry_after)
+                log.warning("outbox delivery %s (%s) failed, %s: %s", job.id, job.kind,
+                            "dead-lettered" if outcome == "dead" else "will retry", reason)
+                continue
+            with self.sessions.begin() as session:
+                outbox.sent(session, job.id, self.clock())
+        return len(jobs)
+
+    def drain(self, now: datetime | None = None, rounds: int = 100) -> None:
+        """Deliver everything that is due (tests and `amends outbox run`)."""
+        for _ in range(rounds):
+            if self.run_once(now) == 0:
+                return
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self.gate is not None:
+                self.gate.wait_quiet(1.0)  # acknowledgements go first
+            try:
+                while self.run_once() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("outbox worker pass failed; it tries again shortly")
+
+    def start(self) -> OutboxWorker:
+        self._thread = threading.Thread(target=self._loop, name="amends-outbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 20) -> None:
+        """Finish the delivery in hand, then stop (graceful shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def status(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    with sessions() as session:
+        return {"counts": outbox.counts(session),
+                "dead": [(row.id, row.kind, row.case_id, row.attempts, row.last_error)
+                         for row in outbox.dead(session)]}
