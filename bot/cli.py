@@ -96,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--week", help="an ISO week like 2026-W47 (default: the latest due)")
     send.set_defaults(run=_digest_send)
 
+    box = commands.add_parser("outbox", help="messages waiting to be delivered to Slack")
+    boxc = box.add_subparsers(title="outbox commands", metavar="ACTION", required=True)
+    boxc.add_parser("status", help="counts, and the dead-lettered deliveries with their "
+                    "reasons").set_defaults(run=_outbox_status)
+    again = boxc.add_parser("retry", help="queue dead-lettered deliveries again")
+    again.add_argument("ids", nargs="*", type=int, help="which (default: all of them)")
+    again.set_defaults(run=_outbox_retry)
+    boxc.add_parser("run", help="deliver what is due now (when no `amends serve` runs)"
+                    ).set_defaults(run=_outbox_run)
+
     export = commands.add_parser("export", help="write cases as CSV for spreadsheets")
     export.add_argument("--since", required=True, help="first day, YYYY-MM-DD (in "
                         "AMENDS_TIMEZONE)")
@@ -295,6 +305,44 @@ def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
     print(f"The digest for {week} was already sent to {settings.leadership_channel}; "
           "it goes out once per week and channel.")
     return 0
+
+
+def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.outbox import status
+    from storage import db
+
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    report = status(db.make_sessions(engine))
+    counts = report["counts"]
+    print("Outbox: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sent", "dead")))
+    for job_id, kind, case_id, attempts, error in report["dead"]:
+        case = f"C-{case_id:04d}" if case_id else "-"
+        print(f"  dead #{job_id} {kind} (case {case}, {attempts} attempt(s)): {error}")
+    if report["dead"]:
+        print("Fix the cause, then `amends outbox retry` to deliver them again.")
+    return 0
+
+
+def _outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.recovery import utc_now
+    from storage import db, outbox
+
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    with db.make_sessions(engine).begin() as session:
+        count = outbox.retry(session, utc_now(), args.ids or None)
+    print(f"Queued {count} dead-lettered deliver{'y' if count == 1 else 'ies'} again; "
+          "`amends serve` (or `amends outbox run`) delivers them.")
+    return 0
+
+
+def _outbox_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not _needs_slack(settings):
+        return 2
+    parts = _assembly(settings)
+    parts.outbox.drain()
+    return _outbox_outcome(parts)
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:

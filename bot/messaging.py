@@ -11,10 +11,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.blocks.base import Message
@@ -27,11 +24,14 @@ CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restr
 
 
 def make_client(*, token: str, base_url: str) -> WebClient:
-    """A WebClient that retries connection errors, 429 (after Retry-After) and 5xx."""
+    """A WebClient that retries connection errors and 5xx at once, briefly.
+
+    A 429 is not retried here: sleeping out Retry-After would hold a request thread, and
+    the outbox worker waits for it instead (a modal open can't wait that long anyway).
+    """
     client = WebClient(token=token, base_url=base_url, timeout=10)
-    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=2),
-                             RateLimitErrorRetryHandler(max_retry_count=2),
-                             ServerErrorRetryHandler(max_retry_count=2)]
+    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=1),
+                             ServerErrorRetryHandler(max_retry_count=1)]
     return client
 
 

@@ -164,8 +164,13 @@ class FakeSlack:
                         args[key] = json.loads(args[key])
                 method = self.path.rsplit("/", 1)[-1]
                 status, body = fake._answer(method, args)
+                if status == 0:  # a failure injected as a dropped connection
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                retry_after = str(body.pop("retry_after", 0)) if status == 429 else None
                 self._reply(status, "application/json", json.dumps(body).encode(),
-                            {"Retry-After": "0"} if status == 429 else None)
+                            {"Retry-After": retry_after} if retry_after else None)
 
         return Handler
 

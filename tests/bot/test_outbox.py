@@ -1,0 +1,172 @@
+"""Nothing lost: the outbox retries, honours Retry-After, dead-letters, survives a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.deliveries import sign_webhook
+from bot.ids import Action
+from bot.outbox import OutboxWorker
+from storage import outbox
+from storage.models import OutboxRow
+from tests.bot.conftest import FAR_FUTURE, STAFF, Harness
+from tests.bot.test_journey import open_case, thread
+
+
+def hold(harness: Harness) -> OutboxWorker:
+    """Stop the harness delivering by itself, so a test can step the worker in time."""
+    worker = harness.outbox
+    assert worker is not None
+    harness.outbox = None
+    return worker
+
+
+def rows(harness: Harness) -> list[OutboxRow]:
+    with harness.sessions() as session:
+        return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+
+
+def test_a_429_waits_for_retry_after(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.fake.fail_next["chat.update"] = [(429, {"ok": False, "error": "ratelimited",
+                                                    "retry_after": 30})]
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    now = harness.clock.now
+    assert worker.run_once(now) == 1
+    (job,) = [r for r in rows(harness) if r.status == "pending"]
+    assert job.attempts == 1 and "429" in (job.last_error or "")
+    assert job.next_attempt_at == now + timedelta(seconds=30)
+    assert worker.run_once(now + timedelta(seconds=29)) == 0  # still waiting
+    assert worker.run_once(now + timedelta(seconds=31)) == 1
+    assert [r.status for r in rows(harness)][-1] == "sent"
+    assert "Apology recorded" in str(thread(harness, card)[0].blocks)
+
+
+def test_server_errors_and_dropped_connections_back_off_then_deliver(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    # The client retries once by itself; twice failed reaches the outbox.
+    harness.fake.fail_next["chat.update"] = [(500, {"ok": False}), (500, {"ok": False}),
+                                             (0, {}), (0, {})]
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    now = harness.clock.now
+    worker.run_once(now)
+    first = rows(harness)[-1]
+    assert first.status == "pending" and first.next_attempt_at == now + timedelta(seconds=2)
+    worker.run_once(now + timedelta(seconds=2))
+    second = rows(harness)[-1]
+    assert second.attempts == 2 and second.next_attempt_at == now + timedelta(seconds=4)
+    assert "ConnectionResetError" in (second.last_error or "") or "Remote" in (
+        second.last_error or "")
+    worker.run_once(now + timedelta(seconds=4))
+    assert rows(harness)[-1].status == "sent"
+
+
+def test_what_cannot_succeed_is_dead_lettered_and_can_be_retried(
+        harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.fake.fail_next["chat.update"] = [(200, {"ok": False, "error": "channel_not_found"})]
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    worker.run_once(harness.clock.now)
+    dead = rows(harness)[-1]
+    assert dead.status == "dead" and dead.attempts == 1
+    assert dead.last_error == "slack: channel_not_found (HTTP 200)"
+
+    monkeypatch.setenv("DATABASE_URL", harness.sessions.kw["bind"].url.render_as_string(
+        hide_password=False))
+    assert main(["outbox", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "1 dead" in out and f"dead #{dead.id} refresh" in out and "channel_not_found" in out
+    assert main(["outbox", "retry"]) == 0
+    assert "Queued 1 dead-lettered delivery again" in capsys.readouterr().out
+    worker.run_once(FAR_FUTURE)
+    assert rows(harness)[-1].status == "sent"
+
+
+def test_keeps_failing_means_dead_after_the_last_attempt(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.fake.fail_next["chat.update"] = [(503, {"ok": False})] * 40
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    when = harness.clock.now
+    for _ in range(outbox.MAX_ATTEMPTS):
+        worker.run_once(when)
+        when += timedelta(minutes=10)
+    last = rows(harness)[-1]
+    assert last.status == "dead" and last.attempts == outbox.MAX_ATTEMPTS
+
+
+def test_a_restart_mid_delivery_loses_nothing(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    now = harness.clock.now
+    with harness.sessions.begin() as session:  # a worker claimed it, then the process died
+        (job,) = outbox.claim(session, now)
+    fresh = OutboxWorker(harness.sessions, clock=harness.clock)
+    fresh.deliver = worker.deliver
+    assert fresh.run_once(now + timedelta(seconds=30)) == 0  # the dead worker's lease holds
+    assert fresh.run_once(now + timedelta(seconds=61)) == 1
+    assert rows(harness)[-1].status == "sent" and rows(harness)[-1].id == job.id
+
+
+def test_a_cases_deliveries_go_out_in_order(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    apology, fix, _ = thread(harness, card)
+    harness.fake.fail_next["chat.update"] = [(200, {"ok": False, "error": "internal_error"})]
+    harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
+    harness.click(fix, Action.FIX_STEP, user=STAFF)
+    now = harness.clock.now
+    assert worker.run_once(now) == 1  # the first fails; the second waits behind it
+    assert [r.status for r in rows(harness)[-2:]] == ["pending", "pending"]
+    assert worker.run_once(now + timedelta(seconds=2)) == 1
+    assert worker.run_once(now + timedelta(seconds=2)) == 1
+    assert [r.status for r in rows(harness)[-2:]] == ["sent", "sent"]
+
+
+@responses.activate
+def test_webhooks_are_signed_retried_and_dead_lettered(harness: Harness, library: Any) -> None:
+    from bot.app import build_app
+    from bot.messaging import make_client
+    from tests.bot.conftest import TrackingExecutor, make_settings
+
+    url = "https://shop.example/amends-events"
+    secret = "webhook-secret-0123456789"
+    settings = make_settings(SLACK_API_URL=harness.fake.url, AMENDS_WEBHOOK_URL=url,
+                             AMENDS_WEBHOOK_SECRET=secret)
+    executor = TrackingExecutor()
+    worker = OutboxWorker(harness.sessions, clock=harness.clock)
+    hooked = Harness(app=build_app(settings, client=make_client(
+        token="xoxb-test-token-0000", base_url=harness.fake.url), sessions=harness.sessions,
+        library=library, executor=executor, work_executor=executor, clock=harness.clock,
+        outbox=worker), fake=harness.fake, sessions=harness.sessions, executor=executor,
+        clock=harness.clock, settings=settings, outbox=worker)
+    responses.add(responses.POST, url, status=503)
+    responses.add(responses.POST, url, status=200)
+    open_case(hooked)  # delivered at once; the first attempt meets a 503 and is retried
+    webhook = next(r for r in rows(harness) if r.kind == "webhook")
+    assert (webhook.status, webhook.attempts) == ("sent", 2)
+    assert len(responses.calls) == 2
+    sent = responses.calls[1].request
+    body = sent.body.decode() if isinstance(sent.body, bytes) else sent.body
+    stamp = int(sent.headers["X-Amends-Timestamp"])
+    assert sent.headers["X-Amends-Signature"] == sign_webhook(body, secret, stamp)[
+        "X-Amends-Signature"]
+    assert '"event":"case.opened"' in body and '"customer":{"contact":"sam@example.com"' in body
+    # A 4xx means the receiver refuses it: dead-lettered, not retried forever.
+    responses.replace(responses.POST, url, status=410)
+    open_case(hooked, text="another late order")
+    refused = [r for r in rows(harness) if r.kind == "webhook"][-1]
+    assert refused.status == "dead" and "410" in (refused.last_error or "")
+    executor.shutdown(wait=True)
