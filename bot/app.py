@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs
 from bot.blocks.case_messages import Style
 from bot.deliveries import Deliverer
 from bot.domain.compensation import CompensationPolicy
@@ -102,15 +104,20 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
         # Socket Mode payloads arrive over an authenticated socket and carry no signature;
         # over HTTP every request is verified, and there is no setting to turn that off.
         request_verification_enabled=not socket_mode,
-        listener_executor=executor or ThreadPoolExecutor(
+        listener_executor=executor or logs.ContextExecutor(
             max_workers=LISTENER_THREADS, thread_name_prefix="amends-listener"),
         raise_error_for_unhandled_request=False,
     )
 
     @app.middleware
-    def inject(context: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+    def inject(context: dict[str, Any], body: dict[str, Any],
+               next: Callable[[], BoltResponse]) -> BoltResponse:
         # Bolt hands every context key to listeners by name: `deps` is their one collaborator.
         context["deps"] = deps
+        # Slack's own id for the request, for the logs: the event id, else the trigger id.
+        logs.request_id.set(body.get("event_id") or body.get("trigger_id")
+                            or uuid.uuid4().hex[:12])
+        logs.case_id.set(None)
         return next()
 
     @app.error

@@ -23,8 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot import logs
+
+    logs.configure(level=settings.log_level, json_lines=settings.log_json,
+                   secrets=settings.secrets())
     from bot.domain.playbook_library import PlaybooksInvalid
     from storage.db import SchemaOutOfDate
 

@@ -19,6 +19,7 @@ import requests
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs
 from bot.work import RequestGate
 from storage import outbox
 from storage.outbox import Job
@@ -69,6 +70,7 @@ class OutboxWorker:
         with self.sessions.begin() as session:
             jobs = outbox.claim(session, now, limit=limit)
         for job in jobs:
+            logs.case_id.set(job.payload.get("case_id"))
             try:
                 self.deliver(job)
             except Exception as exc:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs
 from bot.domain import authority
 from bot.domain.compensation import CompensationPolicy
 from bot.domain.lifecycle import Case, CaseEvent, Customer, EventKind
@@ -123,6 +124,7 @@ class RecoveryService:
             with self.sessions.begin() as session:
                 events = list(case.new_events)
                 cases.add(session, case, origin_key=origin_key)
+                logs.case_id.set(case.id)
                 self._enqueue(session, case, effects(case) if effects else [], events)
         except IntegrityError:
             existing = self._existing(origin_key) if origin_key else None
@@ -142,6 +144,7 @@ class RecoveryService:
                ) -> tuple[Case, T]:
         """Check the actor may, apply one transition under a row lock, and commit it with
         its events and what Slack must be told (the outbox), all in one transaction."""
+        logs.case_id.set(case_id)
         with self.sessions.begin() as session:
             case, row = cases.load(session, case_id, for_update=True)
             context = Context(playbook=self.playbook(case.playbook_id), policy=self.policy(),

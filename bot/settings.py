@@ -63,6 +63,11 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    log_json: bool = False
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.slack_bot_token, self.slack_signing_secret,
+                            self.slack_app_token, self.webhook_secret) if s]
 
     @property
     def staff_limit_text(self) -> str:
@@ -149,6 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         problems.append("AMENDS_WEBHOOK_SECRET is not set: webhooks are signed with it, so "
                         "set one (16+ characters) when AMENDS_WEBHOOK_URL is set")
     take("AMENDS_LOG_LEVEL", "log_level", _log_level, "DEBUG, INFO, WARNING or ERROR")
+    take("AMENDS_LOG_FORMAT", "log_json", _log_format, "text or json")
     if problems:
         raise SettingsError(problems)
     return Settings(**kwargs)  # type: ignore[arg-type]
@@ -309,3 +315,9 @@ def _webhook_secret(value: str) -> str:
     if len(value) < 16:
         raise ValueError("too short")
     return value
+
+
+def _log_format(value: str) -> bool:
+    if value.lower() not in {"text", "json"}:
+        raise ValueError("")
+    return value.lower() == "json"

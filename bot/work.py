@@ -9,11 +9,14 @@ out first and the work follows. Opening a modal can't wait long (its trigger_id 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
+
+from bot.logs import ContextExecutor
 
 log = logging.getLogger("amends.work")
 
@@ -58,11 +61,13 @@ class Background:
 
     def __init__(self, *, executor: Executor | None = None, threads: int, name: str,
                  gate: RequestGate | None, patience: float) -> None:
-        self.executor = executor or ThreadPoolExecutor(max_workers=threads,
-                                                       thread_name_prefix=name)
+        self.executor = executor or ContextExecutor(max_workers=threads,
+                                                    thread_name_prefix=name)
         self.gate, self.patience = gate, patience
 
     def submit(self, job: Callable[[], None]) -> None:
+        context = contextvars.copy_context()  # the request's ids, for the logs
+
         def run() -> None:
             if self.gate is not None:
                 self.gate.wait_quiet(self.patience)
@@ -71,4 +76,4 @@ class Background:
             except Exception:
                 log.exception("unhandled error in background work")
 
-        self.executor.submit(run)
+        self.executor.submit(context.run, run)
