@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,6 +72,10 @@ class FakeSlack:
         self.group_members: dict[str, list[str]] = {}
         self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.lenient = False
+        # Chaos for soak tests: this share of calls fails (429, 500 or a dropped connection)
+        # before it is processed, as a request lost on the way to Slack.
+        self.failure_rate = 0.0
+        self.random = random.Random(7)
         # Who is who, which modal each person has open, their Home tab, private notes.
         self.users: dict[str, dict[str, str]] = {}
         self.triggers: dict[str, str] = {}
@@ -118,9 +123,15 @@ class FakeSlack:
     # -- pages (the sandbox serves its workspace here; the plain fake only counts) ---------
 
     def get_page(self, path: str) -> tuple[int, str, bytes]:
-        # Counts, for a fake running in a process of its own (the benchmarks).
-        payload = json.dumps({"calls": len(self.calls), "invalid": len(self.invalid)})
-        return 200, "application/json", payload.encode()
+        # For a fake running in a process of its own (the benchmarks): counts, and with
+        # ?messages, what was posted.
+        report: dict[str, Any] = {"calls": len(self.calls), "invalid": len(self.invalid)}
+        if "messages" in path:
+            with self._lock:
+                report["messages"] = [{"channel": m.channel, "ts": m.ts, "thread_ts": m.thread_ts,
+                                       "text": m.text, "blocks": m.blocks}
+                                      for m in self.messages.values()]
+        return 200, "application/json", json.dumps(report).encode()
 
     def post_page(self, path: str, body: str) -> tuple[int, str, bytes]:
         return 404, "application/json", b'{"error": "not found"}'
@@ -180,6 +191,11 @@ class FakeSlack:
             queued = self.fail_next.get(method)
             if queued:
                 return queued.pop(0)
+            if self.failure_rate and method != "auth.test" and \
+                    self.random.random() < self.failure_rate:
+                return self.random.choice([
+                    (429, {"ok": False, "error": "ratelimited", "retry_after": 1}),
+                    (500, {"ok": False, "error": "internal_error"}), (0, {})])
             self._validate(method, args)
             handler = getattr(self, "_" + method.replace(".", "_"), None)
             return 200, (handler(args) if handler else {"ok": True})
@@ -269,6 +285,7 @@ if __name__ == "__main__":
 
     server = FakeSlack()
     server.lenient = True
+    server.failure_rate = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     server.start()
     print(server.url, flush=True)
     sys.stdin.read()  # until the parent closes our stdin

@@ -1,0 +1,253 @@
+"""Soak: two `amends serve` processes on one PostgreSQL database, a fake Slack that fails.
+
+A bounded run of simulated staff and managers opens, walks, approves (sometimes two managers
+at once, on different processes), resolves and follows up N cases, sending signed requests
+to both processes in turn, while the fake Slack fails a share of its calls (429 with
+Retry-After, 500, dropped connections). At the end it waits for the outboxes to settle and
+checks: no case lost, no duplicate compensation or decision, no duplicate message, and every
+outbox delivery sent or dead-lettered with its reason. Prints throughput and the counts.
+
+    python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bot.sandbox import slack_requests as sr  # noqa: E402
+from bot.sandbox.run import free_port  # noqa: E402
+from storage import db  # noqa: E402
+from storage.models import CaseRow, CompensationRow, EventRow, OutboxRow  # noqa: E402
+
+POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
+MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
+
+
+def post(url: str, body: str, content_type: str = "application/x-www-form-urlencoded"
+         ) -> tuple[int, str]:
+    headers = {"content-type": content_type, **sr.sign(body)}
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def state(values: dict[str, tuple[str, str]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for block, (kind, value) in values.items():
+        if kind == "text":
+            out[block] = {"value": {"type": "plain_text_input", "value": value}}
+        elif kind == "user":
+            out[block] = {"value": {"type": "users_select", "selected_user": value}}
+        else:
+            action = "playbook_picked" if block == "playbook" else "value"
+            out[block] = {action: {"type": "static_select",
+                                   "selected_option": {"value": value,
+                                                       "text": {"type": "plain_text",
+                                                                "text": value}}}}
+    return {"values": out}
+
+
+def submit(url: str, user: str, callback: str, view_id: str, meta: dict[str, object],
+           values: dict[str, tuple[str, str]]) -> tuple[int, str]:
+    view = {"id": view_id, "type": "modal", "callback_id": callback, "hash": "h",
+            "private_metadata": json.dumps(meta), "blocks": [], "state": state(values)}
+    return post(url, sr.interaction_body(sr.view_submission(user=user, view=view)))
+
+
+def click(url: str, user: str, action_id: str, value: str, label: str = "x") -> tuple[int, str]:
+    action = {"action_id": action_id, "block_id": "b", "type": "button", "value": value,
+              "text": {"type": "plain_text", "text": label}}
+    message = {"type": "message", "ts": "1.0", "blocks": []}
+    return post(url, sr.interaction_body(sr.block_action(user=user, action=action,
+                                                          message=message,
+                                                          channel="C0SHOPFLOOR")))
+
+
+def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+    a, b = urls[n % 2], urls[(n + 1) % 2]
+    staff = STAFF[n % len(STAFF)]
+    post(a, sr.command_body(f"order {n} arrived late", user=staff, trigger=f"t{n}"))
+    origin = f"VSOAK{n:06d}"
+    answers = {"customer": ("text", f"Customer {n}"), "what_happened": ("text", "late"),
+               "playbook": ("select", "late-delivery"),
+               "severity:late-delivery": ("select", "major"), "purchase": ("text", "40")}
+    submit(a, staff, "new_case", origin, {"channel": "C0SHOPFLOOR"}, answers)
+    if rng.random() < 0.2:  # a modal submitted twice, to the other process
+        submit(b, staff, "new_case", origin, {"channel": "C0SHOPFLOOR"}, answers)
+    with sessions() as session:
+        case_id = session.scalar(select(CaseRow.id).where(CaseRow.origin_key == origin))
+    if case_id is None:
+        raise RuntimeError(f"case {n} was not recorded")
+    click(b, staff, "apology_given", str(case_id))
+    click(a, staff, "fix_step:0", f"{case_id}:0", "Done")
+    if rng.random() < 0.3:
+        click(b, staff, "fix_step:0", f"{case_id}:0", "Done")  # a double click
+    submit(a, staff, "custom_compensation", f"VC{n}", {"case": case_id, "option": None},
+           {"comp_type": ("select", "refund"), "comp_label": ("text", "Refund"),
+            "amount": ("text", "30")})
+    first, second = rng.sample(MANAGERS, 2)
+    if rng.random() < 0.5:  # two managers at once, on different processes
+        with ThreadPoolExecutor(2) as pair:
+            list(pair.map(lambda args: click(*args), [(a, first, "approve", f"{case_id}:1"),
+                                                      (b, second, "approve", f"{case_id}:1")]))
+    else:
+        click(b, first, "approve", f"{case_id}:1")
+    # A person sees the approval land before resolving: wait for it (clicks are applied
+    # just after their acknowledgement).
+    for _ in range(200):
+        with sessions() as session:
+            if session.scalar(select(CompensationRow.status).where(
+                    CompensationRow.case_id == case_id)) == "approved":
+                break
+        time.sleep(0.05)
+    submit(b, staff, "resolve_case", f"VR{n}", {"case": case_id},
+           {"reaction": ("select", "satisfied"), "root_cause": ("select", "Courier delay"),
+            "action_taken": ("text", "New order sent"), "manager": ("user", first)})
+    submit(a, first, "record_follow_up", f"VF{n}", {"case": case_id, "number": 1},
+           {"reaction": ("select", "delighted")})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--failure-rate", type=float, default=0.1)
+    parser.add_argument("--settle", type=float, default=300, help="seconds to wait for the "
+                        "outboxes to deliver everything")
+    args = parser.parse_args()
+
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "amends_soak" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "amends_soak"'))
+    url = make_url(POSTGRES).set(database="amends_soak").render_as_string(hide_password=False)
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    sessions = db.make_sessions(engine)
+
+    fake = subprocess.Popen([sys.executable, "-m", "bot.sandbox.fake_slack",
+                             str(args.failure_rate)], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    fake_url = fake.stdout.readline().strip()  # type: ignore[union-attr]
+    tmp = tempfile.mkdtemp(prefix="amends-soak-")
+    ports = [free_port(), free_port()]
+    env = {**os.environ, "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-soak-token-000",
+           "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url, "SLACK_APP_TOKEN": "",
+           "AMENDS_MANAGERS": ",".join(MANAGERS), "AMENDS_STAFF_LIMIT": "20",
+           "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY", "AMENDS_SCHEDULER": "off",
+           "AMENDS_LOG_LEVEL": "ERROR", "PYTHONPATH": str(ROOT)}
+    servers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host",
+                                 "127.0.0.1"], env={**env, "PORT": str(port)}, cwd=tmp)
+               for port in ports]
+    urls = [f"http://127.0.0.1:{port}/slack/events" for port in ports]
+    try:
+        for port in ports:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.1)
+        started = time.perf_counter()
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def one(n: int) -> None:
+            try:
+                walk(n, urls, sessions, random.Random(n))
+            except Exception as exc:
+                with lock:
+                    errors.append(f"case {n}: {exc}")
+
+        with ThreadPoolExecutor(args.users) as pool:
+            list(pool.map(one, range(args.cases)))
+        walked = time.perf_counter() - started
+        deadline = time.monotonic() + args.settle
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                pending = session.scalar(select(func.count()).where(
+                    OutboxRow.status == "pending")) or 0
+            if pending == 0:
+                break
+            time.sleep(1)
+        settled = time.perf_counter() - started
+        with urllib.request.urlopen(fake_url + "?messages", timeout=30) as response:
+            record = json.loads(response.read())
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=60)
+        fake.stdin.close()  # type: ignore[union-attr]
+        fake.wait(timeout=10)
+
+    with sessions() as session:
+        cases = session.scalar(select(func.count()).select_from(CaseRow)) or 0
+        states = Counter(dict(session.execute(select(CaseRow.state, func.count())
+                                              .group_by(CaseRow.state)).all()))
+        per_case = Counter(n for (n,) in session.execute(
+            select(func.count()).select_from(CompensationRow).group_by(CompensationRow.case_id)))
+        decisions = Counter(n for (n,) in session.execute(
+            select(func.count()).where(EventRow.kind == "compensation_approved")
+            .group_by(EventRow.case_id)))
+        outbox = Counter(dict(session.execute(select(OutboxRow.status, func.count())
+                                              .group_by(OutboxRow.status)).all()))
+        dead_reasons = Counter(r for (r,) in session.execute(
+            select(OutboxRow.last_error).where(OutboxRow.status == "dead")))
+    messages = record["messages"]
+    seen = Counter((m["channel"], m["thread_ts"], m["text"], json.dumps(m["blocks"]))
+                   for m in messages)
+    duplicates = sum(n - 1 for n in seen.values() if n > 1)
+    cards = sum(1 for m in messages if m["thread_ts"] is None and m["text"].startswith("C-"))
+
+    print(f"soak: {args.cases} cases, {args.users} simulated users, 2 processes on one "
+          f"PostgreSQL, fake Slack failing {args.failure_rate:.0%} of calls")
+    print(f"walked in {walked:.1f}s ({args.cases / walked:.1f} cases/s, about "
+          f"{args.cases * 9 / walked:.0f} requests/s); outboxes settled after {settled:.1f}s")
+    print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}")
+    print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")
+    print(f"Slack calls {record['calls']}; messages {len(messages)}; case cards {cards}; "
+          f"duplicate messages {duplicates}; invalid payloads {record['invalid']}")
+    print(f"outbox {dict(outbox)}; dead-letter reasons {dict(dead_reasons) or '-'}")
+    problems = []
+    if cases != args.cases or errors:
+        problems.append(f"lost cases ({cases} of {args.cases}; {errors[:3]})")
+    if set(per_case) != {1} or set(decisions) != {1}:
+        problems.append("duplicate compensation or decision")
+    if duplicates or cards != args.cases:
+        problems.append(f"messages: {duplicates} duplicates, {cards} cards")
+    if states.get("closed") != args.cases:
+        problems.append(f"cases not closed: {dict(states)}")
+    if outbox.get("pending") or (outbox.get("dead") and not all(dead_reasons)):
+        problems.append("outbox not settled")
+    print("RESULT: " + ("nothing lost, nothing doubled" if not problems else
+                        "PROBLEMS: " + "; ".join(problems)))
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
