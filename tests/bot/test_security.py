@@ -87,3 +87,28 @@ def test_a_huge_case_still_builds_valid_messages(library) -> None:
                 case_messages.compensation(case, playbook, style)):
         assert problems_with_blocks(msg.blocks, limit=50) == []
         assert "<!channel>" not in json.dumps(msg.blocks) + msg.text
+
+
+def test_verification_cannot_be_switched_off_by_configuration(library, fake_slack) -> None:
+    """Every HTTP-mode App verifies signatures, whatever the settings say."""
+    from slack_bolt.middleware.request_verification import RequestVerification
+
+    from bot.app import build_app
+    from bot.messaging import make_client
+    from storage import db
+    from tests.bot.conftest import make_settings
+
+    for extra in ({}, {"AMENDS_SCHEDULER": "off", "AMENDS_LOG_LEVEL": "DEBUG"}):
+        settings = make_settings(SLACK_API_URL=fake_slack.url, **extra)
+        app = build_app(settings, client=make_client(token="xoxb-test-token-0000",
+                                                     base_url=fake_slack.url),
+                        sessions=db.make_sessions(db.make_engine("sqlite://")),
+                        library=library)
+        assert any(isinstance(m, RequestVerification) for m in app._middleware_list)
+    # The only switch is Socket Mode, whose payloads come over Slack's authenticated socket.
+    import inspect
+
+    from bot import settings as settings_module
+
+    assert "VERIFICATION" not in inspect.getsource(settings_module).upper().replace(
+        "REQUEST_VERIFICATION", "")
