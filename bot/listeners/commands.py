@@ -6,11 +6,12 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.blocks import modals
 from bot.blocks.text import date, escape, mrkdwn
 from bot.domain.lifecycle import CaseState
-from bot.listeners.common import Deps
+from bot.listeners.common import Deps, log
 from bot.recovery import StorageUnavailable
 
 COMMAND = "/recover"
@@ -47,10 +48,20 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) ->
             ack(text=str(exc), response_type="ephemeral")
         return
     ack()
+    channel, user = command.get("channel_id") or "", command["user_id"]
+
+    def open_modal() -> None:
+        try:
+            open_new_case_modal(client, deps, trigger_id=command["trigger_id"],
+                                text=text[:2000], channel=channel)
+        except SlackApiError as exc:
+            # The trigger_id can't be retried later: say so, and nothing is lost.
+            log.warning("could not open the new-case form: %s", exc.response.get("error"))
+            deps.slack.tell(channel, user, "Slack couldn't open the form just now; please "
+                                           "type `/recover` again.")
+
     # The trigger_id lives 3 seconds: the modal opens first, on the urgent pool.
-    deps.soon(lambda: open_new_case_modal(client, deps, trigger_id=command["trigger_id"],
-                                          text=text[:2000],
-                                          channel=command.get("channel_id") or ""))
+    deps.soon(open_modal)
 
 
 def _mine(deps: Deps, user: str) -> str:

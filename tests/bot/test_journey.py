@@ -321,3 +321,9 @@ def test_only_the_opener_or_a_manager_works_a_case(harness: Harness) -> None:
     # A manager may step in.
     harness.click(apology, Action.APOLOGY_GIVEN, user=MANAGER)
     assert case_row(harness).apology_given_at is not None
+
+
+def test_a_form_slack_could_not_open_is_explained(harness: Harness) -> None:
+    harness.fake.fail_next["views.open"] = [(200, {"ok": False, "error": "expired_trigger_id"})]
+    harness.command("order late")
+    assert "type `/recover` again" in ephemerals(harness, STAFF)[-1]
