@@ -40,9 +40,9 @@ WORK_THREADS = 2
 URGENT_THREADS = 2
 
 
-def make_followthrough(settings: Settings, *, sessions: sessionmaker[Session], slack: Slack,
+def make_followthrough(settings: Settings, *, sessions: sessionmaker[Session],
                        library: PlaybookLibrary, managers: ManagerDirectory) -> FollowThrough:
-    return FollowThrough(settings=settings, sessions=sessions, slack=slack, library=library,
+    return FollowThrough(settings=settings, sessions=sessions, library=library,
                          managers=managers.all)
 
 
@@ -90,8 +90,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                                 name="amends-work", gate=gate, patience=1.0),
                 urgent=Background(executor=work_executor, threads=URGENT_THREADS,
                                   name="amends-modal", gate=gate, patience=0.2),
-                followthrough=make_followthrough(settings, sessions=sessions, slack=slack,
-                                                 library=library, managers=managers))
+                followthrough=make_followthrough(settings, sessions=sessions, library=library,
+                                                 managers=managers))
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).
     worker = outbox or OutboxWorker(sessions, clock=clock, gate=gate)

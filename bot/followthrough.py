@@ -23,7 +23,6 @@ from bot.domain import money
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week, latest_due, send_time
 from bot.effects import Effect
-from bot.messaging import Slack
 from bot.settings import Settings
 from storage import claims, outbox
 from storage.digest import week_figures
@@ -53,7 +52,6 @@ class Report:
 class FollowThrough:
     settings: Settings
     sessions: sessionmaker[Session]
-    slack: Slack
     library: PlaybookLibrary
     managers: Callable[[], frozenset[str]] = field(default=lambda: frozenset())
     notify: Callable[[], None] = field(default=lambda: None)  # wakes the outbox worker

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -53,8 +54,13 @@ def classify(exc: Exception) -> tuple[bool, float | None, str]:
 
 class OutboxWorker:
     def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], datetime],
-                 gate: RequestGate | None = None, interval: float = 1.0) -> None:
+                 gate: RequestGate | None = None, interval: float = 1.0,
+                 concurrency: int = 4) -> None:
         self.sessions, self.clock, self.gate, self.interval = sessions, clock, gate, interval
+        # A claimed batch holds at most one job per case, so its jobs may go in parallel:
+        # most of a delivery is waiting for Slack.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency,
+                                        thread_name_prefix="amends-outbox")
         self.deliver: Callable[[Job], None] | None = None  # set by build_app
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,21 +75,24 @@ class OutboxWorker:
         now = now or self.clock()
         with self.sessions.begin() as session:
             jobs = outbox.claim(session, now, limit=limit)
-        for job in jobs:
-            logs.case_id.set(job.payload.get("case_id"))
-            try:
-                self.deliver(job)
-            except Exception as exc:
-                permanent, retry_after, reason = classify(exc)
-                with self.sessions.begin() as session:
-                    outcome = outbox.failed(session, job, self.clock(), reason,
-                                            permanent=permanent, retry_after=retry_after)
-                log.warning("outbox delivery %s (%s) failed, %s: %s", job.id, job.kind,
-                            "dead-lettered" if outcome == "dead" else "will retry", reason)
-                continue
-            with self.sessions.begin() as session:
-                outbox.sent(session, job.id, self.clock())
+        list(self._pool.map(self._one, jobs))
         return len(jobs)
+
+    def _one(self, job: Job) -> None:
+        assert self.deliver is not None
+        logs.case_id.set(job.payload.get("case_id"))
+        try:
+            self.deliver(job)
+        except Exception as exc:
+            permanent, retry_after, reason = classify(exc)
+            with self.sessions.begin() as session:
+                outcome = outbox.failed(session, job, self.clock(), reason,
+                                        permanent=permanent, retry_after=retry_after)
+            log.warning("outbox delivery %s (%s) failed, %s: %s", job.id, job.kind,
+                        "dead-lettered" if outcome == "dead" else "will retry", reason)
+            return
+        with self.sessions.begin() as session:
+            outbox.sent(session, job.id, self.clock())
 
     def drain(self, now: datetime | None = None, rounds: int = 100) -> None:
         """Deliver everything that is due (tests and `amends outbox run`)."""

@@ -249,7 +249,7 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
-                      Index("ix_outbox_case_id_id", "case_id", "id"))
+                      Index("ix_outbox_status_case_id_id", "status", "case_id", "id"))
 
 
 class AlertRow(Base):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from storage.models import OutboxRow
 
@@ -36,14 +36,14 @@ def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | 
 
 def claim(session: Session, now: datetime, *, limit: int = 20,
           lease: timedelta = timedelta(seconds=60)) -> list[Job]:
-    earlier = aliased(OutboxRow)
-    blocked = select(earlier.id).where(
-        earlier.case_id == OutboxRow.case_id, earlier.id < OutboxRow.id,
-        earlier.status == "pending").exists()
+    # Each case's oldest pending row is the only one of that case that may go now; rows
+    # about no case stand alone. One grouped pass, however long the queue.
+    heads = (select(func.min(OutboxRow.id))
+             .where(OutboxRow.status == "pending")
+             .group_by(func.coalesce(OutboxRow.case_id, -OutboxRow.id)))
     statement = (select(OutboxRow)
-                 .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now,
-                        (OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until < now),
-                        (OutboxRow.case_id.is_(None)) | ~blocked)
+                 .where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
+                        (OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until < now))
                  .order_by(OutboxRow.id).limit(limit))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=OutboxRow)

@@ -19,7 +19,7 @@ from bot.app import make_followthrough
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week
 from bot.managers import ManagerDirectory
-from bot.messaging import Slack, make_client
+from bot.messaging import make_client
 from bot.recovery import utc_now
 from bot.sandbox.workspace import PEOPLE, Sandbox
 from bot.settings import load_settings
@@ -102,7 +102,6 @@ def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str,
     client = make_client(token=settings.slack_bot_token or "", base_url=api_url)
     jobs = make_followthrough(
         settings, sessions=db.make_sessions(engine),
-        slack=Slack(client, recovery_channel=settings.recovery_channel),
         library=PlaybookLibrary.load(settings.playbooks_dir),
         managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
 

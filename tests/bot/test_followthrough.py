@@ -14,7 +14,7 @@ from bot.domain.weeks import Week, send_time
 from bot.followthrough import FollowThrough
 from bot.ids import Action, Field
 from bot.managers import ManagerDirectory
-from bot.messaging import Slack, make_client
+from bot.messaging import make_client
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.models import SentDigestRow
@@ -28,9 +28,8 @@ def jobs_for(harness: Harness, library: Any, settings: Settings | None = None) -
     settings = settings or harness.settings
     client = make_client(token="xoxb-test-token-0000", base_url=harness.fake.url)
     jobs = make_followthrough(
-        settings, sessions=harness.sessions, slack=Slack(client, recovery_channel=None),
-        library=library, managers=ManagerDirectory(managers=settings.managers, group=None,
-                                                   client=client))
+        settings, sessions=harness.sessions, library=library,
+        managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
     jobs.notify = harness.deliver  # what it queues is delivered at once, as the worker would
     return jobs
 

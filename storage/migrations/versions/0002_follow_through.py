@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
     op.create_index("ix_outbox_status_next_attempt_at", "outbox", ["status", "next_attempt_at"])
-    op.create_index("ix_outbox_case_id_id", "outbox", ["case_id", "id"])
+    op.create_index("ix_outbox_status_case_id_id", "outbox", ["status", "case_id", "id"])
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -57,6 +57,6 @@ def downgrade() -> None:
         batch_op.drop_column("nudged_at")
 
     op.drop_table("alerts")
-    op.drop_index("ix_outbox_case_id_id", table_name="outbox")
+    op.drop_index("ix_outbox_status_case_id_id", table_name="outbox")
     op.drop_index("ix_outbox_status_next_attempt_at", table_name="outbox")
     op.drop_table("outbox")
