@@ -136,7 +136,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--failure-rate", type=float, default=0.1)
-    parser.add_argument("--settle", type=float, default=300, help="seconds to wait for the "
+    parser.add_argument("--settle", type=float, default=900, help="seconds to wait for the "
                         "outboxes to deliver everything")
     args = parser.parse_args()
 
