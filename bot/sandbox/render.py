@@ -115,10 +115,11 @@ def block(b: dict[str, Any], users: dict[str, str], *, values: dict[str, Any] | 
     if kind == "divider":
         return "<hr>"
     if kind == "section":
-        html = f'<div class="text">{text_object(b.get("text"), users)}</div>'
+        html = text_object(b.get("text"), users)
         if b.get("fields"):
             html += '<div class="fields">' + "".join(
                 f"<div>{text_object(f, users)}</div>" for f in b["fields"]) + "</div>"
+        html = f'<div class="text">{html}</div>'
         accessory = b.get("accessory")
         side = f'<div class="accessory">{element(accessory, block_id, users)}</div>' \
             if accessory else ""
