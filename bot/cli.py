@@ -217,7 +217,20 @@ def _assembly(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _followthrough(settings: Settings):  # type: ignore[no-untyped-def]
-    return _assembly(settings).followthrough
+    """The follow-through jobs alone, for commands that read (no Slack connection needed)."""
+    from bot.app import make_followthrough
+    from bot.domain.playbook_library import PlaybookLibrary
+    from bot.managers import ManagerDirectory
+    from bot.messaging import make_client
+    from storage import db
+
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
+    return make_followthrough(
+        settings, sessions=db.make_sessions(engine),
+        library=PlaybookLibrary.load(settings.playbooks_dir),
+        managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
 
 
 def _needs_slack(settings: Settings) -> bool:

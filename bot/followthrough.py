@@ -1,8 +1,9 @@
 """Follow-through jobs: reminders, escalations, nudges, hotspots and the weekly digest.
 
-Each job finds what is due with a query, claims each item with a conditional UPDATE (so
-two schedulers never both send it), sends the message, and releases the claim if Slack
-refused, so the next run tries again. Time is passed in: tests control it.
+Each job finds what is due with a query, then claims each item with a conditional UPDATE
+(so two schedulers never both take it) and writes its message to the outbox in the same
+transaction; the outbox worker delivers it, with retries. Time is passed in: tests
+control it.
 """
 
 from __future__ import annotations

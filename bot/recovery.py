@@ -168,14 +168,6 @@ class RecoveryService:
                     outbox.add(session, "webhook", webhook_event(case, event), case_id=case.id,
                                now=now)
 
-    def enqueue(self, effects: list[Effect], case_id: int | None = None) -> None:
-        """Queue deliveries that follow no case change (reminders, digests)."""
-        with self.sessions.begin() as session:
-            for effect in effects:
-                outbox.add(session, effect.kind, effect.payload, case_id=case_id,
-                           now=self.clock())
-        self.notify()
-
     def get(self, case_id: int) -> Case:
         with self.sessions() as session:
             return cases.load(session, case_id)[0]

@@ -1,8 +1,8 @@
 """Claims that make reminders, escalations and digests go out exactly once.
 
 Each claim is one conditional UPDATE (or a unique INSERT): whichever process's statement
-changes the row owns the job, however many schedulers run against the database. A claim
-whose message then fails to send is released, so the next run tries again.
+changes the row owns the job, however many schedulers run against the database. The
+claim commits together with the job's outbox row, so a claimed message is never lost.
 """
 
 from __future__ import annotations

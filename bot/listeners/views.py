@@ -120,8 +120,9 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
             actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED,
             effects=lambda c, comp: decision_effects(deps, c, comp))
     except AlreadyDecided as exc:
-        who = getattr(exc.compensation, "decided_by", None)
-        _reject(ack, {Field.REASON: f"{exc} (by {who})."})
+        who = getattr(exc.compensation, "decided_by", None) or ""
+        # Modal errors are plain text: a name, not a mention.
+        _reject(ack, {Field.REASON: f"{exc} (by {deps.staff_name(who) or who})."})
         return
     except (DomainError, StorageUnavailable) as exc:
         _reject(ack, {Field.REASON: str(exc)})

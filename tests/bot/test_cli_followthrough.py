@@ -107,3 +107,11 @@ def test_purge_command(installed: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert row["customer"] == "Customer" and row["contact"] == ""
     assert row["compensation_given"] == "24.50"
     assert main(["purge", "--older-than", "soon"]) == 2
+
+
+def test_digest_preview_needs_no_slack(installed: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # nothing listens there
+    assert main(["digest", "preview", "--week", "2026-W47"]) == 0
+    assert "*1* cases opened" in capsys.readouterr().out
