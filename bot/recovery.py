@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
@@ -24,19 +24,33 @@ from bot.domain.lifecycle import Case, CaseEvent, Customer, EventKind
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.effects import Effect
-from storage import cases, outbox
+from storage import cases, outbox, request_keys
 from storage.models import CaseRow, CompensationRow, FollowUpRow
 
 T = TypeVar("T")
 log = logging.getLogger("amends.recovery")
 
 
-class StorageUnavailable(Exception):
-    """The database can't be reached; nothing was changed. Safe to show as it is."""
+class StorageError(Exception):
+    """The database did not take the change; nothing was changed. Safe to show as it is."""
 
+
+class StorageUnavailable(StorageError):
     def __init__(self) -> None:
         super().__init__("Amends can't reach its database right now, so nothing was changed. "
                          "Please try again in a minute.")
+
+
+class StorageRefused(StorageError):
+    """A value the database can't hold (too long, out of range) got past the checks."""
+
+    def __init__(self) -> None:
+        super().__init__("Amends couldn't save that: a value is too long or too large. "
+                         "Nothing was changed; shorten it and try again.")
+
+
+class AlreadyHandled(Exception):
+    """This very request (the same form submission or click) was acted on already."""
 
 
 def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +62,9 @@ def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
             # Connection-level failures only: a half-done transaction was rolled back.
             log.error("database unavailable: %s", type(exc.orig or exc).__name__)
             raise StorageUnavailable() from exc
+        except DataError as exc:
+            log.error("database refused a value: %s", type(exc.orig or exc).__name__)
+            raise StorageRefused() from exc
 
     return wrapper
 
@@ -140,22 +157,41 @@ class RecoveryService:
             return cases.load(session, case_id)[0] if case_id is not None else None
 
     def change(self, case_id: int, apply: Callable[[Case, Context], T], *, actor: str,
-               action: EventKind, effects: Callable[[Case, T], list[Effect]] | None = None
-               ) -> tuple[Case, T]:
+               action: EventKind, effects: Callable[[Case, T], list[Effect]] | None = None,
+               key: str | None = None) -> tuple[Case, T]:
         """Check the actor may, apply one transition under a row lock, and commit it with
-        its events and what Slack must be told (the outbox), all in one transaction."""
+        its events and what Slack must be told (the outbox), all in one transaction.
+
+        `key` names the request (a form's view id, a click's action_ts): the same request
+        delivered again raises AlreadyHandled and changes nothing."""
         logs.case_id.set(case_id)
-        with self.sessions.begin() as session:
-            case, row = cases.load(session, case_id, for_update=True)
-            context = Context(playbook=self.playbook(case.playbook_id), policy=self.policy(),
-                              now=self.clock(), follow_up_window=self.follow_up_window)
-            authority.check(case, action, actor, context.policy)
-            result = apply(case, context)
-            events = list(case.new_events)
-            cases.save(session, case, row)
-            self._enqueue(session, case, effects(case, result) if effects else [], events)
+        try:
+            with self.sessions.begin() as session:
+                case, row = cases.load(session, case_id, for_update=True)
+                if key is not None and request_keys.seen(session, key):
+                    raise AlreadyHandled(key)
+                context = Context(playbook=self.playbook(case.playbook_id),
+                                  policy=self.policy(), now=self.clock(),
+                                  follow_up_window=self.follow_up_window)
+                authority.check(case, action, actor, context.policy)
+                result = apply(case, context)
+                events = list(case.new_events)
+                cases.save(session, case, row)
+                self._enqueue(session, case, effects(case, result) if effects else [], events)
+                if key is not None:
+                    request_keys.record(session, key, case_id=case_id, now=context.now)
+        except IntegrityError:
+            # Two deliveries of one request raced past the lock (SQLite has none): the
+            # key's primary key let one through.
+            if key is not None and self._seen(key):
+                raise AlreadyHandled(key) from None
+            raise
         self.notify()
         return case, result
+
+    def _seen(self, key: str) -> bool:
+        with self.sessions() as session:
+            return request_keys.seen(session, key)
 
     def _enqueue(self, session: Session, case: Case, effects: list[Effect],
                  events: list[CaseEvent]) -> None:

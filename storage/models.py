@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.domain import limits
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC on every database (SQLite stores no zone; we put it back)."""
@@ -57,17 +59,17 @@ class CaseRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     state: Mapped[str] = mapped_column(String(32))
-    playbook_id: Mapped[str] = mapped_column(String(64))
-    playbook_version: Mapped[str] = mapped_column(String(32))
+    playbook_id: Mapped[str] = mapped_column(String(limits.PLAYBOOK_ID))
+    playbook_version: Mapped[str] = mapped_column(String(limits.PLAYBOOK_VERSION))
     playbook_hash: Mapped[str] = mapped_column(String(16))
-    severity: Mapped[str] = mapped_column(String(32))
-    customer_name: Mapped[str] = mapped_column(String(200))
-    customer_contact: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(limits.SEVERITY_KEY))
+    customer_name: Mapped[str] = mapped_column(String(limits.CUSTOMER_NAME))
+    customer_contact: Mapped[str | None] = mapped_column(String(limits.CONTACT))
     # Normalised contact (or name) so repeat customers can be found with an index.
     customer_key: Mapped[str] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(Text)
-    order_ref: Mapped[str | None] = mapped_column(String(100))
-    location: Mapped[str | None] = mapped_column(String(100))
+    order_ref: Mapped[str | None] = mapped_column(String(limits.ORDER_REF))
+    location: Mapped[str | None] = mapped_column(String(limits.LOCATION))
     purchase_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     opened_by: Mapped[str] = mapped_column(String(32))
@@ -76,7 +78,7 @@ class CaseRow(Base):
     apology_given_at: Mapped[datetime | None]
     steps_done: Mapped[list[int]] = mapped_column(default=list)
     reaction: Mapped[str | None] = mapped_column(String(32))
-    root_cause: Mapped[str | None] = mapped_column(String(200))
+    root_cause: Mapped[str | None] = mapped_column(String(200))  # >= limits.ROOT_CAUSE
     action_taken: Mapped[str | None] = mapped_column(Text)
     resolution_notes: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None]
@@ -149,10 +151,10 @@ class CompensationRow(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     number: Mapped[int]
     type: Mapped[str] = mapped_column(String(20))
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(limits.COMPENSATION_LABEL))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    option_key: Mapped[str | None] = mapped_column(String(64))
+    option_key: Mapped[str | None] = mapped_column(String(limits.OPTION_KEY))
     status: Mapped[str] = mapped_column(String(16))
     auto_approved: Mapped[bool] = mapped_column(default=False)
     requested_by: Mapped[str] = mapped_column(String(32))
@@ -263,3 +265,16 @@ class AlertRow(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("kind", "key"),)
+
+
+class RequestKeyRow(Base):
+    """A request already acted on (a form's view id, a click's action_ts), written in the
+    same transaction as its change: a second delivery of the same request changes nothing."""
+
+    __tablename__ = "request_keys"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    case_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_request_keys_created_at", "created_at"),)

@@ -16,6 +16,7 @@ from slack_sdk.models.views import View
 from bot.blocks.base import context, metadata, option, section
 from bot.blocks.case_messages import Style
 from bot.blocks.text import escape, mrkdwn, plain
+from bot.domain import limits
 from bot.domain.lifecycle import Case, Compensation, Reaction
 from bot.domain.playbook import CompensationOption, CompensationType, Playbook
 from bot.domain.playbook_library import PlaybookLibrary
@@ -24,6 +25,16 @@ from bot.ids import View as ViewId
 
 VALUE = "value"  # the action_id of every input: values are keyed by block_id (Field)
 MAX_VIEW_BLOCKS = 100
+# Each text input's limit. Slack enforces max_length in its own forms, and the handlers check
+# it again (a payload is untrusted input), so what is accepted always fits its column.
+MAX_LENGTH: dict[str, int] = {
+    Field.CUSTOMER: limits.CUSTOMER_NAME, Field.CONTACT: limits.CONTACT,
+    Field.WHAT_HAPPENED: limits.SUMMARY, Field.ORDER_REF: limits.ORDER_REF,
+    Field.LOCATION: limits.LOCATION, Field.PURCHASE: limits.PURCHASE_TEXT,
+    Field.COMP_LABEL: limits.COMPENSATION_LABEL, Field.AMOUNT: limits.AMOUNT_TEXT,
+    Field.REASON: limits.REASON, Field.ACTION_TAKEN: limits.ACTION_TAKEN,
+    Field.NOTES: limits.NOTES,
+}
 
 
 def _view(callback_id: ViewId, title: str, submit: str, blocks: list[Block],
@@ -36,8 +47,9 @@ def _view(callback_id: ViewId, title: str, submit: str, blocks: list[Block],
 
 
 def _text(block: str, label: str, *, optional: bool = False, multiline: bool = False,
-          initial: str | None = None, max_length: int = 200, hint: str | None = None,
+          initial: str | None = None, hint: str | None = None,
           placeholder: str | None = None) -> InputBlock:
+    max_length = MAX_LENGTH[block]
     element = PlainTextInputElement(
         action_id=VALUE, multiline=multiline or None, max_length=max_length,
         initial_value=(initial or "")[:max_length] or None,
@@ -74,7 +86,7 @@ def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, ch
               hint="Phone or email, so a manager can follow up in person. It also shows when "
                    "the same customer comes back."),
         _text(Field.WHAT_HAPPENED, "What happened", multiline=True, initial=text,
-              max_length=2000, placeholder="What went wrong, in a sentence or two"),
+              placeholder="What went wrong, in a sentence or two"),
         _select(Field.PLAYBOOK, "Playbook", [(p.title, p.id) for p in library.all()],
                 initial=chosen.id if chosen else None, dispatch=True,
                 action_id=Action.PLAYBOOK_PICKED,
@@ -84,10 +96,10 @@ def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, ch
         blocks.append(_select(severity_block_id(chosen.id), "How bad is it?",
                               [(f"{s.key}: {s.description}", s.key) for s in chosen.severities]))
     blocks += [
-        _text(Field.ORDER_REF, "Order or booking reference", optional=True, max_length=100),
-        _text(Field.LOCATION, "Location", optional=True, max_length=100,
+        _text(Field.ORDER_REF, "Order or booking reference", optional=True),
+        _text(Field.LOCATION, "Location", optional=True,
               placeholder="Branch, site or team"),
-        _text(Field.PURCHASE, f"Purchase value ({style.currency})", optional=True, max_length=20,
+        _text(Field.PURCHASE, f"Purchase value ({style.currency})", optional=True,
               hint="Lets Amends work out percentage options and the compensation ceiling."),
     ]
     return _view(ViewId.NEW_CASE, "Recover a customer", "Open case", blocks,
@@ -102,9 +114,8 @@ def custom_compensation(case: Case, style: Style, preset: CompensationOption | N
                 f"{style.amount(style.staff_limit_minor)} is approved at once; above that a "
                 "manager decides."),
         _select(Field.COMP_TYPE, "Type", types, initial=preset.type.value if preset else None),
-        _text(Field.COMP_LABEL, "What the customer gets", initial=preset.label if preset else None,
-              max_length=200),
-        _text(Field.AMOUNT, f"Value ({style.currency})", max_length=20,
+        _text(Field.COMP_LABEL, "What the customer gets", initial=preset.label if preset else None),
+        _text(Field.AMOUNT, f"Value ({style.currency})",
               initial=_plain_amount(amount_minor, style) if amount_minor is not None else None,
               placeholder="e.g. 12.50"),
     ]
@@ -120,7 +131,7 @@ def deny(case: Case, comp: Compensation, style: Style) -> dict[str, Any]:
     blocks: list[Block] = [
         section(f"Deny {style.amount(comp.amount_minor)} ({escape(comp.label)}) on "
                 f"{case.reference}? The requester sees your reason."),
-        _text(Field.REASON, "Reason", multiline=True, max_length=500,
+        _text(Field.REASON, "Reason", multiline=True,
               placeholder="e.g. A voucher fits better than a full refund here"),
     ]
     return _view(ViewId.DENY, "Deny compensation", "Deny", blocks,
@@ -133,9 +144,9 @@ def resolve(case: Case, playbook: Playbook, manager: str | None) -> dict[str, An
         _select(Field.REACTION, "How did the customer leave?", reactions),
         _select(Field.ROOT_CAUSE, "Root cause", [(c, c) for c in playbook.causes],
                 hint="What really went wrong, so the weekly digest shows what keeps happening."),
-        _text(Field.ACTION_TAKEN, "Action taken", multiline=True, max_length=1000,
+        _text(Field.ACTION_TAKEN, "Action taken", multiline=True,
               placeholder="What you did to put it right"),
-        _text(Field.NOTES, "Notes", optional=True, multiline=True, max_length=1000),
+        _text(Field.NOTES, "Notes", optional=True, multiline=True),
         InputBlock(block_id=Field.MANAGER, label="Manager to follow up in person",
                    element=UserSelectElement(action_id=VALUE, initial_user=manager,
                                              placeholder="Choose a manager"),
@@ -151,7 +162,7 @@ def follow_up(case: Case, number: int) -> dict[str, Any]:
         section(f"How did {escape(case.customer.name)} feel when you talked to them? "
                 "Still unhappy reopens the case for the staff member who opened it."),
         _select(Field.REACTION, "The customer now feels", reactions),
-        _text(Field.NOTES, "Note", optional=True, multiline=True, max_length=1000),
+        _text(Field.NOTES, "Note", optional=True, multiline=True),
     ]
     return _view(ViewId.FOLLOW_UP, "Follow-up", "Save", blocks,
                  {"case": case.id, "number": number})
@@ -161,24 +172,42 @@ def cancel(case: Case) -> dict[str, Any]:
     blocks: list[Block] = [
         section(f"Cancel {case.reference} for {escape(case.customer.name)}? Use this for a "
                 "case opened by mistake; a recovery that's done should be resolved instead."),
-        _text(Field.REASON, "Why cancel it?", max_length=300),
+        _text(Field.REASON, "Why cancel it?"),
     ]
     return _view(ViewId.CANCEL, "Cancel case", "Cancel case", blocks, {"case": case.id})
 
 
 def values(view: dict[str, Any]) -> dict[str, str | None]:
-    """A submitted view's inputs by block_id: text, the selected option, or the user."""
+    """A submitted view's inputs by block_id: text, the selected option, or the user.
+
+    The payload is untrusted: anything not shaped as Slack sends it reads as empty, which
+    the handlers then report as a missing field.
+    """
     out: dict[str, str | None] = {}
-    for block_id, actions in view.get("state", {}).get("values", {}).items():
+    state_values = (view.get("state") or {}).get("values") if isinstance(view, dict) else None
+    if not isinstance(state_values, dict):
+        return out
+    for block_id, actions in state_values.items():
+        if not isinstance(actions, dict):
+            continue
         for state in actions.values():
+            if not isinstance(state, dict):
+                continue
             if "selected_option" in state:
                 selected = state["selected_option"]
-                out[block_id] = selected["value"] if selected else None
+                value = selected.get("value") if isinstance(selected, dict) else None
             elif "selected_user" in state:
-                out[block_id] = state["selected_user"]
+                value = state["selected_user"]
             else:
                 value = state.get("value")
-                out[block_id] = value.strip() if isinstance(value, str) else None
+            out[str(block_id)] = value.strip() if isinstance(value, str) else None
     return out
+
+
+def too_long(submitted: dict[str, str | None]) -> dict[str, str]:
+    """Inline errors for values longer than their field allows (Slack's own check, again)."""
+    return {field: f"At most {limit:,} characters, please (this is {len(text):,})."
+            for field, limit in MAX_LENGTH.items()
+            if (text := submitted.get(field)) is not None and len(text) > limit}
 
 

@@ -295,6 +295,10 @@ class Case:
         """Within the staff limit it is approved at once; above it, it waits for a manager."""
         if amount_minor <= 0 and type is not CompensationType.GOODWILL:
             raise CompensationRefused("A compensation needs an amount above zero.")
+        if option_key is not None and option_key not in {
+                o.key for o in playbook.compensation.get(self.severity, ())}:
+            raise CompensationRefused("That option doesn't fit this case (it belongs to "
+                                      "another severity or is no longer in the playbook).")
         if option_key is not None and any(
                 c.option_key == option_key and c.status is not CompensationStatus.DENIED
                 for c in self.compensations):

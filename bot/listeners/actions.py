@@ -18,8 +18,8 @@ from bot.domain.lifecycle import Case, CompensationStatus, EventKind
 from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
-from bot.listeners.common import Deps, ids, meta, slack_call
-from bot.recovery import StorageUnavailable
+from bot.listeners.common import Deps, Malformed, ids, meta, slack_call
+from bot.recovery import AlreadyHandled, StorageError
 
 Handler = Callable[..., None]
 
@@ -46,7 +46,7 @@ def on_click(*, opens_modal: bool) -> Callable[[Handler], Handler]:
             def run() -> None:
                 reporting(deps, body, lambda: handler(
                     body=body, client=client, deps=deps, user=body["user"]["id"],
-                    action=body["actions"][0]))
+                    action=_action(body)))
 
             (deps.soon if opens_modal else deps.later)(run)
 
@@ -56,15 +56,38 @@ def on_click(*, opens_modal: bool) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise Malformed()
+    return actions[0]
+
+
+def _selected(action: dict[str, Any]) -> Any:
+    selected = action.get("selected_option")
+    return selected.get("value") if isinstance(selected, dict) else None
+
+
+def click_key(body: dict[str, Any]) -> str | None:
+    """One click, however often it is delivered: Slack stamps each click with action_ts."""
+    try:
+        action = body["actions"][0]
+        return f"click:{action['action_ts']}:{body['user']['id']}:{action['action_id']}"
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def reporting(deps: Deps, body: dict[str, Any], work: Callable[[], None]) -> None:
     try:
         work()
+    except AlreadyHandled:
+        pass  # the same click delivered again: the first delivery did the work
     except AlreadyDecided as exc:
         who = mention(getattr(exc.compensation, "decided_by", None))
         _tell(deps, body, f"{exc} (by {who}). Nothing was changed.")
     except (DomainError, LookupError) as exc:  # LookupError: no such case or playbook
         _tell(deps, body, f"{exc} Nothing was changed.")
-    except StorageUnavailable as exc:
+    except StorageError as exc:
         _tell(deps, body, str(exc))
 
 
@@ -84,7 +107,8 @@ def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: 
     (case_id,) = ids(action["value"], 1)
     deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now),
                         actor=user, action=EventKind.APOLOGY_GIVEN,
-                        effects=lambda c, _: [fx.refresh(case_id, Part.APOLOGY)])
+                        effects=lambda c, _: [fx.refresh(case_id, Part.APOLOGY)],
+                        key=click_key(body))
 
 
 @on_click(opens_modal=False)
@@ -92,18 +116,20 @@ def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
              action: dict[str, Any]) -> None:
     case_id, step = ids(action["value"], 2)
     # The button says what it does ("Done" or "Undo"), so a double click can't undo itself.
-    done = action["text"]["text"] != "Undo"
+    done = (action.get("text") or {}).get("text") != "Undo"
     deps.service.change(case_id, lambda c, ctx: c.mark_step(
         step=step, done=done, playbook=ctx.playbook, actor=user, at=ctx.now),
         actor=user, action=EventKind.STEP_DONE if done else EventKind.STEP_UNDONE,
-        effects=lambda c, _: [fx.refresh(case_id, Part.FIX)])
+        effects=lambda c, _: [fx.refresh(case_id, Part.FIX)], key=click_key(body))
 
 
 @on_click(opens_modal=True)
 def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                         action: dict[str, Any]) -> None:
-    case_id_text, key = action["value"].split(":", 1)
-    case = deps.service.get(int(case_id_text))
+    value = action.get("value")
+    (case_id,) = ids(value, 1)
+    key = value.split(":", 1)[1] if ":" in value else ""
+    case = deps.service.get(case_id)
     playbook = deps.service.playbook(case.playbook_id)
     choice = playbook.option(key)
     if choice is None:
@@ -118,11 +144,11 @@ def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, 
 
     deps.later(lambda: reporting(deps, body, lambda: give(
         deps, case.id or 0, user=user, type=choice.type, label=choice.label, amount=amount,
-        option_key=choice.key)))
+        option_key=choice.key, key=click_key(body))))
 
 
 def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: int,
-         option_key: str | None) -> tuple[Case, Any]:
+         option_key: str | None, key: str | None = None) -> tuple[Case, Any]:
     """Record a compensation (approved at once within the staff limit); above the limit the
     managers are asked in the thread. Raises domain errors."""
     return deps.service.change(case_id, lambda c, ctx: c.propose_compensation(
@@ -131,7 +157,7 @@ def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: 
         actor=user, action=EventKind.COMPENSATION_PROPOSED,
         effects=lambda c, comp: [fx.refresh(case_id, Part.COMPENSATION)] + (
             [fx.approval_request(case_id, comp.number)]
-            if comp.status is CompensationStatus.PENDING else []))
+            if comp.status is CompensationStatus.PENDING else []), key=key)
 
 
 @on_click(opens_modal=True)
@@ -151,7 +177,7 @@ def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     deps.service.change(case_id, lambda c, ctx: c.decide_compensation(
         number=number, approve=True, actor=user, at=ctx.now, policy=ctx.policy),
         actor=user, action=EventKind.COMPENSATION_APPROVED,
-        effects=lambda c, comp: decision_effects(deps, c, comp))
+        effects=lambda c, comp: decision_effects(deps, c, comp), key=click_key(body))
 
 
 def decision_effects(deps: Deps, case: Case, comp: Any) -> list[fx.Effect]:
@@ -223,11 +249,14 @@ def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: st
 @on_click(opens_modal=False)
 def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
-    case_id, _number, hours = ids(action["selected_option"]["value"], 3)
+    case_id, _number, hours = ids(_selected(action), 3)
+    if not 0 < hours <= 24 * 14:
+        raise Malformed()
     deps.service.change(case_id, lambda c, ctx: c.snooze_follow_up(
         until=ctx.now + timedelta(hours=hours), actor=user, at=ctx.now, policy=ctx.policy),
         actor=user, action=EventKind.FOLLOW_UP_SNOOZED,
-        effects=lambda c, follow_up: [fx.follow_up_dm_update(case_id, follow_up.number)])
+        effects=lambda c, follow_up: [fx.follow_up_dm_update(case_id, follow_up.number)],
+        key=click_key(body))
 
 
 def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import case_messages
 from bot.blocks.base import Message
 from bot.blocks.case_messages import Style
+from bot.domain.errors import DomainError
 from bot.domain.lifecycle import Case
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.followthrough import FollowThrough
@@ -68,12 +69,31 @@ def _staff_name(client: Any, user: str) -> str:
         return ""
 
 
-def ids(value: str, count: int) -> list[int]:
-    """'12:3' -> [12, 3]; a malformed value (never from our own buttons) raises ValueError."""
-    parts = value.split(":")
-    if len(parts) < count:
-        raise ValueError(f"malformed value {value!r}")
+class Malformed(DomainError):
+    """A button value or form metadata we never made: told to the person, nothing changes."""
+
+    def __init__(self) -> None:
+        super().__init__("That doesn't fit this case (the button or form may be out of date).")
+
+
+MAX_ID_DIGITS = 12  # no case, step or compensation number is longer
+
+
+def ids(value: Any, count: int) -> list[int]:
+    """'12:3' -> [12, 3]; a value our own buttons never carry raises Malformed."""
+    parts = value.split(":") if isinstance(value, str) else []
+    if len(parts) < count or not all(
+            p.isascii() and p.isdigit() and len(p) <= MAX_ID_DIGITS for p in parts[:count]):
+        raise Malformed()
     return [int(p) for p in parts[:count]]
+
+
+def meta_int(data: dict[str, Any], name: str) -> int:
+    """A number from a view's private_metadata (ours, but carried by the client)."""
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Malformed()
+    return ids(str(value), 1)[0]
 
 
 def meta(view: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ where a failure must keep the form open; Slack messages go out after it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -23,8 +24,8 @@ from bot.ids import Field
 from bot.ids import Message as Part
 from bot.ids import View as ViewId
 from bot.listeners.actions import decision_effects, give
-from bot.listeners.common import Deps, meta
-from bot.recovery import StorageUnavailable
+from bot.listeners.common import Deps, Malformed, meta, meta_int
+from bot.recovery import AlreadyHandled, StorageError, StorageUnavailable
 
 Errors = dict[str, str]
 
@@ -33,11 +34,33 @@ def _reject(ack: Ack, errors: Errors) -> None:
     ack(response_action="errors", errors=errors)
 
 
+def _key(view: dict[str, Any]) -> str | None:
+    """A form's own id: the same submission delivered twice is acted on once."""
+    view_id = view.get("id")
+    return f"view:{view_id}" if isinstance(view_id, str) and view_id else None
+
+
+def _record(ack: Ack, field: str, work: Callable[[], Any],
+            already: Callable[[AlreadyDecided], str] | None = None) -> None:
+    """Run the change, then close the form; a refusal goes back under `field`, form open."""
+    try:
+        work()
+    except AlreadyHandled:
+        pass  # this very submission was recorded already: close the form as the first did
+    except AlreadyDecided as exc:
+        _reject(ack, {field: already(exc) if already else str(exc)})
+        return
+    except (DomainError, LookupError, StorageError) as exc:
+        _reject(ack, {field: str(exc)})
+        return
+    ack()
+
+
 def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
              deps: Deps) -> None:
     values = modals.values(view)
     user = body["user"]["id"]
-    errors: Errors = {}
+    errors: Errors = modals.too_long(values)
     customer = values.get(Field.CUSTOMER) or ""
     if not customer:
         errors[Field.CUSTOMER] = "Enter the customer's name (a first name is fine)."
@@ -52,11 +75,14 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
     elif severity not in playbook.severity_keys:
         errors[severity_block or Field.PLAYBOOK] = "Pick how bad it is."
     purchase = None
-    if values.get(Field.PURCHASE):
+    if values.get(Field.PURCHASE) and Field.PURCHASE not in errors:
         try:
             purchase = money.parse_amount(values[Field.PURCHASE] or "", deps.style.currency)
         except ValueError as exc:
-            errors[Field.PURCHASE] = f"{str(exc).capitalize()}."
+            errors[Field.PURCHASE] = _sentence(exc)
+        else:
+            if purchase == 0:
+                errors[Field.PURCHASE] = "Leave it empty when there was no purchase."
     if errors:
         _reject(ack, errors)
         return
@@ -76,13 +102,21 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
                                       "isn't saved yet. Your entries are still here: submit "
                                       "again in a minute."})
         return
+    except StorageError as exc:
+        _reject(ack, {Field.CUSTOMER: str(exc)})
+        return
     ack()
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps
                         ) -> None:
     values, data = modals.values(view), meta(view)
-    errors: Errors = {}
+    errors: Errors = modals.too_long(values)
     try:
         kind = CompensationType(values.get(Field.COMP_TYPE) or "")
     except ValueError:
@@ -91,53 +125,56 @@ def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], de
     if not label:
         errors[Field.COMP_LABEL] = "Say what the customer gets."
     amount = 0
-    try:
-        amount = money.parse_amount(values.get(Field.AMOUNT) or "", deps.style.currency)
-    except ValueError as exc:
-        errors[Field.AMOUNT] = f"{str(exc).capitalize()}."
+    if Field.AMOUNT not in errors:
+        try:
+            amount = money.parse_amount(values.get(Field.AMOUNT) or "", deps.style.currency)
+        except ValueError as exc:
+            errors[Field.AMOUNT] = _sentence(exc)
     if errors:
         _reject(ack, errors)
         return
-    try:
-        give(deps, int(data["case"]), user=body["user"]["id"], type=kind, label=label,
-             amount=amount, option_key=data.get("option"))
-    except (DomainError, StorageUnavailable) as exc:  # over the ceiling, a request waiting…
-        _reject(ack, {Field.AMOUNT: str(exc)})
-        return
-    ack()
+    option = data.get("option")
+    # Over the ceiling, a request already waiting, a zero amount: said under the amount.
+    _record(ack, Field.AMOUNT, lambda: give(
+        deps, meta_int(data, "case"), user=body["user"]["id"], type=kind, label=label,
+        amount=amount, option_key=option if isinstance(option, str) else None,
+        key=_key(view)))
 
 
 def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
     values, data = modals.values(view), meta(view)
     reason = values.get(Field.REASON) or ""
+    errors = modals.too_long(values)
     if not reason:
-        _reject(ack, {Field.REASON: "Say why, so the requester knows."})
+        errors[Field.REASON] = "Say why, so the requester knows."
+    if errors:
+        _reject(ack, errors)
         return
-    try:
-        deps.service.change(int(data["case"]), lambda c, ctx: c.decide_compensation(
-            number=int(data["number"]), approve=False, actor=body["user"]["id"], at=ctx.now,
-            policy=ctx.policy, reason=reason),
-            actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED,
-            effects=lambda c, comp: decision_effects(deps, c, comp))
-    except AlreadyDecided as exc:
+
+    def by_whom(exc: AlreadyDecided) -> str:
         who = getattr(exc.compensation, "decided_by", None) or ""
         # Modal errors are plain text: a name, not a mention.
-        _reject(ack, {Field.REASON: f"{exc} (by {deps.staff_name(who) or who})."})
-        return
-    except (DomainError, StorageUnavailable) as exc:
-        _reject(ack, {Field.REASON: str(exc)})
-        return
-    ack()
+        return f"{exc} (by {deps.staff_name(who) or who})."
+
+    _record(ack, Field.REASON, lambda: deps.service.change(
+        meta_int(data, "case"), lambda c, ctx: c.decide_compensation(
+            number=meta_int(data, "number"), approve=False, actor=body["user"]["id"],
+            at=ctx.now, policy=ctx.policy, reason=reason),
+        actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED,
+        effects=lambda c, comp: decision_effects(deps, c, comp), key=_key(view)),
+        already=by_whom)
 
 
 def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
     values, data = modals.values(view), meta(view)
-    errors: Errors = {}
+    errors: Errors = modals.too_long(values)
     reaction = values.get(Field.REACTION)
     if reaction not in {r.value for r in Reaction}:
         errors[Field.REACTION] = "Pick how the customer left."
     if not values.get(Field.ROOT_CAUSE):
         errors[Field.ROOT_CAUSE] = "Pick the root cause (or Other)."
+    elif not _offered_cause(deps, data, values[Field.ROOT_CAUSE] or ""):
+        errors[Field.ROOT_CAUSE] = "Pick one of the root causes listed."
     action_taken = values.get(Field.ACTION_TAKEN) or ""
     if not action_taken:
         errors[Field.ACTION_TAKEN] = "Say what was done to put it right."
@@ -152,17 +189,22 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
         return
     outcome = Outcome(reaction=Reaction(reaction), root_cause=values[Field.ROOT_CAUSE] or "",
                       action_taken=action_taken, notes=values.get(Field.NOTES) or "")
-    try:
-        user = body["user"]["id"]
-        deps.service.change(int(data["case"]), lambda c, ctx: c.resolve(
+    user = body["user"]["id"]
+    _record(ack, Field.ACTION_TAKEN, lambda: deps.service.change(
+        meta_int(data, "case"), lambda c, ctx: c.resolve(
             outcome=outcome, playbook=ctx.playbook, actor=user, at=ctx.now,
             manager=manager or "", default_window=ctx.follow_up_window),
-            actor=user, action=EventKind.RESOLVED,
-            effects=lambda c, follow_up: resolved_effects(c, follow_up, user))
-    except (DomainError, StorageUnavailable) as exc:
-        _reject(ack, {Field.ACTION_TAKEN: str(exc)})
-        return
-    ack()
+        actor=user, action=EventKind.RESOLVED,
+        effects=lambda c, follow_up: resolved_effects(c, follow_up, user), key=_key(view)))
+
+
+def _offered_cause(deps: Deps, data: dict[str, Any], cause: str) -> bool:
+    """The root cause is one the form offered (the playbook's), not any text sent to us."""
+    try:
+        case = deps.service.get(meta_int(data, "case"))
+        return cause in deps.service.playbook(case.playbook_id).causes
+    except (LookupError, Malformed, StorageError):
+        return True  # the change itself reports a missing case or playbook
 
 
 def resolved_effects(case: Case, follow_up: Any, user: str) -> list[fx.Effect]:
@@ -180,19 +222,18 @@ def resolved_effects(case: Case, follow_up: Any, user: str) -> list[fx.Effect]:
 def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
     values, data = modals.values(view), meta(view)
     reaction = values.get(Field.REACTION)
+    errors = modals.too_long(values)
     if reaction not in {r.value for r in Reaction}:
-        _reject(ack, {Field.REACTION: "Pick how the customer feels now."})
+        errors[Field.REACTION] = "Pick how the customer feels now."
+    if errors:
+        _reject(ack, errors)
         return
     user = body["user"]["id"]
-    try:
-        deps.service.change(int(data["case"]), lambda c, ctx: c.record_follow_up(
+    _record(ack, Field.REACTION, lambda: deps.service.change(
+        meta_int(data, "case"), lambda c, ctx: c.record_follow_up(
             reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
             at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP,
-            effects=lambda c, done: followed_up_effects(c, done, user))
-    except (DomainError, StorageUnavailable) as exc:
-        _reject(ack, {Field.REACTION: str(exc)})
-        return
-    ack()
+        effects=lambda c, done: followed_up_effects(c, done, user), key=_key(view)))
 
 
 def followed_up_effects(case: Case, done: Any, user: str) -> list[fx.Effect]:
@@ -218,23 +259,22 @@ def followed_up_effects(case: Case, done: Any, user: str) -> list[fx.Effect]:
 def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
     values, data = modals.values(view), meta(view)
     reason = values.get(Field.REASON) or ""
+    errors = modals.too_long(values)
     if not reason:
-        _reject(ack, {Field.REASON: "Say why the case is cancelled."})
+        errors[Field.REASON] = "Say why the case is cancelled."
+    if errors:
+        _reject(ack, errors)
         return
     user = body["user"]["id"]
-    try:
-        deps.service.change(int(data["case"]), lambda c, ctx: c.cancel(
+    _record(ack, Field.REASON, lambda: deps.service.change(
+        meta_int(data, "case"), lambda c, ctx: c.cancel(
             reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED,
-            effects=lambda c, _: [
-                fx.reply(c.id or 0, case_messages.thread_note(
-                    f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
-                    f"{c.reference} cancelled")),
-                fx.refresh(c.id or 0, Part.APOLOGY, Part.FIX, Part.COMPENSATION),
-                fx.withdraw_approvals(c.id or 0)])
-    except (DomainError, StorageUnavailable) as exc:
-        _reject(ack, {Field.REASON: str(exc)})
-        return
-    ack()
+        effects=lambda c, _: [
+            fx.reply(c.id or 0, case_messages.thread_note(
+                f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
+                f"{c.reference} cancelled")),
+            fx.refresh(c.id or 0, Part.APOLOGY, Part.FIX, Part.COMPENSATION),
+            fx.withdraw_approvals(c.id or 0)], key=_key(view)))
 
 
 def register(app: App) -> None:
