@@ -365,7 +365,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date, datetime, time
 
     from storage import db
-    from storage.export import COLUMNS, rows
+    from storage.export import COLUMNS, rows, spreadsheet_safe
 
     def day(text: str, flag: str) -> datetime:
         try:
@@ -384,7 +384,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         writer.writeheader()
         with db.make_sessions(engine)() as session:
             for row in rows(session, since, until):
-                writer.writerow(row)
+                writer.writerow(spreadsheet_safe(row))
                 written += 1
     finally:
         if args.output:

@@ -17,11 +17,16 @@ from typing import Any
 
 import requests
 
+from bot import redact
 from bot.blocks import case_messages
 from bot.blocks.base import Message
 from bot.ids import Message as Part
 from bot.listeners.common import Deps, render
 from storage.outbox import Job
+
+
+class WebhookFailed(Exception):
+    """The shop's endpoint failed this time (5xx, 408, 429, unreachable): retried."""
 
 
 class WebhookRejected(Exception):
@@ -159,10 +164,17 @@ class Deliverer:
         body = json.dumps(p, separators=(",", ":"), sort_keys=True)
         headers = {"Content-Type": "application/json", "User-Agent": "Amends-Webhook/1",
                    **sign_webhook(body, secret or "", int(time.time()))}
-        response = requests.post(url, data=body.encode(), headers=headers, timeout=10)
+        # Reasons end up in the outbox and `amends outbox status`: never the URL's secrets
+        # (requests' own messages carry the whole URL, query string and all).
+        where = redact.endpoint(url)
+        try:
+            response = requests.post(url, data=body.encode(), headers=headers, timeout=10)
+        except requests.RequestException as exc:
+            raise WebhookFailed(f"{where} unreachable ({type(exc).__name__})") from None
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            raise WebhookRejected(f"{url} answered {response.status_code}")
-        response.raise_for_status()
+            raise WebhookRejected(f"{where} answered {response.status_code}")
+        if response.status_code >= 400:
+            raise WebhookFailed(f"{where} answered {response.status_code}")
 
 
 def sign_webhook(body: str, secret: str, timestamp: int) -> dict[str, str]:

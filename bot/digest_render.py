@@ -30,21 +30,48 @@ class Slack(str):
     """Text that is already mrkdwn (a mention, a date): printed as it is."""
 
 
+# The template's structure ("# " header lines, "---" section breaks) is turned into these
+# private-use characters before rendering (not control characters: Python counts those as
+# whitespace and line breaks), and every value has them removed: a case's text
+# can't add a header or a section, whatever it contains and wherever a template puts it.
+HEADER, SECTION = "\ue000", "\n\ue001\n"
+_STRUCTURE = str.maketrans({"\ue000": None, "\ue001": None})
+
+
+class _StructuredLoader(FileSystemLoader):
+    def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        lines = [SECTION.strip("\n") if line.strip() == "---" else
+                 HEADER + line[2:] if line.startswith("# ") else line
+                 for line in source.split("\n")]
+        return "\n".join(lines), filename, uptodate
+
+
 @dataclass(frozen=True)
 class Digest:
     week: Week
-    text: str  # mrkdwn
+    structured: str  # mrkdwn, with the template's headers and sections marked
     fallback: str
+
+    @property
+    def text(self) -> str:
+        """As the template author wrote it: "# " headers and "---" between sections."""
+        return self.structured.replace(HEADER, "# ").replace("\ue001", "---")
 
     def message(self) -> Message:
         blocks: list[Any] = []
-        for part in self.text.split("\n---\n"):
-            lines = part.strip("\n").splitlines()
-            if lines and lines[0].startswith("# "):
-                blocks.append(header(lines.pop(0)[2:]))
-            body = "\n".join(lines).strip()
-            if body:
-                blocks.append(section(cut(body, 3000)))
+        for part in self.structured.split(SECTION):
+            body: list[str] = []
+            for line in part.strip("\n").splitlines():
+                if line.startswith(HEADER):  # only the template's own "# " lines
+                    if "\n".join(body).strip():
+                        blocks.append(section(cut("\n".join(body).strip(), 3000)))
+                    body = []
+                    blocks.append(header(line[len(HEADER):].strip()))
+                else:
+                    body.append(line)
+            if "\n".join(body).strip():
+                blocks.append(section(cut("\n".join(body).strip(), 3000)))
         blocks.append(context("Amends weekly digest. Figures for the week in "
                               "the shop's time zone; changes against the week before."))
         return message(self.fallback, blocks[:50])
@@ -53,11 +80,15 @@ class Digest:
 def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo
                  ) -> SandboxedEnvironment:
     def finalize(value: Any) -> Any:
-        if isinstance(value, Slack) or plain:
+        if isinstance(value, Slack):
+            return value
+        if isinstance(value, str):
+            value = value.translate(_STRUCTURE)
+        if plain:
             return value
         return escape(value) if isinstance(value, str) else value
 
-    env = SandboxedEnvironment(loader=FileSystemLoader(str(template.parent)),
+    env = SandboxedEnvironment(loader=_StructuredLoader(str(template.parent)),
                                undefined=StrictUndefined, finalize=finalize,
                                trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
@@ -121,4 +152,4 @@ def render(*, week: Week, this: WeekFigures, last: WeekFigures, currency: str, z
     fallback = (f"Recovery digest {week}: {this.opened} cases opened, {this.resolved} "
                 f"resolved, {money.format_amount(this.compensation_minor, currency)} given"
                 + (" (sent late)" if late else ""))
-    return Digest(week=week, text=text.strip() + "\n", fallback=fallback)
+    return Digest(week=week, structured=text.strip() + "\n", fallback=fallback)

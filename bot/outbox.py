@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-import requests
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import logs
+from bot import logs, redact
 from bot.work import RequestGate
 from storage import outbox
 from storage.outbox import Job
@@ -47,9 +46,8 @@ def classify(exc: Exception) -> tuple[bool, float | None, str]:
 
     if isinstance(exc, WebhookRejected):
         return True, None, str(exc)
-    if isinstance(exc, requests.RequestException | OSError | TimeoutError):
-        return False, None, f"{type(exc).__name__}: {exc}"
-    return False, None, f"{type(exc).__name__}: {exc}"
+    # Exception texts can carry URLs with credentials or tokens in their query string.
+    return False, None, redact.text(f"{type(exc).__name__}: {exc}")
 
 
 class OutboxWorker:

@@ -164,6 +164,10 @@ def _shown(name: str, value: str) -> str:
     # Never echo a secret back, even a malformed one.
     if "TOKEN" in name or "SECRET" in name:
         return value[:5] + "…" if len(value) > 5 else "…"
+    if name in ("DATABASE_URL", "AMENDS_WEBHOOK_URL"):
+        from bot import redact
+
+        return redact.database_url(value) if name == "DATABASE_URL" else redact.endpoint(value)
     return value
 
 

@@ -62,6 +62,16 @@ def rows(session: Session, since: datetime, until: datetime | None) -> Iterator[
         }
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (CSV injection, OWASP): a customer called "=HYPERLINK(...)" must stay text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START)
+            else value for key, value in row.items()}
+
+
 def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
