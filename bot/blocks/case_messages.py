@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from jinja2.exceptions import TemplateError
 from slack_sdk.models.blocks import StaticSelectElement
 
 from bot.blocks.base import (
@@ -25,6 +27,8 @@ from bot.domain.durations import describe
 from bot.domain.lifecycle import Case, CaseState, Compensation, CompensationStatus, FollowUp
 from bot.domain.playbook import Playbook
 from bot.ids import Action
+
+log = logging.getLogger("amends.blocks")
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,14 @@ def describe_short(seconds: float) -> str:
 
 def apology(case: Case, playbook: Playbook, staff_name: str) -> Message:
     guide = playbook.apology
-    wording = templates.render(guide.wording, {
-        "customer_name": case.customer.name, "staff_name": staff_name,
-        "what_happened": case.summary, "order_ref": case.order_ref,
-        "location": case.location, "severity": case.severity})
+    try:
+        wording = templates.render(guide.wording, {
+            "customer_name": case.customer.name, "staff_name": staff_name,
+            "what_happened": case.summary, "order_ref": case.order_ref,
+            "location": case.location, "severity": case.severity})
+    except TemplateError as exc:  # over the render budget for this customer's details
+        log.warning("suggested wording not rendered for %s: %s", case.reference, exc)
+        wording = "(No suggested wording for this case: say it in your own words.)"
     blocks = [section(f"*1. Apology* — say sorry first, in your own words\n"
                       f"{escape(guide.guidance)}")]
     points = [f"✅ {escape(p)}" for p in guide.do] + [f"🚫 {escape(p)}" for p in guide.dont]

@@ -41,8 +41,41 @@ def value_line(node: yaml.Node) -> int:
     return node.start_mark.line + 1 + _block_offset(node)
 
 
+# A playbook is a few hundred nodes, nested five or six deep. These bounds are far above
+# that and far below what hurts: PyYAML's composer recurses once per level (thousands deep
+# is a RecursionError), and an alias re-uses a node, so ten aliases of ten aliases of… is a
+# few hundred bytes that expand to billions of values (the "billion laughs").
+MAX_DEPTH = 40
+MAX_EVENTS = 100_000
+MAX_ALIASES = 100
+MAX_NODES = 20_000  # after aliases are expanded
+
+
+def _bounded(text: str) -> None:
+    """Walk the event stream (iterative, cheap) and refuse what would not be, with the line."""
+    depth = aliases = 0
+    try:
+        for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            if count > MAX_EVENTS:
+                raise YamlSyntaxError(line, f"too large: more than {MAX_EVENTS:,} values")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlSyntaxError(line, f"nested more than {MAX_DEPTH} levels deep")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise YamlSyntaxError(line, f"more than {MAX_ALIASES} aliases (*name)")
+    except yaml.YAMLError:
+        return  # compose() below reports the syntax error with its line
+
+
 def load(text: str) -> Any:
     """Parse one YAML document; raises YamlSyntaxError with a 1-based line."""
+    _bounded(text)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -57,21 +90,36 @@ def load(text: str) -> Any:
     if root is None:
         return None
     constructor = yaml.SafeLoader("")
-    return _convert(root, constructor)
+    return _convert(root, constructor, _Budget(), ())
 
 
-def _convert(node: yaml.Node, constructor: yaml.SafeLoader) -> Any:
+class _Budget:
+    nodes = 0
+
+    def spend(self, node: yaml.Node) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise YamlSyntaxError(node.start_mark.line + 1,
+                                  f"aliases expand to more than {MAX_NODES:,} values")
+
+
+def _convert(node: yaml.Node, constructor: yaml.SafeLoader, budget: _Budget,
+             parents: tuple[yaml.Node, ...]) -> Any:
+    budget.spend(node)
+    if any(node is parent for parent in parents):  # &a [*a]: an alias of its own ancestor
+        raise YamlSyntaxError(node.start_mark.line + 1, "an alias refers to itself")
+    parents = (*parents, node)
     if isinstance(node, yaml.MappingNode):
         result = LinedDict()
         result.line, result.lines, result.raw, result.duplicates = (
             node.start_mark.line + 1, {}, {}, [])
         for key_node, value_node in node.value:
-            key = _convert(key_node, constructor)
+            key = _convert(key_node, constructor, budget, parents)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 key = str(key)
             if key in result:
                 result.duplicates.append((str(key), key_node.start_mark.line + 1))
-            result[key] = _convert(value_node, constructor)
+            result[key] = _convert(value_node, constructor, budget, parents)
             result.lines[key] = value_line(value_node) if isinstance(
                 value_node, yaml.ScalarNode) else key_node.start_mark.line + 1
             if isinstance(value_node, yaml.ScalarNode):
@@ -81,7 +129,7 @@ def _convert(node: yaml.Node, constructor: yaml.SafeLoader) -> Any:
         items = LinedList()
         items.line, items.lines, items.raw = node.start_mark.line + 1, [], []
         for child in node.value:
-            items.append(_convert(child, constructor))
+            items.append(_convert(child, constructor, budget, parents))
             items.lines.append(value_line(child))
             items.raw.append(child.value if isinstance(child, yaml.ScalarNode) else None)
         return items

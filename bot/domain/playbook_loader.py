@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from bot.domain import lined_yaml, templates
+from bot.domain import limits, lined_yaml, money, templates
 from bot.domain.durations import parse_duration
 from bot.domain.lined_yaml import LinedDict, LinedList
 from bot.domain.playbook import (
@@ -27,6 +29,7 @@ from bot.domain.playbook import (
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_STEPS = 20  # one block each in the checklist message (Slack: 50 blocks a message)
+MAX_TEXT = 2000  # any one text: guidance, a step, a talking point (a section holds 3000)
 MAX_OPTIONS = 10
 
 
@@ -72,7 +75,7 @@ class _Reader:
         return value
 
     def text(self, parent: LinedDict, key: str, path: str, *, required: bool = True,
-             default: str | None = None) -> str | None:
+             default: str | None = None, max_len: int = MAX_TEXT) -> str | None:
         if key not in parent:
             return default
         value, line = parent[key], parent.lines[key]
@@ -85,10 +88,18 @@ class _Reader:
         if not text and required:
             self.error(line, _join(path, key), "must not be empty")
             return None
+        return self.fits(text, line, _join(path, key), max_len)
+
+    def fits(self, text: str, line: int, field: str, max_len: int) -> str | None:
+        """Text longer than the message or database column it goes into is an error here,
+        not a cut or a failed save in front of a customer."""
+        if len(text) > max_len:
+            self.error(line, field, f"at most {max_len:,} characters; this is {len(text):,}")
+            return None
         return text
 
     def texts(self, parent: LinedDict, key: str, path: str, *, required: bool = False,
-              non_empty: bool = False) -> tuple[str, ...]:
+              non_empty: bool = False, max_len: int = MAX_TEXT) -> tuple[str, ...]:
         if key not in parent:
             return ()
         value, line = parent[key], parent.lines[key]
@@ -103,7 +114,9 @@ class _Reader:
             if isinstance(item, LinedDict | LinedList) or item is None or isinstance(item, bool):
                 self.error(value.lines[i], f"{field}[{i + 1}]", f"expected text, got {_kind(item)}")
             elif str(item).strip():
-                out.append(str(value.raw[i] if value.raw[i] is not None else item).strip())
+                text = str(value.raw[i] if value.raw[i] is not None else item).strip()
+                if self.fits(text, value.lines[i], f"{field}[{i + 1}]", max_len) is not None:
+                    out.append(text)
         if non_empty and not out:
             self.error(line, field, "needs at least one entry")
         return tuple(out)
@@ -127,13 +140,14 @@ class _Reader:
         try:
             if isinstance(value, bool):
                 raise InvalidOperation
-            number = Decimal(raw)
-            if not number.is_finite() or number < 0:
+            number = Decimal(raw) if len(raw) <= 40 else Decimal("NaN")
+            if not number.is_finite() or number < 0 or number.adjusted() >= money.MAX_DIGITS:
                 raise InvalidOperation
         except InvalidOperation:
             example = "150%" if percent_sign else "12.50"
             self.error(line, _join(path, key),
-                       f"expected a number that is zero or more, like {example}; got '{raw}'")
+                       f"expected a number that is zero or more (below "
+                       f"{10 ** money.MAX_DIGITS:,}), like {example}; got '{raw[:40]}'")
             return None
         return number
 
@@ -176,8 +190,8 @@ def parse_playbook(text: str, file: str) -> tuple[Playbook | None, list[Playbook
         reader.error(top.lines["id"], "id",
                      f"'{playbook_id}' must be lowercase letters, digits and dashes, like "
                      "'late-delivery'")
-    title = reader.text(top, "title", "")
-    version = reader.text(top, "version", "")
+    title = reader.text(top, "title", "", max_len=150)  # a header block holds 150
+    version = reader.text(top, "version", "", max_len=limits.PLAYBOOK_VERSION)
     description = reader.text(top, "description", "", required=False, default="") or ""
 
     categories: tuple[str, ...] = ()
@@ -193,7 +207,8 @@ def parse_playbook(text: str, file: str) -> tuple[Playbook | None, list[Playbook
     apology = _apology(reader, top)
     fix = _fix(reader, top)
     compensation, ceiling = _compensation(reader, top, severities)
-    causes = reader.texts(top, "causes", "", required=True, non_empty=True)
+    causes = reader.texts(top, "causes", "", required=True, non_empty=True,
+                          max_len=limits.ROOT_CAUSE)
     follow_up = _follow_up(reader, top)
 
     if reader.errors:
@@ -218,9 +233,10 @@ def _severities(reader: _Reader, top: LinedDict) -> tuple[Severity, ...]:
         return ()
     out = []
     for key in node:
-        if not _SLUG.match(str(key)):
+        if not _SLUG.match(str(key)) or len(str(key)) > limits.SEVERITY_KEY:
             reader.error(node.lines[key], f"severities.{key}",
-                         "a severity name must be lowercase letters, digits and dashes")
+                         "a severity name must be lowercase letters, digits and dashes, "
+                         f"at most {limits.SEVERITY_KEY} characters")
             continue
         description = reader.text(node, key, "severities")
         if description:
@@ -266,7 +282,8 @@ def _fix(reader: _Reader, top: LinedDict) -> tuple[FixStep, ...]:
     for i, item in enumerate(steps_node):
         path, line = f"fix[{i + 1}]", steps_node.lines[i]
         if isinstance(item, str):
-            steps.append(FixStep(text=item.strip()))
+            if reader.fits(item.strip(), line, path, MAX_TEXT) is not None:
+                steps.append(FixStep(text=item.strip()))
             continue
         node = reader.mapping(item, line, path, required=("step",), optional=("who", "within"))
         if node is None:
@@ -341,7 +358,7 @@ def _option(reader: _Reader, value: Any, line: int, path: str, key: str,
             choices = ", ".join(t.value for t in CompensationType)
             reader.error(node.lines["type"], f"{path}.type",
                          f"'{type_text}' is not a compensation type; use one of: {choices}")
-    label = reader.text(node, "label", path)
+    label = reader.text(node, "label", path, max_len=limits.COMPENSATION_LABEL)
     amount = reader.number(node, "value", path) if "value" in node else None
     percent = reader.number(node, "percent", path, percent_sign=True) if "percent" in node else None
     if ("value" in node) == ("percent" in node):
@@ -372,6 +389,45 @@ def _follow_up(reader: _Reader, top: LinedDict) -> FollowUpPolicy | None:
     )
 
 
+MAX_FILE_BYTES = 256 * 1024  # the largest shipped playbook is about 4 KB
+
+
+class PlaybookFileRefused(Exception):
+    pass
+
+
+def read_playbook_file(path: Path) -> str:
+    """A regular file of at most MAX_FILE_BYTES, as UTF-8, or PlaybookFileRefused.
+
+    A FIFO would block open() forever and a device (or a link to /dev/zero) never ends, so
+    the type is checked before opening, the open can't block, and the read stops at the cap.
+    A link to a regular file is fine (Kubernetes mounts ConfigMaps that way)."""
+    try:
+        before = os.stat(path)
+        if not stat.S_ISREG(before.st_mode):
+            raise PlaybookFileRefused("is not a regular file (a pipe, device or folder?); "
+                                      "playbooks must be plain files")
+        if before.st_size > MAX_FILE_BYTES:
+            raise PlaybookFileRefused(f"is {before.st_size:,} bytes; a playbook may be at most "
+                                      f"{MAX_FILE_BYTES:,}")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the check
+                raise PlaybookFileRefused("is not a regular file")
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise PlaybookFileRefused(f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise PlaybookFileRefused(f"is larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlaybookFileRefused(f"is not UTF-8 text (byte {exc.start})") from None
+
+
 @dataclass(frozen=True)
 class LoadResult:
     playbooks: dict[str, Playbook]
@@ -389,9 +445,9 @@ def load_directory(directory: Path) -> LoadResult:
     errors: list[PlaybookError] = []
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(PlaybookError(str(path), 1, "file", f"cannot be read: {exc}"))
+            text = read_playbook_file(path)
+        except PlaybookFileRefused as exc:
+            errors.append(PlaybookError(str(path), 1, "file", str(exc)))
             continue
         playbook, problems = parse_playbook(text, str(path))
         errors.extend(problems)
