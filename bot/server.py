@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import atexit
 import gc
+import io
 import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -85,6 +87,59 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
     return parts.app, engine
 
 
+# Slack's payloads are a few KB (a submitted modal with its whole view, tens of KB). The body
+# is read before the signature can be checked, so whoever can reach the port decides its
+# size and pace: cap both, or a slow or huge body holds a request thread and its memory.
+MAX_BODY_BYTES = 1024 * 1024
+BODY_SECONDS = 10.0
+
+
+def _refuse(start_response: StartResponse, status: str, message: str) -> Iterable[bytes]:
+    body = json.dumps({"error": message}).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body))), ("Connection", "close")])
+    return [body]
+
+
+def _read_body(environ: dict[str, Any], start_response: StartResponse
+               ) -> Iterable[bytes] | None:
+    """Read the body under the size and time caps into environ; or the refusal to send."""
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    if not length_text.isdigit():
+        return _refuse(start_response, "411 Length Required", "a Content-Length is required")
+    length = int(length_text)
+    if length > MAX_BODY_BYTES:
+        return _refuse(start_response, "413 Content Too Large",
+                       f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    sock = environ.get("gunicorn.socket")
+    deadline = time.monotonic() + BODY_SECONDS
+    chunks: list[bytes] = []
+    received = 0
+    stream = environ["wsgi.input"]
+    try:
+        while received < length:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if sock is not None:
+                sock.settimeout(left)  # each read waits at most until the deadline
+            chunk = stream.read(min(65536, length - received))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+    except (TimeoutError, OSError):
+        return _refuse(start_response, "408 Request Timeout",
+                       f"the body did not arrive within {BODY_SECONDS:.0f} seconds")
+    finally:
+        if sock is not None:
+            sock.settimeout(None)
+    if received < length:
+        return _refuse(start_response, "400 Bad Request", "the body is shorter than declared")
+    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+    return None
+
+
 def wsgi_app(app: App, engine: Any, gate: RequestGate | None = None
              ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     handler = SlackRequestHandler(app)
@@ -92,6 +147,9 @@ def wsgi_app(app: App, engine: Any, gate: RequestGate | None = None
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/slack/events" and method == "POST":
+            refused = _read_body(environ, start_response)
+            if refused is not None:
+                return refused
             if gate is None:
                 return handler(environ, start_response)
             gate.enter()  # background work waits while requests are being acknowledged
@@ -170,6 +228,8 @@ def _socket_mode(settings: Settings) -> int:
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     class Quiet(WSGIRequestHandler):
+        timeout = 5  # a client that stalls can't hold the health check's one thread
+
         def log_message(self, *args: Any) -> None:
             pass
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack
@@ -35,8 +39,9 @@ def _amends(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=60)
 
 
-def test_serve_answers_signed_requests_over_http(tmp_path: Path,
-                                                 fake_slack: FakeSlack) -> None:
+@contextlib.contextmanager
+def _serving(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[str]:
+    """`amends serve` as a process on a free port; yields its base URL; stops it cleanly."""
     port = _free_port()
     env = _env(tmp_path, fake_slack, PORT=str(port))
     assert _amends("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
@@ -54,6 +59,16 @@ def test_serve_answers_signed_requests_over_http(tmp_path: Path,
                 time.sleep(0.1)
         else:
             raise AssertionError("amends serve did not come up")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+
+
+def test_serve_answers_signed_requests_over_http(tmp_path: Path,
+                                                 fake_slack: FakeSlack) -> None:
+    with _serving(tmp_path, fake_slack) as base:
         body = sr.command_body("order 7 arrived late", user="U0STAFF1")
         request = urllib.request.Request(f"{base}/slack/events", data=body.encode(),
                                          headers=sr.form_headers(body), method="POST")
@@ -75,10 +90,52 @@ def test_serve_answers_signed_requests_over_http(tmp_path: Path,
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
         assert len(fake_slack.called("views.open")) == 1
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0]
-    assert process.returncode == 0, output
+
+
+def _raw(base: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send raw bytes (headers a client chooses) and read the whole answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_serve_refuses_huge_or_unsized_bodies_before_reading_them(
+        tmp_path: Path, fake_slack: FakeSlack) -> None:
+    with _serving(tmp_path, fake_slack) as base:
+        # 2 GB announced, a few bytes sent: refused at once, nothing buffered.
+        answer = _raw(base, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Type: application/x-www-form-urlencoded\r\n"
+                            b"Content-Length: 2000000000\r\n\r\n", b"payload=")
+        assert answer.startswith(b"HTTP/1.1 413")
+        answer = _raw(base, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 411")
+        # A proper request still works afterwards.
+        body = sr.command_body("help", user="U0STAFF1")
+        request = urllib.request.Request(f"{base}/slack/events", data=body.encode(),
+                                         headers=sr.form_headers(body), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+
+def test_a_stalled_body_is_given_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server's own reader on a real socket whose client sends part of a body and stalls.
+    from bot import server
+
+    monkeypatch.setattr(server, "BODY_SECONDS", 0.2)
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        writer.sendall(b"payload=%7B")  # 11 of the 500 bytes announced, then nothing
+        environ = {"CONTENT_LENGTH": "500", "wsgi.input": reader.makefile("rb"),
+                   "gunicorn.socket": reader}
+        statuses: list[str] = []
+        refused = server._read_body(environ, lambda status, headers: statuses.append(status))
+        assert refused is not None and statuses == ["408 Request Timeout"]
+        assert b"did not arrive" in b"".join(refused)
 
 
 def test_serve_without_tokens_says_what_to_set(tmp_path: Path, fake_slack: FakeSlack) -> None:
