@@ -20,6 +20,7 @@ from bot.deliveries import Deliverer
 from bot.domain.compensation import CompensationPolicy
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.followthrough import FollowThrough
+from bot.inbox import Inbox
 from bot.listeners import actions, commands, events, views
 from bot.listeners.common import Deps
 from bot.managers import ManagerDirectory
@@ -53,6 +54,10 @@ class Assembly:
     app: App
     deps: Deps
     outbox: OutboxWorker
+
+    @property
+    def inbox(self) -> Inbox:
+        return self.deps.inbox
 
     @property
     def followthrough(self) -> FollowThrough:
@@ -91,7 +96,9 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                 urgent=Background(executor=work_executor, threads=URGENT_THREADS,
                                   name="amends-modal", gate=gate, patience=0.2),
                 followthrough=make_followthrough(settings, sessions=sessions, library=library,
-                                                 managers=managers))
+                                                 managers=managers),
+                inbox=Inbox(sessions, clock=clock))
+    deps.inbox.handlers.update(actions.inbox_handlers(deps))
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).
     worker = outbox or OutboxWorker(sessions, clock=clock, gate=gate)

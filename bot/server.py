@@ -81,6 +81,8 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
         parts.outbox.start()
         # On shutdown, finish the delivery in hand; the rest waits safely in the database.
         atexit.register(parts.outbox.stop)
+        parts.inbox.start()  # clicks a dead process acknowledged but never finished
+        atexit.register(parts.inbox.stop)
         if settings.scheduler:
             scheduler = Scheduler(parts.followthrough, clock=utc_now).start()
             atexit.register(scheduler.stop)

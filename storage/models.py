@@ -278,3 +278,21 @@ class RequestKeyRow(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_request_keys_created_at", "created_at"),)
+
+
+class InboxRow(Base):
+    """A click acknowledged to Slack whose work has not finished yet. Written before the ack
+    and deleted when the work is done: a process that dies in between leaves the row, and
+    another process runs the work again (the request key keeps it to one effect)."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    locked_until: Mapped[datetime]  # the first run's lease, then each recovery's
+
+    __table_args__ = (Index("ix_inbox_status_locked_until", "status", "locked_until"),)

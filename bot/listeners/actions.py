@@ -31,29 +31,56 @@ def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, message.get("thread_ts") or message.get("ts")
 
 
-def on_click(*, opens_modal: bool) -> Callable[[Handler], Handler]:
+# Clicks whose work changes a case: written to the inbox before the ack, so a process that
+# dies just after acknowledging doesn't lose what the person was told had happened.
+DURABLE: dict[str, Handler] = {}
+
+
+def on_click(*, opens_modal: bool, durable: bool = False) -> Callable[[Handler], Handler]:
     """Acknowledge at once, then run the handler after the ack; refusals go to the clicker.
 
     A handler that opens a modal goes to the urgent pool: its trigger_id expires three
-    seconds after the click. Everything else goes to the work pool.
+    seconds after the click. Everything else goes to the work pool. A durable handler's
+    click is in the inbox before it is acknowledged.
     """
 
     def decorate(handler: Handler) -> Handler:
         # Not functools.wraps: Bolt unwraps listeners to see which arguments to inject.
         def wrapper(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+            entry = deps.inbox.record(handler.__name__, body) if durable else None
             ack()
 
             def run() -> None:
-                reporting(deps, body, lambda: handler(
-                    body=body, client=client, deps=deps, user=body["user"]["id"],
-                    action=_action(body)))
+                run_click(handler, deps, body, client)
+                deps.inbox.done(entry)
 
             (deps.soon if opens_modal else deps.later)(run)
 
         wrapper.__name__ = wrapper.__qualname__ = handler.__name__
+        if durable:
+            DURABLE[handler.__name__] = handler
         return wrapper
 
     return decorate
+
+
+def run_click(handler: Handler, deps: Deps, body: dict[str, Any], client: WebClient) -> None:
+    reporting(deps, body, lambda: handler(body=body, client=client, deps=deps,
+                                          user=_user(body), action=_action(body)))
+
+
+def inbox_handlers(deps: Deps) -> dict[str, Callable[[dict[str, Any]], None]]:
+    """How the inbox runs a stored click again, after its first process died."""
+    return {name: (lambda body, handler=handler: run_click(handler, deps, body,
+                                                           deps.slack.client))
+            for name, handler in DURABLE.items()}
+
+
+def _user(body: dict[str, Any]) -> str:
+    user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else None
+    if not isinstance(user, str) or not user:
+        raise Malformed()
+    return user
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +128,7 @@ def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
             user, case_messages.thread_note(text, text)))
 
 
-@on_click(opens_modal=False)
+@on_click(opens_modal=False, durable=True)
 def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                   action: dict[str, Any]) -> None:
     (case_id,) = ids(action["value"], 1)
@@ -111,7 +138,7 @@ def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: 
                         key=click_key(body))
 
 
-@on_click(opens_modal=False)
+@on_click(opens_modal=False, durable=True)
 def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
              action: dict[str, Any]) -> None:
     case_id, step = ids(action["value"], 2)
@@ -123,7 +150,7 @@ def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
         effects=lambda c, _: [fx.refresh(case_id, Part.FIX)], key=click_key(body))
 
 
-@on_click(opens_modal=True)
+@on_click(opens_modal=True, durable=True)
 def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
                         action: dict[str, Any]) -> None:
     value = action.get("value")
@@ -142,9 +169,9 @@ def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, 
             case, deps.style, choice, None))
         return
 
-    deps.later(lambda: reporting(deps, body, lambda: give(
-        deps, case.id or 0, user=user, type=choice.type, label=choice.label, amount=amount,
-        option_key=choice.key, key=click_key(body))))
+    # Here, not on the work pool: the click's inbox entry is cleared when this returns.
+    give(deps, case.id or 0, user=user, type=choice.type, label=choice.label, amount=amount,
+         option_key=choice.key, key=click_key(body))
 
 
 def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: int,
@@ -170,7 +197,7 @@ def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, 
                       view=modals.custom_compensation(case, deps.style, None, None))
 
 
-@on_click(opens_modal=False)
+@on_click(opens_modal=False, durable=True)
 def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
             action: dict[str, Any]) -> None:
     case_id, number = ids(action["value"], 2)
@@ -246,7 +273,7 @@ def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: st
     client.views_open(trigger_id=body["trigger_id"], view=modals.follow_up(case, number))
 
 
-@on_click(opens_modal=False)
+@on_click(opens_modal=False, durable=True)
 def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
            action: dict[str, Any]) -> None:
     case_id, _number, hours = ids(_selected(action), 3)

@@ -19,6 +19,7 @@ from bot.domain.lifecycle import Case
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.followthrough import FollowThrough
 from bot.ids import Message as Part
+from bot.inbox import Inbox
 from bot.managers import ManagerDirectory
 from bot.messaging import Slack
 from bot.recovery import RecoveryService
@@ -39,6 +40,7 @@ class Deps:
     work: Background  # after the ack: changes from clicks, message edits
     urgent: Background  # after the ack, but within the trigger_id's 3 s: opening modals
     followthrough: FollowThrough
+    inbox: Inbox  # clicks recorded before their ack, so a crash can't lose them
 
     def later(self, job: Callable[[], None]) -> None:
         self.work.submit(job)

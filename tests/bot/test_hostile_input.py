@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from slack_bolt import BoltResponse
+from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
+from bot.app import Assembly, assemble
 from bot.domain.lifecycle import Customer
 from bot.ids import Action, Field
+from bot.messaging import make_client
+from bot.outbox import OutboxWorker
 from bot.recovery import StorageRefused
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
-from storage.models import CaseRow, CompensationRow, EventRow, RequestKeyRow
-from tests.bot.conftest import MANAGER, MANAGER2, STAFF, Harness, find_element
+from storage.models import CaseRow, CompensationRow, EventRow, InboxRow, RequestKeyRow
+from tests.bot.conftest import FAR_FUTURE, MANAGER, MANAGER2, STAFF, Harness, find_element
 from tests.bot.test_concurrency import second_process
 from tests.bot.test_journey import case_row, ephemerals, open_case, thread
 
@@ -266,3 +271,77 @@ def test_a_form_with_forged_metadata_gets_an_inline_error(harness: Harness) -> N
         assert session.scalar(select(func.count()).select_from(CaseRow)) == 1
         assert session.scalar(select(func.count()).select_from(CompensationRow)) == 0
 
+
+
+# -- acknowledged work survives a crash -----------------------------------------------
+
+class _Dies(ThreadPoolExecutor):
+    """A work pool in a process killed right after acknowledging: queued work never runs."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        return future
+
+
+def _process(engine: Engine, harness: Harness, library: Any, *, dies: bool) -> Assembly:
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    executor = harness.executor
+    return assemble(harness.settings, client=make_client(token="xoxb-test-token-0000",
+                                                         base_url=harness.fake.url),
+                    sessions=sessions, library=library, executor=executor,
+                    work_executor=_Dies() if dies else executor, clock=harness.clock,
+                    outbox=OutboxWorker(sessions, clock=harness.clock))
+
+
+def test_an_approve_acknowledged_just_before_a_crash_is_not_lost(
+        engine: Engine, harness: Harness, library: Any) -> None:
+    request = _pending_request(harness)
+    dying = _process(engine, harness, library, dies=True)
+    element, block_id = find_element(request.blocks, Action.APPROVE, 0)
+    body = sr.interaction_body(sr.block_action(
+        user=MANAGER, action={"action_id": element["action_id"], "block_id": block_id,
+                              "type": "button", "value": element["value"]},
+        message={"type": "message", "ts": request.ts, "thread_ts": request.thread_ts,
+                 "blocks": request.blocks}, channel=request.channel))
+    response = dying.app.dispatch(BoltRequest(body=body, headers=sr.form_headers(body)))
+    harness.executor.drain()
+    assert response.status == 200  # Slack was told "done"...
+    with harness.sessions() as session:  # ...and then the process died before the work ran
+        assert session.scalars(select(CompensationRow.status)).one() == "pending"
+
+    # Another process, once the dead one's lease has run out, does the work: once.
+    survivor = _process(engine, harness, library, dies=False)
+    assert survivor.inbox.recover(now=harness.clock.now + timedelta(minutes=2)) == 1
+    harness.executor.drain()
+    survivor.outbox.drain(now=FAR_FUTURE)
+    with harness.sessions() as session:
+        assert session.scalars(select(CompensationRow.status)).one() == "approved"
+        assert session.scalar(select(func.count()).select_from(InboxRow)) == 0
+    assert _events(harness, "compensation_approved") == 1
+    told = json.dumps([p.blocks for p in harness.fake.posts_in(request.channel,
+                                                               request.thread_ts)])
+    assert "was *approved* by" in told  # the requester was told, through the outbox
+    # A second recovery pass finds nothing to do.
+    assert survivor.inbox.recover(now=harness.clock.now + timedelta(minutes=5)) == 0
+
+
+def test_recovery_of_work_that_did_finish_changes_nothing(
+        engine: Engine, harness: Harness, library: Any) -> None:
+    # The process died after the change committed but before it cleared its inbox entry.
+    request = _pending_request(harness)
+    live = _process(engine, harness, library, dies=False)
+    element, block_id = find_element(request.blocks, Action.APPROVE, 0)
+    body = sr.interaction_body(sr.block_action(
+        user=MANAGER, action={"action_id": element["action_id"], "block_id": block_id,
+                              "type": "button", "value": element["value"]},
+        message={"type": "message", "ts": request.ts, "thread_ts": request.thread_ts,
+                 "blocks": request.blocks}, channel=request.channel))
+    live.inbox.done = lambda entry_id: None  # type: ignore[method-assign]
+    live.app.dispatch(BoltRequest(body=body, headers=sr.form_headers(body)))
+    harness.executor.drain()
+    assert _events(harness, "compensation_approved") == 1
+    survivor = _process(engine, harness, library, dies=False)
+    assert survivor.inbox.recover(now=harness.clock.now + timedelta(minutes=2)) == 1
+    harness.executor.drain()
+    assert _events(harness, "compensation_approved") == 1
+    assert ephemerals(harness, MANAGER) == []  # no "already approved" for a replay
