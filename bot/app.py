@@ -29,6 +29,7 @@ from bot.outbox import OutboxWorker
 from bot.recovery import RecoveryService, utc_now
 from bot.settings import Settings
 from bot.work import Background, RequestGate
+from storage import db
 
 log = logging.getLogger("amends.app")
 
@@ -97,7 +98,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                                   name="amends-modal", gate=gate, patience=0.2),
                 followthrough=make_followthrough(settings, sessions=sessions, library=library,
                                                  managers=managers),
-                inbox=Inbox(sessions, clock=clock))
+                inbox=Inbox(db.make_sessions(db.inbox_engine(sessions.kw["bind"])),
+                            clock=clock))
     deps.inbox.handlers.update(actions.inbox_handlers(deps))
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).

@@ -52,6 +52,32 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def inbox_engine(engine: Engine) -> Engine:
+    """Where acknowledged clicks are recorded. On PostgreSQL, the database itself. On an
+    SQLite file, a file of its own beside it: SQLite has one writer per file, and the
+    record is written while Slack waits for its acknowledgement, so it must never queue
+    behind a case being saved."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return engine
+    where = url.set(database=f"{url.database}-inbox").render_as_string(hide_password=False)
+    if where not in _INBOXES:
+        from storage.models import InboxRow
+
+        inbox = make_engine(where)
+        # Commits wait for the operating system, not the disk: an inbox row must outlive
+        # this process (it does), and only a power cut in the same instant could take it,
+        # as it would the click in flight. Case data keeps full durability in its own file.
+        event.listen(inbox, "connect", lambda dbapi, _record: dbapi.execute(
+            "PRAGMA synchronous=NORMAL"))
+        InboxRow.__table__.create(inbox, checkfirst=True)  # type: ignore[attr-defined]
+        _INBOXES[where] = inbox
+    return _INBOXES[where]
+
+
+_INBOXES: dict[str, Engine] = {}  # one engine per inbox file, however many apps use it
+
+
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import InboxRow
@@ -23,17 +23,19 @@ class Entry:
     attempts: int
 
 
-def add(session: Session, kind: str, payload: dict[str, Any], *, now: datetime,
-        lease: timedelta) -> int:
-    row = InboxRow(kind=kind, payload=payload, status="pending", attempts=1, created_at=now,
-                   locked_until=now + lease)
-    session.add(row)
-    session.flush()
-    return row.id
+def add_all(session: Session | Connection, entries: list[tuple[str, dict[str, Any]]], *,
+            now: datetime, lease: timedelta) -> list[int]:
+    """Several clicks in one insert and one commit (the caller's): a burst's fsync, shared."""
+    rows = [{"kind": kind, "payload": payload, "status": "pending", "attempts": 1,
+             "created_at": now, "locked_until": now + lease} for kind, payload in entries]
+    # A core INSERT … RETURNING (one statement for the batch on SQLite and PostgreSQL).
+    return list(session.scalars(insert(InboxRow).returning(InboxRow.id,
+                                                           sort_by_parameter_order=True),
+                                rows))
 
 
-def done(session: Session, entry_id: int) -> None:
-    session.execute(delete(InboxRow).where(InboxRow.id == entry_id))
+def done(session: Session | Connection, entry_ids: list[int]) -> None:
+    session.execute(delete(InboxRow).where(InboxRow.id.in_(entry_ids)))
 
 
 def claim_stale(session: Session, now: datetime, *, lease: timedelta,

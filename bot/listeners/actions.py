@@ -47,7 +47,7 @@ def on_click(*, opens_modal: bool, durable: bool = False) -> Callable[[Handler],
     def decorate(handler: Handler) -> Handler:
         # Not functools.wraps: Bolt unwraps listeners to see which arguments to inject.
         def wrapper(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
-            entry = deps.inbox.record(handler.__name__, body) if durable else None
+            entry = deps.inbox.record(handler.__name__, _essentials(body)) if durable else None
             ack()
 
             def run() -> None:
@@ -62,6 +62,16 @@ def on_click(*, opens_modal: bool, durable: bool = False) -> Callable[[Handler],
         return wrapper
 
     return decorate
+
+
+def _essentials(body: dict[str, Any]) -> dict[str, Any]:
+    """What a stored click needs to run again: not the message's blocks (kilobytes of them,
+    written in the acknowledgement's path)."""
+    message = body.get("message")
+    kept = {k: v for k, v in body.items() if k not in ("message", "view", "state")}
+    if isinstance(message, dict):
+        kept["message"] = {k: message[k] for k in ("ts", "thread_ts") if k in message}
+    return kept
 
 
 def run_click(handler: Handler, deps: Deps, body: dict[str, Any], client: WebClient) -> None:

@@ -15,14 +15,16 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import build_app
+from bot.app import assemble
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.inbox import Inbox
 from bot.messaging import make_client
 from bot.outbox import OutboxWorker
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack, Posted
 from bot.settings import Settings, load_settings
-from storage.models import Base
+from storage import db
+from storage.models import Base, InboxRow
 from tests.conftest import T0
 
 # Tests deliver the outbox by hand, everything that is queued, whatever its time.
@@ -76,6 +78,7 @@ class Harness:
     clock: Clock
     settings: Settings
     outbox: OutboxWorker | None = None
+    inbox: Inbox | None = None
     responses: list[BoltResponse] = field(default_factory=list)
 
     def send(self, body: str, headers: dict[str, str]) -> BoltResponse:
@@ -87,6 +90,8 @@ class Harness:
     def deliver(self) -> None:
         """Wait for the listeners, then deliver everything they wrote to the outbox."""
         self.executor.drain()
+        if self.inbox is not None:
+            self.inbox.flush()  # finished clicks leave the inbox (the writer does it lazily)
         if self.outbox is not None:
             self.outbox.drain(now=FAR_FUTURE)
 
@@ -170,15 +175,17 @@ def harness(engine: Engine, fake_slack: FakeSlack, library: PlaybookLibrary,
     sessions = sessionmaker(engine, expire_on_commit=False)
     executor, clock = TrackingExecutor(), Clock()
     worker = OutboxWorker(sessions, clock=clock)
-    app = build_app(settings, client=client, sessions=sessions, library=library,
-                    executor=executor, work_executor=executor, clock=clock, outbox=worker)
+    parts = assemble(settings, client=client, sessions=sessions, library=library,
+                     executor=executor, work_executor=executor, clock=clock, outbox=worker)
     caplog.set_level(logging.ERROR)
-    yield Harness(app=app, fake=fake_slack, sessions=sessions, executor=executor, clock=clock,
-                  settings=settings, outbox=worker)
+    yield Harness(app=parts.app, fake=fake_slack, sessions=sessions, executor=executor,
+                  clock=clock, settings=settings, outbox=worker, inbox=parts.inbox)
     executor.shutdown(wait=True)
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(delete(table))
+    with db.inbox_engine(engine).begin() as connection:  # its own file on SQLite
+        connection.execute(delete(InboxRow))
     # Every message and view the bot sent passed slack_sdk's models and Slack's limits.
     assert fake_slack.invalid == []
     # No listener crashed (Bolt logs unhandled errors; the app logs them at ERROR).

@@ -316,6 +316,7 @@ def test_an_approve_acknowledged_just_before_a_crash_is_not_lost(
     survivor.outbox.drain(now=FAR_FUTURE)
     with harness.sessions() as session:
         assert session.scalars(select(CompensationRow.status)).one() == "approved"
+    with survivor.inbox.sessions() as session:
         assert session.scalar(select(func.count()).select_from(InboxRow)) == 0
     assert _events(harness, "compensation_approved") == 1
     told = json.dumps([p.blocks for p in harness.fake.posts_in(request.channel,

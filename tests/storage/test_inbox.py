@@ -1,0 +1,66 @@
+"""The inbox's group commit: clicks arriving together share a transaction, each gets its own
+entry, none waits forever, and finished entries are cleared in one statement."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, func, select
+
+from bot.inbox import Inbox
+from storage import db
+from storage.models import InboxRow
+from tests.conftest import T0
+
+
+def test_clicks_arriving_together_each_get_an_entry_and_are_cleared(engine: Engine) -> None:
+    inbox = Inbox(db.make_sessions(db.inbox_engine(engine)), clock=lambda: T0)
+    ids: list[int | None] = []
+    start = threading.Barrier(40)
+
+    def click(n: int) -> None:
+        start.wait()
+        ids.append(inbox.record("approve", {"n": n}))
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert None not in ids and len(set(ids)) == 40
+        with inbox.sessions() as session:
+            payloads = sorted(p["n"] for p in session.scalars(select(InboxRow.payload)))
+        assert payloads == list(range(40))
+
+        for entry_id in ids:
+            inbox.done(entry_id)
+        inbox.flush()
+        with inbox.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(InboxRow)) == 0
+    finally:
+        with inbox.sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def test_an_entry_whose_process_died_is_run_again_once_its_lease_ends(engine: Engine) -> None:
+    inbox = Inbox(db.make_sessions(db.inbox_engine(engine)), clock=lambda: T0)
+    ran: list[dict[str, object]] = []
+    inbox.handlers["approve"] = ran.append
+    try:
+        inbox.record("approve", {"n": 1})
+        assert inbox.recover(now=T0 + timedelta(seconds=30)) == 0  # still its first run's
+        assert inbox.recover(now=T0 + timedelta(minutes=2)) == 1
+        assert ran == [{"n": 1}]
+        assert inbox.recover(now=T0 + timedelta(minutes=10)) == 0  # done: cleared
+
+        inbox.handlers["approve"] = lambda body: (_ for _ in ()).throw(RuntimeError("boom"))
+        inbox.record("approve", {"n": 2})
+        for minutes in range(2, 20, 2):  # fails every time: set aside after MAX_ATTEMPTS
+            inbox.recover(now=T0 + timedelta(minutes=minutes))
+        with inbox.sessions() as session:
+            assert session.scalars(select(InboxRow.status)).one() == "dead"
+    finally:
+        with inbox.sessions.begin() as session:
+            session.execute(delete(InboxRow))
