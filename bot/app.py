@@ -48,6 +48,11 @@ def make_followthrough(settings: Settings, *, sessions: sessionmaker[Session],
                          managers=managers.all)
 
 
+def _inbox_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    engine = getattr(sessions, "kw", {}).get("bind")
+    return db.make_sessions(db.inbox_engine(engine)) if engine is not None else sessions
+
+
 @dataclass(frozen=True)
 class Assembly:
     """The App and what runs beside it: the outbox worker and the follow-through jobs."""
@@ -98,8 +103,7 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                                   name="amends-modal", gate=gate, patience=0.2),
                 followthrough=make_followthrough(settings, sessions=sessions, library=library,
                                                  managers=managers),
-                inbox=Inbox(db.make_sessions(db.inbox_engine(sessions.kw["bind"])),
-                            clock=clock))
+                inbox=Inbox(_inbox_sessions(sessions), clock=clock))
     deps.inbox.handlers.update(actions.inbox_handlers(deps))
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).

@@ -394,9 +394,11 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
     from bot.domain.durations import parse_duration
     from bot.recovery import utc_now
-    from storage import db, purge
+    from storage import db, purge, request_keys
 
     try:
         before = utc_now() - parse_duration(args.older_than)
@@ -411,8 +413,11 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
                   f"{before:%Y-%m-%d} would be anonymised.")
             return 0
         done = purge.purge(session, before)
+        # Slack never redelivers a request after minutes: a day-old key protects nothing.
+        keys = request_keys.forget_before(session, utc_now() - timedelta(days=1))
     print(f"Anonymised {done} finished case(s) opened before {before:%Y-%m-%d}; "
           "their figures are kept.")
+    print(f"Forgot {keys} request key(s) older than a day.")
     return 0
 
 

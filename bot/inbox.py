@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,7 +45,6 @@ class Inbox:
         self.sessions, self.clock, self.lease, self.interval = sessions, clock, lease, interval
         # Filled in by the listeners that use the inbox: kind -> how to run a stored click.
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
-        self._engine = sessions.kw["bind"]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -84,12 +84,12 @@ class Inbox:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
-            with self._engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
+            with self.sessions.begin() as session:
+                if session.connection().dialect.name == "postgresql":
                     # The row must outlive this process, which it does once PostgreSQL has it;
                     # not waiting for its disk flush keeps the ack fast.
-                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                ids = inbox.add_all(connection, [(w.kind, w.body) for w in batch],
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                ids = inbox.add_all(session, [(w.kind, w.body) for w in batch],
                                     now=self.clock(), lease=self.lease)
         except SQLAlchemyError as exc:
             log.error("inbox unavailable (%s); %d click(s) run without it",
@@ -120,8 +120,8 @@ class Inbox:
         if not finished:
             return
         try:
-            with self._engine.begin() as connection:
-                inbox.done(connection, finished)
+            with self.sessions.begin() as session:
+                inbox.done(session, finished)
         except SQLAlchemyError as exc:  # they run again later, harmlessly (request keys)
             log.warning("%d inbox entries not cleared (%s)", len(finished),
                         type(exc).__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,13 @@ def test_plain_install_finds_shipped_playbooks_and_migrations(tmp_path: Path) ->
     target = tmp_path / "site"
     # --no-deps/--no-build-isolation: the dependencies are already here; this checks only
     # what the wheel built from this tree contains.
+    # From a copy: setuptools builds in-tree and reuses a stale build/ (a renamed migration
+    # would still be packaged from an earlier build).
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.db*", ".*cache"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(ROOT)],
+                    "--no-build-isolation", "--target", str(target), str(source)],
                    check=True, capture_output=True, text=True)
     assert (target / "bot" / "shipped_playbooks" / "late-delivery.yaml").is_file()
     # Every module and data file of the source tree is in the installed package.
