@@ -31,6 +31,20 @@ log = logging.getLogger("amends.inbox")
 RECORD_PATIENCE = 1.0  # seconds; Slack waits 3 for the ack
 
 
+class _SessionConnection:
+    """`engine.begin()` for a session factory without an engine of its own (tests that
+    switch databases under the app)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._transaction = sessions.begin()
+
+    def __enter__(self) -> Any:
+        return self._transaction.__enter__().connection()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._transaction.__exit__(*exc)
+
+
 class _Waiting:
     def __init__(self, kind: str, body: dict[str, Any]) -> None:
         self.kind, self.body = kind, body
@@ -80,16 +94,23 @@ class Inbox:
             self._write_batch()
         return waiting.entry_id
 
+    def _begin(self) -> Any:
+        engine = getattr(self.sessions, "kw", {}).get("bind")
+        if engine is not None:
+            return engine.begin()
+        return _SessionConnection(self.sessions)
+
     def _write_batch(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
-            with self.sessions.begin() as session:
-                if session.connection().dialect.name == "postgresql":
+            # A bare connection, not an ORM session: this runs while Slack waits.
+            with self._begin() as connection:
+                if connection.dialect.name == "postgresql":
                     # The row must outlive this process, which it does once PostgreSQL has it;
                     # not waiting for its disk flush keeps the ack fast.
-                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                ids = inbox.add_all(session, [(w.kind, w.body) for w in batch],
+                    connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                ids = inbox.add_all(connection, [(w.kind, w.body) for w in batch],
                                     now=self.clock(), lease=self.lease)
         except SQLAlchemyError as exc:
             log.error("inbox unavailable (%s); %d click(s) run without it",

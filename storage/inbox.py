@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import InboxRow
@@ -23,7 +23,7 @@ class Entry:
     attempts: int
 
 
-def add_all(session: Session, entries: list[tuple[str, dict[str, Any]]], *,
+def add_all(session: Session | Connection, entries: list[tuple[str, dict[str, Any]]], *,
             now: datetime, lease: timedelta) -> list[int]:
     """Several clicks in one insert and one commit (the caller's): a burst's fsync, shared."""
     rows = [{"kind": kind, "payload": payload, "status": "pending", "attempts": 1,
