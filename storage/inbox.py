@@ -56,9 +56,3 @@ def claim_stale(session: Session, now: datetime, *, lease: timedelta,
         entries.append(Entry(row.id, row.kind, dict(row.payload), row.attempts))
     return entries
 
-
-def counts(session: Session) -> dict[str, int]:
-    from sqlalchemy import func
-
-    rows = session.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status))
-    return {status: count for status, count in rows}

@@ -13,7 +13,7 @@ import requests
 import responses
 
 from bot import redact
-from bot.deliveries import WebhookFailed, WebhookRejected
+from bot.deliveries import Deliverer, WebhookFailed, WebhookRejected
 from bot.digest_render import render
 from bot.domain.digest import CaseLine, Count, WeekFigures
 from bot.domain.weeks import Week
@@ -71,12 +71,8 @@ def test_redaction_of_urls() -> None:
 WEBHOOK = "https://user:pw@hooks.example.com/services/T0/XSECRETX?key=QSECRETQ"
 
 
-@responses.activate
-@pytest.mark.parametrize("status", [404, 500])
-def test_webhook_failures_keep_the_urls_secrets_out_of_the_outbox(status: int) -> None:
-    from bot.deliveries import Deliverer
-
-    responses.add(responses.POST, re.compile(r"https://.*hooks\.example\.com/.*"), status=status)
+def _deliverer() -> Deliverer:
+    """The outbox's webhook delivery, with only the settings it reads."""
     deliverer = Deliverer.__new__(Deliverer)
 
     class _Settings:
@@ -86,6 +82,14 @@ def test_webhook_failures_keep_the_urls_secrets_out_of_the_outbox(status: int) -
         settings = _Settings()
 
     deliverer.deps = _Deps()  # type: ignore[assignment]
+    return deliverer
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [404, 500])
+def test_webhook_failures_keep_the_urls_secrets_out_of_the_outbox(status: int) -> None:
+    responses.add(responses.POST, re.compile(r"https://.*hooks\.example\.com/.*"), status=status)
+    deliverer = _deliverer()
     with pytest.raises(WebhookRejected if status == 404 else WebhookFailed) as caught:
         deliverer.webhook({"event": "case.opened"})
     _permanent, _after, reason = classify(caught.value)
@@ -97,20 +101,10 @@ def test_webhook_failures_keep_the_urls_secrets_out_of_the_outbox(status: int) -
 @responses.activate
 def test_an_unreachable_webhook_says_so_without_its_secrets(caplog: pytest.LogCaptureFixture
                                                             ) -> None:
-    from bot.deliveries import Deliverer
-
     responses.add(responses.POST, re.compile(r"https://.*hooks\.example\.com/.*"),
                   body=requests.ConnectionError("https://hooks.example.com/services/T0/"
                                                 "XSECRETX?key=QSECRETQ refused"))
-    deliverer = Deliverer.__new__(Deliverer)
-
-    class _Settings:
-        webhook_url, webhook_secret = WEBHOOK, "s" * 32
-
-    class _Deps:
-        settings = _Settings()
-
-    deliverer.deps = _Deps()  # type: ignore[assignment]
+    deliverer = _deliverer()
     caplog.set_level(logging.DEBUG)
     with pytest.raises(WebhookFailed) as caught:
         deliverer.webhook({"event": "case.opened"})

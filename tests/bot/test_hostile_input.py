@@ -293,16 +293,21 @@ def _process(engine: Engine, harness: Harness, library: Any, *, dies: bool) -> A
                     outbox=OutboxWorker(sessions, clock=harness.clock))
 
 
-def test_an_approve_acknowledged_just_before_a_crash_is_not_lost(
-        engine: Engine, harness: Harness, library: Any) -> None:
-    request = _pending_request(harness)
-    dying = _process(engine, harness, library, dies=True)
+def _approve_body(request: Posted) -> str:
+    """The manager's Approve click on an approval request, as Slack sends it."""
     element, block_id = find_element(request.blocks, Action.APPROVE, 0)
-    body = sr.interaction_body(sr.block_action(
+    return sr.interaction_body(sr.block_action(
         user=MANAGER, action={"action_id": element["action_id"], "block_id": block_id,
                               "type": "button", "value": element["value"]},
         message={"type": "message", "ts": request.ts, "thread_ts": request.thread_ts,
                  "blocks": request.blocks}, channel=request.channel))
+
+
+def test_an_approve_acknowledged_just_before_a_crash_is_not_lost(
+        engine: Engine, harness: Harness, library: Any) -> None:
+    request = _pending_request(harness)
+    dying = _process(engine, harness, library, dies=True)
+    body = _approve_body(request)
     response = dying.app.dispatch(BoltRequest(body=body, headers=sr.form_headers(body)))
     harness.executor.drain()
     assert response.status == 200  # Slack was told "done"...
@@ -331,12 +336,7 @@ def test_recovery_of_work_that_did_finish_changes_nothing(
     # The process died after the change committed but before it cleared its inbox entry.
     request = _pending_request(harness)
     live = _process(engine, harness, library, dies=False)
-    element, block_id = find_element(request.blocks, Action.APPROVE, 0)
-    body = sr.interaction_body(sr.block_action(
-        user=MANAGER, action={"action_id": element["action_id"], "block_id": block_id,
-                              "type": "button", "value": element["value"]},
-        message={"type": "message", "ts": request.ts, "thread_ts": request.thread_ts,
-                 "blocks": request.blocks}, channel=request.channel))
+    body = _approve_body(request)
     live.inbox.done = lambda entry_id: None  # type: ignore[method-assign]
     live.app.dispatch(BoltRequest(body=body, headers=sr.form_headers(body)))
     harness.executor.drain()
