@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
-from storage import inbox
+from storage import db, inbox
 
 log = logging.getLogger("amends.inbox")
 RECORD_PATIENCE = 1.0  # seconds; Slack waits 3 for the ack
@@ -94,8 +94,11 @@ class Inbox:
             self._write_batch()
         return waiting.entry_id
 
+    def _engine(self) -> Any:
+        return getattr(self.sessions, "kw", {}).get("bind")
+
     def _begin(self) -> Any:
-        engine = getattr(self.sessions, "kw", {}).get("bind")
+        engine = self._engine()
         if engine is not None:
             return engine.begin()
         return _SessionConnection(self.sessions)
@@ -143,6 +146,8 @@ class Inbox:
         try:
             with self.sessions.begin() as session:
                 inbox.done(session, finished)
+            if self._engine() is not None:
+                db.checkpoint(self._engine())  # here, not in an acknowledgement's commit
         except SQLAlchemyError as exc:  # they run again later, harmlessly (request keys)
             log.warning("%d inbox entries not cleared (%s)", len(finished),
                         type(exc).__name__)

@@ -102,11 +102,16 @@ class OutboxWorker:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            if self.gate is not None:
-                self.gate.wait_quiet(1.0)  # acknowledgements go first
             try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
+                while not self._stop.is_set():
+                    if self.gate is not None:
+                        self.gate.wait_quiet(1.0)  # acknowledgements go first, every batch
+                    if not self.run_once():
+                        break
+            except RuntimeError:
+                # The interpreter is exiting and has closed the delivery threads: what is
+                # left waits in the database for the next start.
+                return
             except Exception:
                 log.exception("outbox worker pass failed; it tries again shortly")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -76,34 +78,50 @@ def severity_block_id(playbook_id: str) -> str:
 
 def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, channel: str,
              unmatched: bool, style: Style) -> dict[str, Any]:
-    blocks: list[Block] = []
+    """The new-case form. Its blocks (validated by slack_sdk's models) are built once per
+    playbook chosen; what the person typed and where they typed it are filled into a copy.
+    Building and validating the whole form for every `/recover` was most of its cost."""
+    view = copy.deepcopy(_new_case_form(library, chosen.id if chosen else None,
+                                        style.currency))
+    for block in view["blocks"]:
+        if block.get("block_id") == Field.WHAT_HAPPENED and text:
+            block["element"]["initial_value"] = text[:MAX_LENGTH[Field.WHAT_HAPPENED]]
     if unmatched and text:
-        blocks.append(context(f"No playbook matched “{mrkdwn(text, 200)}”: pick the closest "
-                              "one below."))
-    blocks += [
+        view["blocks"].insert(0, context(
+            f"No playbook matched “{mrkdwn(text, 200)}”: pick the closest one below.").to_dict())
+    view["private_metadata"] = metadata(channel=channel)
+    return view
+
+
+@lru_cache(maxsize=64)
+def _new_case_form(library: PlaybookLibrary, chosen: str | None, currency: str
+                   ) -> dict[str, Any]:
+    playbook = library.get(chosen) if chosen else None
+    blocks: list[Block] = [
         _text(Field.CUSTOMER, "Customer's name", placeholder="e.g. Sam Taylor"),
         _text(Field.CONTACT, "Contact", optional=True,
               hint="Phone or email, so a manager can follow up in person. It also shows when "
                    "the same customer comes back."),
-        _text(Field.WHAT_HAPPENED, "What happened", multiline=True, initial=text,
+        _text(Field.WHAT_HAPPENED, "What happened", multiline=True,
               placeholder="What went wrong, in a sentence or two"),
         _select(Field.PLAYBOOK, "Playbook", [(p.title, p.id) for p in library.all()],
-                initial=chosen.id if chosen else None, dispatch=True,
-                action_id=Action.PLAYBOOK_PICKED,
+                initial=chosen, dispatch=True, action_id=Action.PLAYBOOK_PICKED,
                 hint="Suggested from what you typed; change it if another fits better."),
     ]
-    if chosen is not None:
-        blocks.append(_select(severity_block_id(chosen.id), "How bad is it?",
-                              [(f"{s.key}: {s.description}", s.key) for s in chosen.severities]))
+    if playbook is not None:
+        blocks.append(_select(severity_block_id(playbook.id), "How bad is it?",
+                              [(f"{s.key}: {s.description}", s.key)
+                               for s in playbook.severities]))
     blocks += [
         _text(Field.ORDER_REF, "Order or booking reference", optional=True),
         _text(Field.LOCATION, "Location", optional=True,
               placeholder="Branch, site or team"),
-        _text(Field.PURCHASE, f"Purchase value ({style.currency})", optional=True,
+        _text(Field.PURCHASE, f"Purchase value ({currency})", optional=True,
               hint="Lets Amends work out percentage options and the compensation ceiling."),
     ]
-    return _view(ViewId.NEW_CASE, "Recover a customer", "Open case", blocks,
-                 {"channel": channel})
+    # One block short of the limit: the "no playbook matched" note may go on top.
+    return _view(ViewId.NEW_CASE, "Recover a customer", "Open case", blocks[:MAX_VIEW_BLOCKS - 1],
+                 {"channel": ""})
 
 
 def custom_compensation(case: Case, style: Style, preset: CompensationOption | None,

@@ -23,7 +23,9 @@ def shipped_directory() -> Path:
     return Path(shipped.__file__).parent
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: a loaded library is one fixed set, and callers cache
+# what they build from it per instance.
+@dataclass(frozen=True, eq=False)
 class PlaybookLibrary:
     playbooks: dict[str, Playbook]
 

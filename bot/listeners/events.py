@@ -23,7 +23,10 @@ def publish_home(client: WebClient, deps: Deps, user: str) -> None:
 
 def home_opened(event: dict[str, Any], client: WebClient, deps: Deps) -> None:
     if event.get("tab", "home") == "home":
-        publish_home(client, deps, event["user"])
+        # After the ack (Slack resends an event it doesn't hear back about in 3 s), and
+        # soon: the person is looking at the tab.
+        user = event["user"]
+        deps.soon(lambda: publish_home(client, deps, user))
 
 
 def register(app: App) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, delete, func, select
 
 from bot.inbox import Inbox
@@ -61,6 +63,42 @@ def test_an_entry_whose_process_died_is_run_again_once_its_lease_ends(engine: En
             inbox.recover(now=T0 + timedelta(minutes=minutes))
         with inbox.sessions() as session:
             assert session.scalars(select(InboxRow.status)).one() == "dead"
+    finally:
+        with inbox.sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def _pragma(engine: Engine, statement: str) -> tuple[int, ...]:
+    connection = engine.raw_connection()  # autocommit: no BEGIN around the pragma
+    try:
+        return tuple(connection.execute(statement).fetchone())
+    finally:
+        connection.close()
+
+
+def test_the_inbox_log_is_checkpointed_by_the_background_pass_not_by_a_click(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite copies its write-ahead log into the file on the commit that fills it; on the
+    inbox that commit is an acknowledgement, so the background pass does it instead."""
+    inbox_engine = db.inbox_engine(engine)
+    if inbox_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's checkpoints are its own background work")
+    inbox = Inbox(db.make_sessions(inbox_engine), clock=lambda: T0)
+    assert _pragma(inbox_engine, "PRAGMA wal_autocheckpoint") == (0,)
+    try:
+        ids = [inbox.record("approve", {"n": n}) for n in range(20)]
+        _pragma(inbox_engine, "PRAGMA wal_checkpoint(TRUNCATE)")  # a clean log to start
+        more = [inbox.record("approve", {"n": n}) for n in range(20, 40)]
+        size = Path(inbox_engine.url.database or "").with_name(
+            Path(inbox_engine.url.database or "").name + "-wal").stat().st_size
+        assert size > 0  # 20 commits, all still in the log: no click checkpointed it
+        checkpointed: list[Engine] = []
+        real = db.checkpoint
+        monkeypatch.setattr(db, "checkpoint", lambda e: (checkpointed.append(e), real(e)))
+        for entry_id in ids + more:
+            inbox.done(entry_id)
+        inbox.flush()
+        assert checkpointed == [inbox_engine]  # the background pass copied the log
     finally:
         with inbox.sessions.begin() as session:
             session.execute(delete(InboxRow))
