@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.configure(level=settings.log_level, json_lines=settings.log_json,
                    secrets=settings.secrets())
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from bot.domain.playbook_library import PlaybooksInvalid
     from storage.db import SchemaOutOfDate
 
@@ -34,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args, settings) or 0)
     except (SchemaOutOfDate, PlaybooksInvalid) as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except (OperationalError, InterfaceError) as exc:  # the database can't be reached
+        from storage.db import unreachable
+
+        print(unreachable(settings.database_url, exc), file=sys.stderr)
         return 2
 
 
@@ -62,14 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode when "
                                 "SLACK_APP_TOKEN is set, else HTTP on PORT)")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (HTTP mode)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT, else 3000; "
+                       "in Socket Mode, for the health check)")
     serve.add_argument("--threads", type=int, default=16,
                        help="request threads per worker (HTTP mode; workers: WEB_CONCURRENCY)")
     serve.set_defaults(run=_serve)
 
     start = commands.add_parser("start", help="serve Slack when its credentials are set, "
                                 "else start the sandbox (the quick start's command)")
-    start.add_argument("--port", type=int, default=8700,
-                       help="the sandbox page's port, when it starts the sandbox")
+    start.add_argument("--port", type=int,
+                       help="port to listen on: the sandbox page's (default 8700), or with "
+                            "Slack credentials the bot's (default: PORT, else 3000)")
     start.set_defaults(run=_start, bot_port=0, database=None, host="0.0.0.0", threads=16)
 
     sandbox = commands.add_parser("sandbox", help="try Amends without Slack: the real bot and "
@@ -193,8 +203,12 @@ def _playbooks_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
     from bot.server import serve
 
+    if getattr(args, "port", None):
+        settings = replace(settings, port=args.port)
     return serve(settings, host=args.host, threads=args.threads)
 
 
@@ -252,7 +266,8 @@ def _start(args: argparse.Namespace, settings: Settings) -> int:
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.run import run
 
-    return run(port=args.port, bot_port=args.bot_port, database_url=args.database)
+    return run(port=8700 if args.port is None else args.port, bot_port=args.bot_port,
+               database_url=args.database)
 
 
 def _reminders_run(args: argparse.Namespace, settings: Settings) -> int:

@@ -94,8 +94,9 @@ class Deliverer:
         if thread is None:
             raise RuntimeError("the case thread is not posted yet")
         case = deps.service.get(case_id)
-        request = case_messages.approval_request(case, case.compensation(number), deps.style,
-                                                 deps.manager_mentions())
+        comp = case.compensation(number)
+        request = case_messages.approval_request(
+            case, comp, deps.style, deps.manager_mentions(besides=comp.requested_by))
         ts = deps.slack.reply(*thread, request)
         deps.service.set_approval_message(case_id, number, thread[0], ts)
 

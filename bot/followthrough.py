@@ -90,14 +90,17 @@ class FollowThrough:
 
     # -- reminders ------------------------------------------------------------------------
 
-    def run_reminders(self, now: datetime) -> Report:
+    def run_reminders(self, now: datetime, *, send_at: datetime | None = None) -> Report:
+        """Everything due at `now`, each claimed once. Its messages go out from `send_at`
+        (default `now`): the sandbox asks what would be due in three days, but wants the
+        messages at once."""
         report = Report()
-        self._follow_ups(now, report)
-        self._approvals(now, report)
-        self._nudges(now, report)
+        self._follow_ups(now, report, send_at or now)
+        self._approvals(now, report, send_at or now)
+        self._nudges(now, report, send_at or now)
         return report
 
-    def _follow_ups(self, now: datetime, report: Report) -> None:
+    def _follow_ups(self, now: datetime, report: Report, send_at: datetime) -> None:
         with self.sessions() as session:
             rows = [(f.id, f.manager, f.due_at, f.snoozed_until, f.reminded_for, f.escalated_at,
                      f.case_id, f.case.customer_name, f.case.customer_contact,
@@ -111,7 +114,7 @@ class FollowThrough:
                                                    contact=contact)
                 self._count(report, "reminders", self._send(
                     lambda s, i=fu_id, d=due: claims.claim_reminder(s, i, d),
-                    fx.direct(manager, reminder), now))
+                    fx.direct(manager, reminder), send_at))
             playbook = self.library.get(playbook_id)
             policy = playbook.follow_up if playbook else None
             window = policy.escalate_after if policy and policy.escalate_after else default_window
@@ -121,9 +124,9 @@ class FollowThrough:
                     escalate_to=policy.escalate_to if policy else None)
                 self._count(report, "escalations", self._send(
                     lambda s, i=fu_id: claims.claim_follow_up_escalation(s, i, now),
-                    self._to_leadership(alert, self.settings.escalation_user), now))
+                    self._to_leadership(alert, self.settings.escalation_user), send_at))
 
-    def _approvals(self, now: datetime, report: Report) -> None:
+    def _approvals(self, now: datetime, report: Report, send_at: datetime) -> None:
         remind = timedelta(minutes=self.settings.approval_remind_minutes)
         escalate = timedelta(minutes=self.settings.approval_escalate_minutes)
         with self.sessions() as session:
@@ -131,30 +134,35 @@ class FollowThrough:
                      a.compensation.amount_minor, a.compensation.requested_by,
                      a.compensation.case.channel_id, a.compensation.case.message_ts)
                     for a in claims.stalled_approvals(session, now - remind, now - escalate)]
-        managers = " ".join(mention(m) for m in sorted(self.managers())[:10]) or "Managers:"
+        everyone = sorted(self.managers())
         approver = self.settings.escalation_user
         for (approval_id, since, reminded, escalated, case_id, amount, requester, channel,
              thread_ts) in rows:
             shown = money.format_amount(amount, self.settings.currency)
             if reminded is None and now >= since + remind and channel and thread_ts:
+                # Never the requester: they can't approve their own request.
+                managers = " ".join([mention(m) for m in everyone
+                                     if m != requester][:10]) or "Managers:"
                 msg = msgs.approval_reminder(case_id=case_id, amount=shown, requester=requester,
                                              since=since, managers=managers)
                 self._count(report, "approval_reminders", self._send(
                     lambda s, i=approval_id: claims.claim_approval(s, i, "reminded_at", now),
-                    fx.post(channel, msg, thread_ts=thread_ts), now))
+                    fx.post(channel, msg, thread_ts=thread_ts), send_at))
             if escalated is None and now >= since + escalate:
                 msg = msgs.approval_escalation(case_id=case_id, amount=shown,
                                                requester=requester, since=since,
-                                               approver=approver)
+                                               approver=approver,
+                                               can_decide=bool(approver) and approver in everyone
+                                               and approver != requester)
 
                 # The next approver is asked in the thread, where the buttons are.
                 effect = (fx.post(channel, msg, thread_ts=thread_ts)
                           if approver and channel and thread_ts else self._to_leadership(msg))
                 self._count(report, "approval_escalations", self._send(
                     lambda s, i=approval_id: claims.claim_approval(s, i, "escalated_at", now),
-                    effect, now))
+                    effect, send_at))
 
-    def _nudges(self, now: datetime, report: Report) -> None:
+    def _nudges(self, now: datetime, report: Report, send_at: datetime) -> None:
         window = timedelta(hours=self.settings.open_nudge_hours)
         with self.sessions() as session:
             rows = [(c.id, c.opened_by, c.opened_at, c.channel_id, c.message_ts)
@@ -164,7 +172,7 @@ class FollowThrough:
             effect = (fx.post(channel, msg, thread_ts=thread_ts) if channel and thread_ts
                       else fx.direct(staff, msg))
             self._count(report, "nudges", self._send(
-                lambda s, i=case_id: claims.claim_nudge(s, i, now), effect, now))
+                lambda s, i=case_id: claims.claim_nudge(s, i, now), effect, send_at))
 
     # -- hotspots -------------------------------------------------------------------------
 

@@ -80,8 +80,27 @@ def make_handler(*, json_lines: bool, secrets: Iterable[str],
     return handler
 
 
+class _BoltTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, then warns
+    that it won't use it; the client Amends gives it carries that very token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def configure(*, level: str, json_lines: bool, secrets: Iterable[str]) -> None:
+    """Amends' own loggers at `level`; libraries (Alembic, Bolt, gunicorn, urllib3) only
+    say warnings and errors, unless the level is DEBUG."""
     handler = make_handler(json_lines=json_lines, secrets=secrets)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level if level == "DEBUG" else max(logging.WARNING, _number(level)))
+    logging.getLogger("amends").setLevel(level)
+    bolt = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _BoltTokenNotice) for f in bolt.filters):
+        bolt.addFilter(_BoltTokenNotice())
+
+
+def _number(level: str) -> int:
+    value = logging.getLevelName(level)
+    return value if isinstance(value, int) else logging.INFO

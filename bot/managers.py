@@ -10,7 +10,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("amends.managers")
 
 
 class ManagerDirectory:

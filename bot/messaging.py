@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.blocks.base import Message
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("amends.messaging")
 
 # Errors meaning "the bot can't post here", after which the recovery channel is tried.
 CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action",

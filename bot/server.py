@@ -61,8 +61,7 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
     except db.SchemaOutOfDate as exc:
         raise StartupError(str(exc)) from None
     except Exception as exc:  # the database is not reachable at all
-        raise StartupError(f"Cannot reach the database ({type(exc).__name__}: {exc}). "
-                           "Check DATABASE_URL.") from None
+        raise StartupError(db.unreachable(settings.database_url, exc)) from None
     try:
         library = PlaybookLibrary.load(settings.playbooks_dir)
     except PlaybooksInvalid as exc:
@@ -75,8 +74,7 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
                          socket_mode=socket_mode, gate=gate,
                          outbox=OutboxWorker(sessions, clock=utc_now, gate=gate))
     except Exception as exc:  # Bolt checks the token with auth.test at construction
-        raise StartupError(f"Slack refused the bot token ({exc}). Check SLACK_BOT_TOKEN, "
-                           "and that the app is installed to the workspace.") from None
+        raise StartupError(_auth_failure(exc, settings)) from None
     if background:
         parts.outbox.start()
         # On shutdown, finish the delivery in hand; the rest waits safely in the database.
@@ -87,6 +85,28 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
             scheduler = Scheduler(parts.followthrough, clock=utc_now).start()
             atexit.register(scheduler.stop)
     return parts.app, engine
+
+
+def _auth_failure(exc: Exception, settings: Settings) -> str:
+    """What went wrong when Bolt checked the token: Slack said no, or Slack wasn't reached."""
+    from slack_sdk.errors import SlackApiError
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, SlackApiError | OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, SlackApiError):
+        error = cause.response.get("error") if cause.response else None
+        return (f"Slack refused the bot token ({error or cause}). Check SLACK_BOT_TOKEN, and "
+                "that the app is installed to the workspace.")
+    if isinstance(cause, OSError):
+        reason = getattr(cause, "reason", None) or cause.strerror or cause
+        from bot.settings import DEFAULT_SLACK_API_URL
+
+        where = settings.slack_api_url
+        return (f"Can't reach Slack's API at {where} ({reason}), so the bot token could not "
+                "be checked. Check this machine's network and any proxy (HTTPS_PROXY)"
+                + ("." if where == DEFAULT_SLACK_API_URL else ", and SLACK_API_URL."))
+    return f"Slack could not check the bot token ({type(exc).__name__}: {exc})."
 
 
 # Slack's payloads are a few KB (a submitted modal with its whole view, tens of KB). The body
@@ -184,6 +204,15 @@ def _health(engine: Any, start_response: StartResponse) -> Iterable[bytes]:
 
 
 def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> int:
+    from bot.ports import PortTaken, check_free
+
+    try:
+        # Before anything else: gunicorn would retry for five seconds, then print a trace.
+        check_free("0.0.0.0" if settings.slack_app_token else host, settings.port,
+                   flag="amends serve --port")
+    except PortTaken as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if settings.slack_app_token:
         return _socket_mode(settings)
     try:
@@ -199,7 +228,10 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> in
             # Workers come from WEB_CONCURRENCY (gunicorn's own convention), default 1.
             for key, value in {"bind": f"{host}:{settings.port}", "worker_class": "gthread",
                                "threads": threads, "timeout": 30, "graceful_timeout": 20,
-                               "keepalive": 5, "loglevel": settings.log_level.lower(),
+                               "keepalive": 5,
+                               # gunicorn is a library here: its start-up lines only at DEBUG
+                               "loglevel": "debug" if settings.log_level == "DEBUG"
+                               else "warning",
                                "accesslog": None, "proc_name": "amends"}.items():
                 self.cfg.set(key, value)
 

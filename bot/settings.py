@@ -172,9 +172,14 @@ def _shown(name: str, value: str) -> str:
 
 
 def _database_url(value: str) -> str:
+    """An SQLAlchemy URL. `postgres://` and `postgresql://`, the forms hosting providers
+    hand out, mean PostgreSQL through psycopg, the driver Amends installs."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    scheme, sep, rest = value.partition("://")
+    if sep and scheme.lower() in ("postgres", "postgresql", "postgres+psycopg"):
+        value = f"postgresql+psycopg://{rest}"
     try:
         make_url(value)
     except ArgumentError:
@@ -184,8 +189,13 @@ def _database_url(value: str) -> str:
 
 def _prefixed(prefix: str):  # type: ignore[no-untyped-def]
     def parse(value: str) -> str:
-        if not value.startswith(prefix) or len(value) < len(prefix) + 8:
-            raise ValueError("")
+        if not value.startswith(prefix):
+            raise ValueError(f"it starts {value[:5]!r}" if len(value) > 5 else "")
+        # Slack's own tokens run to 50 characters and more: a short one was cut when copied.
+        if len(value) < 16:
+            raise ValueError(f"it is only {len(value)} characters long, so part of it is "
+                             "missing: copy the whole token from your app's page at "
+                             "api.slack.com")
         return value
     return parse
 

@@ -123,6 +123,19 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def unreachable(url: str, exc: BaseException) -> str:
+    """One line for a database that can't be reached: where, why, what to do next."""
+    parsed = make_url(url)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    why = reason[0] if reason else type(exc).__name__
+    if parsed.get_backend_name() == "sqlite":
+        return (f"Can't open the SQLite database {parsed.database} ({why}). Check that its "
+                "folder exists and is writable, or set DATABASE_URL.")
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return (f"Can't connect to the database at {where} ({why}). Is PostgreSQL running there, "
+            f"and is DATABASE_URL ({parsed.render_as_string(hide_password=True)}) right?")
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to run on a schema older (or newer) than this code expects."""
     current, head = current_revision(engine), head_revision()

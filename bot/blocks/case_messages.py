@@ -117,7 +117,10 @@ def apology(case: Case, playbook: Playbook, staff_name: str) -> Message:
         wording = "(No suggested wording for this case: say it in your own words.)"
     blocks = [section(f"*1. Apology* — say sorry first, in your own words\n"
                       f"{escape(guide.guidance)}")]
-    points = [f"✅ {escape(p)}" for p in guide.do] + [f"🚫 {escape(p)}" for p in guide.dont]
+    # Labelled as well as marked: where emoji don't render, Do and Don't still differ.
+    points = (["*Do*\n" + "\n".join(f"✅ {escape(p)}" for p in guide.do)] if guide.do
+              else []) + (["*Don't*\n" + "\n".join(f"🚫 {escape(p)}" for p in guide.dont)]
+                          if guide.dont else [])
     if points:
         blocks.append(section("\n".join(points)))
     blocks.append(section("*A starting point* (adapt it; don't read it out)\n"
@@ -253,11 +256,19 @@ def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Sty
                       "whether the recovery worked."),
               fields(*facts),
               section(f"*What happened*\n{quote(mrkdwn(case.summary, 1200))}")]
+    skipped = [escape(step.text) for i, step in enumerate(playbook.fix)
+               if i not in case.steps_done]
     did = []
     if outcome:
         did.append(f"*Action taken:* {mrkdwn(outcome.action_taken, 800)}")
+        if outcome.notes:
+            did.append(f"*Notes from {mention(case.opened_by)}:* {mrkdwn(outcome.notes, 800)}")
     if done:
         did.append("*Steps done:* " + cut("; ".join(done), 800))
+    if skipped:  # resolved without them: the manager may want to ask why
+        did.append("*Steps not ticked:* " + cut("; ".join(skipped), 600))
+    if case.apology_given_at is None:
+        did.append("*Apology:* none recorded")
     did.append("*Given:* " + ("; ".join(given) if given else "no compensation"))
     blocks.append(section("\n".join(did)))
     if playbook.follow_up.talking_points:

@@ -18,7 +18,7 @@ from slack_sdk.models.views import View
 from bot.blocks.base import context, metadata, option, section
 from bot.blocks.case_messages import Style
 from bot.blocks.text import escape, mrkdwn, plain
-from bot.domain import limits
+from bot.domain import intake, limits
 from bot.domain.lifecycle import Case, Compensation, Reaction
 from bot.domain.playbook import CompensationOption, CompensationType, Playbook
 from bot.domain.playbook_library import PlaybookLibrary
@@ -83,9 +83,12 @@ def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, ch
     Building and validating the whole form for every `/recover` was most of its cost."""
     view = copy.deepcopy(_new_case_form(library, chosen.id if chosen else None,
                                         style.currency))
+    reference = intake.order_reference(text) if text else None
     for block in view["blocks"]:
         if block.get("block_id") == Field.WHAT_HAPPENED and text:
             block["element"]["initial_value"] = text[:MAX_LENGTH[Field.WHAT_HAPPENED]]
+        if block.get("block_id") == Field.ORDER_REF and reference:
+            block["element"]["initial_value"] = reference[:MAX_LENGTH[Field.ORDER_REF]]
     if unmatched and text:
         view["blocks"].insert(0, context(
             f"No playbook matched “{mrkdwn(text, 200)}”: pick the closest one below.").to_dict())
@@ -156,22 +159,49 @@ def deny(case: Case, comp: Compensation, style: Style) -> dict[str, Any]:
                  {"case": case.id, "number": comp.number})
 
 
-def resolve(case: Case, playbook: Playbook, manager: str | None) -> dict[str, Any]:
+def resolve(case: Case, playbook: Playbook, manager: str | None,
+            managers: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """`managers`: (user id, name) of who may follow up, offered by name; without a list
+    (no managers configured) any person in the workspace can be picked."""
     reactions = [(r.label, r.value) for r in Reaction]
-    blocks: list[Block] = [
+    hint = (f"{playbook.follow_up.who} is asked to talk to the customer within the "
+            "follow-up window.")
+    picker: Block
+    if managers:
+        picker = _select(Field.MANAGER, "Manager to follow up in person",
+                         [(name or user, user) for user, name in managers], initial=manager,
+                         hint=hint)
+    else:
+        picker = InputBlock(block_id=Field.MANAGER, label="Manager to follow up in person",
+                            element=UserSelectElement(action_id=VALUE, initial_user=manager,
+                                                      placeholder="Choose a manager"),
+                            hint=plain(hint, 2000))
+    blocks: list[Block] = []
+    unfinished = _unfinished(case, playbook)
+    if unfinished:
+        blocks.append(context(f"⚠️ *Before you resolve:* {unfinished}. You can still resolve "
+                              "if it wasn't needed; the manager following up will see it."))
+    blocks += [
         _select(Field.REACTION, "How did the customer leave?", reactions),
         _select(Field.ROOT_CAUSE, "Root cause", [(c, c) for c in playbook.causes],
                 hint="What really went wrong, so the weekly digest shows what keeps happening."),
         _text(Field.ACTION_TAKEN, "Action taken", multiline=True,
               placeholder="What you did to put it right"),
         _text(Field.NOTES, "Notes", optional=True, multiline=True),
-        InputBlock(block_id=Field.MANAGER, label="Manager to follow up in person",
-                   element=UserSelectElement(action_id=VALUE, initial_user=manager,
-                                             placeholder="Choose a manager"),
-                   hint=plain(f"{playbook.follow_up.who} is asked to talk to the customer "
-                              "within the follow-up window.", 2000)),
+        picker,
     ]
     return _view(ViewId.RESOLVE, "Resolve case", "Resolve", blocks, {"case": case.id})
+
+
+def _unfinished(case: Case, playbook: Playbook) -> str:
+    """What the walkthrough still shows as not done, in words; empty when all is done."""
+    parts = []
+    if case.apology_given_at is None:
+        parts.append("no apology is recorded")
+    undone = len(playbook.fix) - len(case.steps_done)
+    if undone > 0:
+        parts.append(f"{undone} of {len(playbook.fix)} fix steps aren't ticked")
+    return " and ".join(parts)
 
 
 def follow_up(case: Case, number: int) -> dict[str, Any]:

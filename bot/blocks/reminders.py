@@ -38,17 +38,23 @@ def approval_reminder(*, case_id: int, amount: str, requester: str, since: datet
 
 
 def approval_escalation(*, case_id: int, amount: str, requester: str, since: datetime,
-                        approver: str | None) -> Message:
+                        approver: str | None, can_decide: bool) -> Message:
+    """To the escalation contact, or leadership: only a manager's click decides, so anyone
+    else is asked to get one to."""
     who = mention(approver) if approver else "Leadership:"
+    ask = ("Please approve or deny it in the case thread." if can_decide else
+           "Only a manager can decide: please get one to approve or deny it in the case "
+           "thread.")
     return message(f"Approval needed on {_ref(case_id)}", [section(
         f"{who} 🚩 nobody has decided on *{amount}* for {_ref(case_id)} (asked by "
-        f"{mention(requester)} {date(since)}). Please approve or deny it in the case thread.")])
+        f"{mention(requester)} {date(since)}). {ask}")])
 
 
 def open_case_nudge(*, case_id: int, staff: str, opened: datetime) -> Message:
     return message(f"{_ref(case_id)} is still open", [section(
         f"{mention(staff)} {_ref(case_id)} has been open since {date(opened)}. If the customer "
-        "is sorted, *Mark resolved* on the case card; if you are stuck, ask a manager here.")])
+        "is sorted, *Mark resolved* on the case card; if something is in the way, say so in "
+        "this thread.")])
 
 
 def hotspot(*, location: str, count: int, day: str) -> Message:

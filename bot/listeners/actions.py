@@ -247,8 +247,10 @@ def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     # Refuse before the modal: nobody fills in a form only to be told no.
     authority.check(case, EventKind.RESOLVED, user, deps.service.policy())
     playbook = deps.service.playbook(case.playbook_id)
+    # The managers by name (users.info, cached): staff pick a person, not an id.
+    managers = [(m, deps.staff_name(m)) for m in sorted(deps.managers.all())[:100]]
     client.views_open(trigger_id=body["trigger_id"],
-                      view=modals.resolve(case, playbook, default_manager(deps, case)))
+                      view=modals.resolve(case, playbook, default_manager(deps, case), managers))
 
 
 def default_manager(deps: Deps, case: Case) -> str | None:

@@ -52,10 +52,13 @@ class Deps:
         """The name to sign the suggested apology with; never fails the flow."""
         return _staff_name(self.slack.client, user)
 
-    def manager_mentions(self) -> str:
+    def manager_mentions(self, *, besides: str | None = None) -> str:
+        """Who can decide, to mention: never `besides` (the requester can't approve their
+        own request)."""
         from bot.blocks.text import group_mention, mention
 
-        people = " ".join(mention(m) for m in sorted(self.managers.all())[:10])
+        people = " ".join([mention(m) for m in sorted(self.managers.all())
+                           if m != besides][:10])
         group = group_mention(self.managers.group) if self.managers.group else ""
         return " ".join(x for x in (group, people) if x) or "Managers:"
 

@@ -183,7 +183,7 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
     if not manager:
         errors[Field.MANAGER] = "Choose who follows up with the customer."
     elif managers and manager not in managers:
-        errors[Field.MANAGER] = "Choose one of the managers (AMENDS_MANAGERS)."
+        errors[Field.MANAGER] = "Choose one of the managers in the list."
     if errors:
         _reject(ack, errors)
         return

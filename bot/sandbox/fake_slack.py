@@ -259,8 +259,12 @@ class FakeSlack:
         return {"ok": True, "view": view}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
-        self.homes[args["user_id"]] = args["view"]
-        return {"ok": True, "view": {**args["view"], "id": "VHOME"}}
+        # https://api.slack.com/methods/views.publish: the answer is the view, with its id;
+        # a click on the Home tab carries that view (type "home") and its id.
+        user = args["user_id"]
+        view = {**args["view"], "id": f"VHOME{user}"}
+        self.homes[user] = view
+        return {"ok": True, "view": view}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": {"id": "D" + args["users"].lstrip("UW")}}

@@ -49,6 +49,11 @@ def _token(body: str, users: dict[str, str]) -> str:
     if body.startswith("!"):
         return f'<span class="mention">@{escape(body[1:].split("|")[0])}</span>'
     target, _, label = body.partition("|")
+    message = re.fullmatch(r"https://slack\.com/archives/([A-Z0-9]+)/p(\d{10})(\d{6})", target)
+    if message:  # a link to a message: opened in the sandbox (the page's script goes there)
+        channel, ts = message.group(1), f"{message.group(2)}.{message.group(3)}"
+        return (f'<a href="#" data-conversation="{escape(channel)}" data-ts="{escape(ts)}">'
+                f"{escape(_unslack(label or target))}</a>")
     if re.match(r"^https?://", target):
         return (f'<a href="{escape(target)}" target="_blank" rel="noopener noreferrer">'
                 f"{escape(_unslack(label or target))}</a>")

@@ -42,7 +42,9 @@ def bot_environment(*, api_url: str, secret: str, port: int, database_url: str
             "SLACK_APP_TOKEN": "", "SLACK_API_URL": api_url, "PORT": str(port),
             "AMENDS_MANAGERS": managers, "AMENDS_MANAGER_GROUP": "",
             "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY", "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS",
-            "AMENDS_ESCALATION_USER": "", "AMENDS_SCHEDULER": "off"}
+            "AMENDS_ESCALATION_USER": "", "AMENDS_SCHEDULER": "off",
+            # The sandbox prints what matters itself; the bot speaks up only about problems.
+            "AMENDS_LOG_LEVEL": os.environ.get("AMENDS_LOG_LEVEL", "WARNING")}
 
 
 def wait_for(url: str, child: subprocess.Popen[Any], seconds: float = 60) -> None:
@@ -60,6 +62,13 @@ def wait_for(url: str, child: subprocess.Popen[Any], seconds: float = 60) -> Non
 
 
 def run(*, port: int, bot_port: int, database_url: str | None) -> int:
+    from bot.ports import PortTaken, check_free
+
+    try:
+        check_free("127.0.0.1", port, flag="amends start --port")
+    except PortTaken as exc:
+        print(exc, file=sys.stderr)
+        return 2
     database_url = database_url or DEFAULT_DATABASE
     db.upgrade(db.make_engine(database_url))
     secret = secrets.token_hex(16)
@@ -76,7 +85,10 @@ def run(*, port: int, bot_port: int, database_url: str | None) -> int:
         page = sandbox.url.removesuffix("api/")
         print(f"\nAmends sandbox is running: open {page} in your browser.\n"
               f"Act as Alex (staff), Morgan or Sam (managers) or Lee (leadership). "
-              f"Cases are kept in {database_url}. Press Ctrl-C to stop.", flush=True)
+              f"Press Ctrl-C to stop.\n"
+              f"Its cases are kept in {database_url}, apart from your real data; to see them "
+              f"with the CLI, give it that database:\n"
+              f"  DATABASE_URL={database_url} amends digest preview", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -106,8 +118,13 @@ def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str,
         managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
 
     def reminders() -> dict[str, Any]:
-        report = jobs.run_reminders(utc_now() + timedelta(days=3))
-        return {"ok": True, "report": str(report)}
+        # What would be due in three days, sent now: the bot's outbox delivers it at once.
+        now = utc_now()
+        report = jobs.run_reminders(now + timedelta(days=3), send_at=now)
+        if not report:
+            return {"ok": True, "report": "Nothing more is due: each reminder, escalation and "
+                                          "nudge goes out once."}
+        return {"ok": True, "report": f"Sent {report}."}
 
     def digest() -> dict[str, Any]:
         # This week so far: a demo shows today's cases (the scheduled digest is last week's).

@@ -98,7 +98,12 @@ class Sandbox(FakeSlack):
             action = {**action, "selected_option": {
                 "text": {"type": "plain_text", "text": data.get("selected_text", "")},
                 "value": data["selected"]}}
-        if data.get("view_id"):
+        if data.get("home"):  # a button on the Home tab: Slack sends the Home view with it
+            home = self.homes.get(user)
+            if home is None:
+                return {"ok": False, "error": "Open the Home tab first."}
+            payload = sr.block_action(user=user, action=action, view=home)
+        elif data.get("view_id"):
             view = {**self.views[data["view_id"]]}
             view["state"] = self._state(view, data.get("values", {}))
             with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from bot.messaging import make_client
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.models import SentDigestRow
-from tests.bot.conftest import MANAGER, STAFF, Harness, make_settings
+from tests.bot.conftest import MANAGER, MANAGER2, STAFF, Harness, make_settings
 from tests.bot.test_journey import open_case, thread
 
 LEADERS = "C0LEADERS"
@@ -244,3 +245,42 @@ def test_scheduler_tick_runs_every_job_even_when_one_fails(harness: Harness, lib
     assert calls == ["reminders", "digest"]
     assert "scheduled job reminders failed" in caplog.text
     caplog.clear()
+
+
+def test_wording_fits_who_can_act(harness: Harness, library: Any) -> None:
+    """The requester is never asked to approve their own request; someone who can't
+    approve is asked to get a manager; a case waiting on a manager isn't nudged."""
+    jobs = jobs_for(harness, library)
+    card = open_case(harness, user=MANAGER)
+    compensation = thread(harness, card)[2]
+    harness.click(compensation, Action.COMPENSATION_CUSTOM, user=MANAGER)
+    harness.submit(harness.opened_view(), {Field.COMP_TYPE: "refund", Field.COMP_LABEL: "Refund",
+                                           Field.AMOUNT: "30"}, user=MANAGER)
+    request = thread(harness, card)[-1].blocks[0]["text"]["text"]
+    assert f"<@{MANAGER2}>" in request and f"<@{MANAGER}> *Approval" not in request
+    assert request.count(f"<@{MANAGER}>") == 1  # as the requester, not as an approver
+    asked = harness.clock.now
+    report = jobs.run_reminders(asked + timedelta(hours=48))
+    assert report.nudges == 0  # waiting on a manager: the approval's reminders chase it
+    reminder = next(p.blocks[0]["text"]["text"] for p in thread(harness, card)
+                    if "has been waiting since" in p.text + str(p.blocks))
+    assert reminder.count(f"<@{MANAGER}>") == 1 and f"<@{MANAGER2}>" in reminder
+    escalation = json.dumps(harness.fake.posts_in(LEADERS)[-1].blocks)
+    assert "Only a manager can decide" in escalation  # leadership can't click Approve
+    assert "Please approve or deny it" not in escalation
+
+
+def test_resolving_with_work_undone_says_so_and_the_manager_sees_it(
+        harness: Harness, library: Any) -> None:
+    card = open_case(harness)
+    harness.click(card, Action.RESOLVE, user=STAFF)
+    view = harness.opened_view()
+    heads_up = json.dumps(view["blocks"][0])
+    assert "no apology is recorded" in heads_up and "4 of 4 fix steps aren't ticked" in heads_up
+    harness.submit(view, {Field.REACTION: "satisfied", Field.ROOT_CAUSE: "Courier delay",
+                          Field.ACTION_TAKEN: "New order sent", Field.NOTES: "Refused a call",
+                          Field.MANAGER: MANAGER}, user=STAFF)
+    (dm,) = harness.fake.posts_in("D" + MANAGER.lstrip("U"))
+    text = json.dumps(dm.blocks)
+    assert "Refused a call" in text and "Steps not ticked" in text
+    assert "*Apology:* none recorded" in text

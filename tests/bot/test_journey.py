@@ -65,7 +65,17 @@ def test_recover_opens_a_modal_with_the_suggested_playbook(harness: Harness) -> 
     assert [o["value"] for o in severity["element"]["options"]] == ["minor", "major", "severe"]
     what = next(b for b in view["blocks"] if b.get("block_id") == Field.WHAT_HAPPENED)
     assert what["element"]["initial_value"] == "order A-1042 was 50 minutes late"
+    reference = next(b for b in view["blocks"] if b.get("block_id") == Field.ORDER_REF)
+    assert reference["element"]["initial_value"] == "A-1042"  # picked out of the text
     assert json.loads(view["private_metadata"]) == {"channel": SHOP_FLOOR}
+
+    # The form is built once per playbook: another person's text never leaks into it.
+    harness.command("the soup was cold")
+    other = harness.fake.called("views.open")[-1].args["view"]
+    assert all("initial_value" not in (b.get("element") or {}) for b in other["blocks"]
+               if b.get("block_id") in (Field.ORDER_REF,))
+    assert next(b for b in other["blocks"] if b.get("block_id") == Field.WHAT_HAPPENED
+                )["element"]["initial_value"] == "the soup was cold"
 
 
 def test_the_whole_journey(harness: Harness) -> None:
@@ -137,7 +147,11 @@ def test_the_whole_journey(harness: Harness) -> None:
     harness.click(card, Action.RESOLVE, user=STAFF)
     view = harness.opened_view()
     manager_block = next(b for b in view["blocks"] if b.get("block_id") == Field.MANAGER)
-    assert manager_block["element"]["initial_user"] == MANAGER
+    # The managers themselves are offered (not every person in the workspace).
+    assert manager_block["element"]["type"] == "static_select"
+    assert manager_block["element"]["initial_option"]["value"] == MANAGER
+    assert [o["value"] for o in manager_block["element"]["options"]] == [MANAGER, MANAGER2]
+    assert "AMENDS_" not in json.dumps(view)  # no setting's name is shown to staff
     harness.submit(view, {Field.REACTION: "satisfied", Field.ROOT_CAUSE: "Courier delay",
                           Field.ACTION_TAKEN: "Sent a fresh order by taxi",
                           Field.NOTES: "Customer was gracious"}, user=STAFF)

@@ -64,3 +64,17 @@ def test_suggest_from_free_text(library: PlaybookLibrary, text: str, expected: s
 def test_suggest_nothing_for_unrelated_text(library: PlaybookLibrary) -> None:
     assert library.suggest("hello there") is None
     assert library.suggest("   ") is None
+
+
+def test_obvious_order_references_are_picked_out_of_free_text() -> None:
+    from bot.domain.intake import order_reference
+
+    assert order_reference("order 1042 arrived an hour late") == "1042"
+    assert order_reference("Order #A-7 was cold") == "A-7"
+    assert order_reference("booking no. 55X lost") == "55X"
+    assert order_reference("wrong item, ref: 9981") == "9981"
+    assert order_reference("they waited on #3310 for ages") == "3310"
+    # Words after "order" that aren't references, and HTML entities, are left alone.
+    assert order_reference("the order arrived late") is None
+    assert order_reference("booking was lost &#39;again&#39;") is None
+    assert order_reference("x" * 5000 + " order 12") is None  # beyond the form's limit

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -67,6 +68,13 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, str]]:
     assert "Amends sandbox is running: open " + url in output
 
 
+def _in_view(page: Any, locator: Any) -> bool:
+    """Inside the scrolling message list's visible part."""
+    box, pane = locator.bounding_box(), page.locator("#messages").bounding_box()
+    return bool(box and pane and box["y"] + box["height"] > pane["y"]
+                and box["y"] < pane["y"] + pane["height"])
+
+
 def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str],
                                                           tmp_path: Path) -> None:
     url, database = sandbox
@@ -90,6 +98,13 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         page.click("#modal-submit")
         page.wait_for_selector(".error")  # Slack's inline field error, shown in the form
         assert "not an amount" in modal.locator("[data-block=purchase] .error").inner_text()
+        # A different mistake shows its own error, and what was typed stays.
+        modal.locator("[name=purchase]").fill("-5")
+        page.click("#modal-submit")
+        page.wait_for_function("!document.querySelector('[data-block=purchase] .error')"
+                               ".textContent.includes('not an amount')")
+        assert modal.locator("[data-block=purchase] .error").inner_text() != ""
+        assert modal.locator("[name=customer]").input_value() == "Sam <b>Taylor</b>"
         modal.locator("[name=purchase]").fill("40")
         page.click("#modal-submit")
         page.wait_for_selector("#overlay:not(.open)", state="attached")
@@ -99,6 +114,19 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         assert "Sam <b>Taylor</b>" in messages.inner_text()
         assert messages.locator("b", has_text="Taylor").count() == 0
 
+        # Alex's Home: "New case" opens the form, and the case's link stays in the sandbox.
+        page.click("#conversations li:has-text('Home')")
+        page.wait_for_selector("text=Your open cases (1)")
+        page.click("#messages button:has-text('New case')")
+        page.wait_for_selector("#overlay.open")
+        assert page.inner_text("#modal-title") == "Recover a customer"
+        page.click("#modal-close")
+        page.wait_for_selector("#overlay:not(.open)", state="attached")
+        assert page.locator("#messages a[href*='slack.com']").count() == 0
+        page.click("#messages a:has-text('C-0001')")
+        page.wait_for_selector("#title:has-text('shop-floor')")
+        page.wait_for_selector("text=C-0001 · Late delivery")
+
         # The walkthrough in the thread: apology, a fix step, compensation.
         page.click("button:has-text('Apology given')")
         page.wait_for_selector("text=Apology recorded")
@@ -106,6 +134,9 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         page.wait_for_selector("text=1 of 4 done")
         page.locator("button:has-text('Give')").first.click()
         page.wait_for_selector("text=within the staff limit")
+
+        # What just happened is in view: the last change is scrolled to, not below the fold.
+        assert _in_view(page, page.locator(".message", has_text="within the staff limit").last)
 
         # Resolved, with Morgan to follow up in person.
         page.click("button:has-text('Mark resolved')")
@@ -117,10 +148,17 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         page.click("#modal-submit")
         page.wait_for_selector("text=will follow up with the customer in person")
 
+        # Three days on, unrecorded: the reminders button shows what it sent, at once.
+        page.click("#run-reminders")
+        page.wait_for_selector("#status:has-text('1 follow-up reminder(s)')")
+        page.click("#run-reminders")
+        page.wait_for_selector("#status:has-text('Nothing more is due')")
+
         # Morgan sees the request in their direct messages and records the follow-up.
         page.select_option("#who", "U0MORGAN01")
         page.click("#conversations li:has-text('direct messages')")
         page.wait_for_selector("text=Follow up in person: C-0001")
+        page.wait_for_selector("text=Reminder: please follow up in person")
         page.click("button:has-text('Followed up')")
         page.wait_for_selector("#overlay.open")
         modal.locator("select[name=reaction]").select_option("delighted")
@@ -131,6 +169,7 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         # The Home tab and the leadership digest work from the page too.
         page.click("#conversations li:has-text('Home')")
         page.wait_for_selector("text=Your follow-ups")
+
         page.click("#send-digest")
         page.click("#conversations li:has-text('leadership')")
         page.wait_for_selector("text=Recovery digest")
