@@ -76,8 +76,9 @@ def claim_approval(session: Session, approval_id: int, column: str, now: datetim
 def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[CaseRow]:
     """Open cases left alone: not those waiting on a manager's decision (the approval's own
     reminders chase that, and the staff member can't move it)."""
-    waiting = select(CompensationRow.id).where(CompensationRow.case_id == CaseRow.id,
-                                               CompensationRow.status == CompensationStatus.PENDING.value)
+    waiting = select(CompensationRow.id).where(
+        CompensationRow.case_id == CaseRow.id,
+        CompensationRow.status == CompensationStatus.PENDING.value)
     return session.scalars(select(CaseRow).where(
         CaseRow.state.in_([s.value for s in OPEN_STATES]), CaseRow.nudged_at.is_(None),
         CaseRow.opened_at <= opened_before, ~waiting.exists()).order_by(CaseRow.opened_at)).all()
