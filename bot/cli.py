@@ -375,6 +375,31 @@ def _outbox_run(args: argparse.Namespace, settings: Settings) -> int:
     return _outbox_outcome(parts)
 
 
+def _names(settings: Settings):  # type: ignore[no-untyped-def]
+    """People's names from Slack (users.info, once per person) when a bot token is set;
+    without one, names stay empty and the ids are still there."""
+    if not settings.slack_bot_token:
+        return lambda _user: ""
+    from functools import lru_cache
+
+    from slack_sdk.errors import SlackApiError
+
+    from bot.messaging import make_client
+
+    client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+
+    @lru_cache(maxsize=None)
+    def name(user: str) -> str:
+        try:
+            profile = client.users_info(user=user)["user"]
+        except (SlackApiError, OSError, KeyError, TypeError):
+            return ""
+        return str(profile.get("profile", {}).get("display_name") or profile.get("real_name")
+                   or profile.get("name") or "")
+
+    return name
+
+
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     import csv
     from datetime import date, datetime, time
@@ -390,15 +415,20 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
     since = day(args.since, "--since")
     until = day(args.until, "--until") if args.until else None
+    if until is not None and until <= since:
+        print(f"--since {args.since} is not before --until {args.until}: --until is the day "
+              "after the last one exported.", file=sys.stderr)
+        return 2
     engine = db.make_engine(settings.database_url)
     db.check_schema(engine)
+    names = _names(settings)
     out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
     written = 0
     try:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         with db.make_sessions(engine)() as session:
-            for row in rows(session, since, until):
+            for row in rows(session, since, until, names):
                 writer.writerow(spreadsheet_safe(row))
                 written += 1
     finally:

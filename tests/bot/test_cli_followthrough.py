@@ -37,7 +37,8 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeS
                                   option_key=None, actor="U0STAFF1", policy=policy,
                                   playbook=playbook, at=datetime(2026, 11, 17, 10, 5, tzinfo=UTC))
         case.resolve(outcome=Outcome(reaction=Reaction.SATISFIED, root_cause="Refund not processed",
-                                     action_taken="Refunded"), playbook=playbook,
+                                     action_taken="Refunded", notes="Sorry again"),
+                     playbook=playbook,
                      actor="U0STAFF1", at=datetime(2026, 11, 17, 10, 45, tzinfo=UTC),
                      manager="U0MGR001")
         cases.add(session, case)
@@ -88,7 +89,13 @@ def test_export_writes_csv_for_spreadsheets(installed: Path,
     assert row["compensation_given"] == "24.50" and row["compensations"] == "1"
     assert row["recovery_minutes"] == "45" and row["root_cause"] == "Refund not processed"
     assert row["follow_up_manager"] == "U0MGR001" and row["state"] == "follow_up_due"
+    # People's names beside their ids; what happened and the resolver's notes as columns.
+    assert (row["opened_by"], row["opened_by_name"]) == ("U0STAFF1", "Alex")
+    assert row["follow_up_manager_name"] == "Morgan"
+    assert row["what_happened"] == "charged twice" and row["notes"] == "Sorry again"
     assert "1 case(s) exported" in captured.err
+    assert main(["export", "--since", "2026-12-01", "--until", "2026-11-01"]) == 2
+    assert "is not before --until" in capsys.readouterr().err
     assert main(["export", "--since", "2026-12-01", "-o", "out.csv"]) == 0
     assert (installed / "out.csv").read_text().count("\n") == 1  # the header only
     with pytest.raises(SystemExit, match="not a date"):
