@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -380,7 +381,6 @@ def _names(settings: Settings):  # type: ignore[no-untyped-def]
     without one, names stay empty and the ids are still there."""
     if not settings.slack_bot_token:
         return lambda _user: ""
-    from functools import lru_cache
 
     from slack_sdk.errors import SlackApiError
 
@@ -388,7 +388,7 @@ def _names(settings: Settings):  # type: ignore[no-untyped-def]
 
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
 
-    @lru_cache(maxsize=None)
+    @functools.cache
     def name(user: str) -> str:
         try:
             profile = client.users_info(user=user)["user"]
