@@ -312,7 +312,7 @@ def _digest_preview(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"--week: {exc}", file=sys.stderr)
         return 2
-    print(jobs.digest(week, plain=True).text)
+    print(jobs.digest(week, plain=True, names=_names(settings)).text)
     return 0
 
 

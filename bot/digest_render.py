@@ -7,7 +7,7 @@ cannot turn into a mention or a link, whatever the template does with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from bot.blocks.base import Message, context, header, message, section
 from bot.blocks.text import cut, date, escape, mention
 from bot.domain import money
 from bot.domain.digest import WeekFigures
+from bot.domain.lifecycle import Reaction
 from bot.domain.weeks import Week
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "digest.md.j2"
@@ -77,7 +78,8 @@ class Digest:
         return message(self.fallback, blocks[:50])
 
 
-def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo
+def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo,
+                 titles: Mapping[str, str], names: Callable[[str], str]
                  ) -> SandboxedEnvironment:
     def finalize(value: Any) -> Any:
         if isinstance(value, Slack):
@@ -103,11 +105,22 @@ def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo
         "pct": lambda rate: "–" if rate is None else f"{rate * 100:.0f}%",
         "duration": _duration,
         "date": when,
-        "mention": lambda user: (f"@{user}" if plain else Slack(mention(user))),
+        # In a terminal a person is their name (Slack shows a mention as the name itself).
+        "mention": lambda user: (f"@{names(user) or user}" if plain
+                                 else Slack(mention(user))),
+        "playbook": lambda playbook_id: titles.get(playbook_id, playbook_id),
+        "reaction": _reaction_label,
         "case": lambda case_id: (f"C-{case_id:04d}" if plain else Slack(
             f"C-{case_id:04d}")),
     })
     return env
+
+
+def _reaction_label(value: str) -> str:
+    try:
+        return Reaction(value).label
+    except ValueError:
+        return value.replace("_", " ")
 
 
 def _duration(seconds: float | None) -> str:
@@ -125,8 +138,9 @@ def _delta(formatters: dict[str, Callable[[Any], str]]) -> Callable[..., str]:
         if this is None or last is None:
             return ""
         diff = this - last
+        # With its leading space, so a figure without one leaves no stray " ," behind.
         if diff == 0:
-            return "(same as last week)"
+            return " (same as last week)"
         better = (diff < 0) == lower_is_better
         arrow = "▲" if diff > 0 else "▼"
         if kind == "pct":
@@ -135,16 +149,21 @@ def _delta(formatters: dict[str, Callable[[Any], str]]) -> Callable[..., str]:
             shown = formatters[kind](abs(diff))
         else:
             shown = str(abs(diff))
-        return f"({arrow} {shown} vs last week{'' if better else ' ⚠️'})"
+        return f" ({arrow} {shown} vs last week{'' if better else ' ⚠️'})"
 
     return delta
 
 
 def render(*, week: Week, this: WeekFigures, last: WeekFigures, currency: str, zone: ZoneInfo,
            on_time_goal: int, late: bool = False, due: datetime | None = None,
-           template: Path | None = None, plain: bool = False) -> Digest:
+           template: Path | None = None, plain: bool = False,
+           titles: Mapping[str, str] | None = None,
+           names: Callable[[str], str] | None = None) -> Digest:
+    """`titles`: playbook id -> title; `names`: a person's name for the plain text (Slack
+    shows mentions as names by itself)."""
     path = template or DEFAULT_TEMPLATE
-    env = _environment(path, plain=plain, currency=currency, zone=zone)
+    env = _environment(path, plain=plain, currency=currency, zone=zone, titles=titles or {},
+                       names=names or (lambda _user: ""))
     delta = _delta({"money": env.filters["money"], "duration": _duration})
     text = env.get_template(path.name).render(
         week=str(week), week_label=week.label(), this=this, last=last, goal=on_time_goal,

@@ -197,7 +197,8 @@ class FollowThrough:
     # -- the weekly digest ----------------------------------------------------------------
 
     def digest(self, week: Week, *, late: bool = False, due: datetime | None = None,
-               plain: bool = False) -> digest_render.Digest:
+               plain: bool = False, names: Callable[[str], str] | None = None
+               ) -> digest_render.Digest:
         zone = self.settings.timezone
         with self.sessions() as session:
             this = week_figures(session, *week.bounds(zone))
@@ -205,7 +206,8 @@ class FollowThrough:
         return digest_render.render(
             week=week, this=this, last=last, currency=self.settings.currency, zone=zone,
             on_time_goal=self.settings.on_time_goal, late=late, due=due,
-            template=self.settings.digest_template, plain=plain)
+            template=self.settings.digest_template, plain=plain, names=names,
+            titles={p.id: p.title for p in self.library.all()})
 
     def due_week(self, now: datetime) -> tuple[Week, datetime]:
         return latest_due(now, day=self.settings.digest_day, hour=self.settings.digest_hour,

@@ -19,6 +19,7 @@ class Action(StrEnum):
     SNOOZE = "follow_up_snooze"
     PLAYBOOK_PICKED = "playbook_picked"  # the playbook select in the new-case modal
     OPEN_CASE = "open_case"  # the Home tab's "New case" button
+    SHOW_SUMMARY = "show_summary"  # "Read all" under a long "What happened"
 
     def pattern(self) -> re.Pattern[str]:
         """Matches this action with or without its ':<suffix>'."""
@@ -35,6 +36,7 @@ class View(StrEnum):
     RESOLVE = "resolve_case"
     FOLLOW_UP = "record_follow_up"
     CANCEL = "cancel_case"
+    SUMMARY = "case_summary"  # read-only: the whole of "What happened"
 
 
 class Field(StrEnum):

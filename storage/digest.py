@@ -73,9 +73,15 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
         func.count(case((FollowUpRow.done_at > FollowUpRow.due_at, 1))),
     ).where(due_in)).one()
     done_in = and_(FollowUpRow.done_at >= start, FollowUpRow.done_at < end)
+    # The recovery rate counts each case once, by its latest follow-up done by the week's
+    # end: a case reopened at one follow-up and recovered at the next counts as recovered.
+    later = aliased(FollowUpRow)
+    latest = ~select(later.id).where(
+        later.case_id == FollowUpRow.case_id, later.number > FollowUpRow.number,
+        later.done_at.is_not(None), later.done_at < end).exists()
     done, recovered = session.execute(select(
         func.count(), func.count(case((FollowUpRow.reaction.in_(RECOVERED), 1))),
-    ).where(done_in)).one()
+    ).where(done_in, latest)).one()
     overdue = _counts(session, FollowUpRow.manager, FollowUpRow.done_at.is_(None),
                       FollowUpRow.due_at < end)
 
@@ -104,6 +110,16 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
                    .join(CaseRow, CaseRow.id == CompensationRow.case_id)
                    .where(decided_in, approved)
                    .order_by(CompensationRow.amount_minor.desc(), CompensationRow.id).limit(3))]
+    denied = [CaseLine(case_id=i, customer=name, at=at, detail=reason or "",
+                       amount_minor=amount, person=who)
+              for i, name, at, reason, amount, who in session.execute(
+                  select(CaseRow.id, CaseRow.customer_name, CompensationRow.decided_at,
+                         CompensationRow.reason, CompensationRow.amount_minor,
+                         CompensationRow.decided_by)
+                  .join(CaseRow, CaseRow.id == CompensationRow.case_id)
+                  .where(decided_in,
+                         CompensationRow.status == CompensationStatus.DENIED.value)
+                  .order_by(CompensationRow.amount_minor.desc(), CompensationRow.id).limit(3))]
     unhappy = [CaseLine(case_id=i, customer=name, at=at, detail=note or "", person=who)
                for i, name, at, note, who in session.execute(
                    select(CaseRow.id, CaseRow.customer_name, FollowUpRow.done_at,
@@ -126,5 +142,6 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
         repeat_customers=repeat, apologies=apologies,
         top_causes=_counts(session, CaseRow.root_cause, resolved_in,
                            CaseRow.root_cause.is_not(None), limit=5),
-        oldest_open=oldest, largest_compensation=largest, still_unhappy=unhappy,
+        oldest_open=oldest, largest_compensation=largest, denied=denied,
+        still_unhappy=unhappy,
     )

@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks.text import cut, plain
+from bot.blocks.text import cut, plain, shorten
 
 MAX_MESSAGE_BLOCKS = 50
 
@@ -79,7 +79,9 @@ def actions(*elements: Any, block_id: str | None = None) -> ActionsBlock:
 
 
 def option(text: str, value: str) -> Option:
-    return Option(text=PlainTextObject(text=plain(text, 75)), value=value[:150])
+    # Slack shows 75 characters of an option: a longer one ends at a word, with "…".
+    return Option(text=PlainTextObject(text=shorten((text or "").strip() or "-", 75)),
+                  value=value[:150])
 
 
 def metadata(**values: Any) -> str:

@@ -21,10 +21,17 @@ from bot.blocks.base import (
     option,
     section,
 )
-from bot.blocks.text import cut, date, escape, mention, mrkdwn, quote
+from bot.blocks.text import cut, date, escape, mention, mrkdwn, quote, shorten
 from bot.domain import money, templates
 from bot.domain.durations import describe
-from bot.domain.lifecycle import Case, CaseState, Compensation, CompensationStatus, FollowUp
+from bot.domain.lifecycle import (
+    Case,
+    CaseState,
+    Compensation,
+    CompensationStatus,
+    FollowUp,
+    Reaction,
+)
 from bot.domain.playbook import Playbook
 from bot.ids import Action
 
@@ -51,6 +58,9 @@ def _customer(case: Case) -> str:
     return mrkdwn(case.customer.name, 200)
 
 
+SUMMARY_SHOWN = 400  # characters of "What happened" on the card
+
+
 def case_card(case: Case, playbook: Playbook, style: Style) -> Message:
     """The message that heads the case's thread: who, what, and where it stands."""
     facts = [("Customer", _customer(case) + (f"\n{mrkdwn(case.customer.contact, 200)}"
@@ -64,8 +74,17 @@ def case_card(case: Case, playbook: Playbook, style: Style) -> Message:
         facts.append(("Location", mrkdwn(case.location, 100)))
     if case.purchase_minor is not None:
         facts.append(("Purchase", style.amount(case.purchase_minor)))
-    blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts),
-              section(f"*What happened*\n{quote(mrkdwn(case.summary, 2800))}"),
+    # Reopened: the customer was still unhappy when a manager followed up.
+    reopened = [f.done_at for f in case.follow_ups
+                if f.reaction is Reaction.STILL_UNHAPPY and f.done_at is not None]
+    if reopened:
+        facts.append(("Reopened", date(reopened[-1])
+                      + (f" ({len(reopened)} times)" if len(reopened) > 1 else "")))
+    # What happened, at a length that reads at a glance; all of it is one click away.
+    summary = section(f"*What happened*\n{quote(shorten(escape(case.summary), SUMMARY_SHOWN))}",
+                      accessory=button("Read all", Action.SHOW_SUMMARY, str(case.id))
+                      if len(escape(case.summary)) > SUMMARY_SHOWN else None)
+    blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts), summary,
               context(_progress(case, playbook, style))]
     if case.state in (CaseState.OPENED, CaseState.APOLOGISED, CaseState.FIXING):
         blocks.append(actions(

@@ -216,6 +216,17 @@ def follow_up(case: Case, number: int) -> dict[str, Any]:
                  {"case": case.id, "number": number})
 
 
+def summary(case: Case) -> dict[str, Any]:
+    """The whole of "What happened", read-only (no submit button)."""
+    text = escape(case.summary)
+    chunks = [text[i:i + 2900] for i in range(0, len(text), 2900)] or ["-"]
+    blocks: list[Block] = [section(f"*{case.reference}* · {escape(case.customer.name)}")]
+    blocks += [section(chunk) for chunk in chunks[:MAX_VIEW_BLOCKS - 1]]
+    return View(type="modal", callback_id=ViewId.SUMMARY, title=plain("What happened", 24),
+                close="Close", blocks=blocks,
+                private_metadata=metadata(case=case.id)).to_dict()
+
+
 def cancel(case: Case) -> dict[str, Any]:
     blocks: list[Block] = [
         section(f"Cancel {case.reference} for {escape(case.customer.name)}? Use this for a "

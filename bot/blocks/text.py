@@ -28,6 +28,21 @@ def cut(text: str, limit: int) -> str:
     return keep + MARKER
 
 
+def shorten(text: str, limit: int) -> str:
+    """For what a person reads at a glance (a dropdown option, a card): cut at a word,
+    with an ellipsis; `cut`'s marker is for text that had to fit Slack's limits."""
+    if len(text) <= limit:
+        return text
+    keep = text[: limit - 1]
+    space = keep.rfind(" ")
+    if space > limit // 2:
+        keep = keep[:space]
+    amp = keep.rfind("&")  # never half an escape sequence
+    if amp != -1 and ";" not in keep[amp:]:
+        keep = keep[:amp]
+    return keep.rstrip(" ,;:.-") + "…"
+
+
 def mrkdwn(text: str | None, limit: int = 3000) -> str:
     return cut(escape(text), limit)
 

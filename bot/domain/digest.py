@@ -55,6 +55,7 @@ class WeekFigures:
     top_causes: list[Count] = field(default_factory=list)
     oldest_open: list[CaseLine] = field(default_factory=list)
     largest_compensation: list[CaseLine] = field(default_factory=list)
+    denied: list[CaseLine] = field(default_factory=list)  # decided this week; detail: why
     still_unhappy: list[CaseLine] = field(default_factory=list)
 
     @property
@@ -68,7 +69,8 @@ class WeekFigures:
 
     @property
     def recovery_rate(self) -> float | None:
-        """Of the customers met at a follow-up this week, the share satisfied or better."""
+        """Of the cases followed up this week, the share whose latest follow-up found the
+        customer satisfied or better (each case once, however often it was followed up)."""
         return (self.recovered_at_follow_up / self.follow_ups_done
                 if self.follow_ups_done else None)
 

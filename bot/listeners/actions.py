@@ -310,6 +310,15 @@ def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Dep
         channel=meta(view).get("channel", ""), unmatched=False, style=deps.style)))
 
 
+@on_click(opens_modal=True)
+def show_summary(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+                 action: dict[str, Any]) -> None:
+    """Everything the person wrote, when the card shows only its start."""
+    (case_id,) = ids(action["value"], 1)
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=modals.summary(deps.service.get(case_id)))
+
+
 def open_case_from_home(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     ack()
     deps.soon(lambda: open_new_case_modal(client, deps, trigger_id=body["trigger_id"], text="",
@@ -329,3 +338,4 @@ def register(app: App) -> None:
     app.action(Action.SNOOZE.pattern())(snooze)
     app.action(Action.PLAYBOOK_PICKED.pattern())(playbook_picked)
     app.action(Action.OPEN_CASE.pattern())(open_case_from_home)
+    app.action(Action.SHOW_SUMMARY.pattern())(show_summary)

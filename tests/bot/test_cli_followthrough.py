@@ -58,6 +58,11 @@ def test_digest_preview_prints_a_readable_week(installed: Path,
     assert "# Recovery digest, week 47, Mon 16 Nov – Sun 22 Nov 2026" in out
     assert "*1* cases opened" in out and "Compensation given: *£24.50*" in out
     assert "<!date" not in out  # plain text for a terminal
+    # Words, not ids: playbook titles and people's names; no stray space before a comma.
+    assert "• Billing error or double charge: 1" in out and "billing-error" not in out
+    assert "@Morgan (1)" in out and "U0MGR001" not in out
+    assert " ," not in out
+    assert out.count("not done yet") == 1 and out.count("of 1 due") == 1  # the figure once
     assert main(["digest", "preview", "--week", "2026-47"]) == 2
     assert "2026-W47" in capsys.readouterr().err
 

@@ -341,3 +341,37 @@ def test_a_form_slack_could_not_open_is_explained(harness: Harness) -> None:
     harness.fake.fail_next["views.open"] = [(200, {"ok": False, "error": "expired_trigger_id"})]
     harness.command("order late")
     assert "type `/recover` again" in ephemerals(harness, STAFF)[-1]
+
+
+def test_the_card_reads_at_a_glance_and_shows_a_reopened_case(harness: Harness) -> None:
+    long = "order A-1042 was late. " + "The driver could not find the door, " * 40 + "THE END"
+    card = open_case(harness, answers={Field.WHAT_HAPPENED: long})
+    summary = next(b for b in card.blocks if "What happened" in json.dumps(b))
+    assert "THE END" not in summary["text"]["text"] and summary["text"]["text"].endswith("…")
+    assert "(cut)" not in summary["text"]["text"]
+    # The rest is one click away, in a read-only modal.
+    harness.click(card, Action.SHOW_SUMMARY, user=STAFF2)
+    whole = json.dumps(harness.opened_view()["blocks"])
+    assert "THE END" in whole and "Sam &lt;!channel&gt; Taylor" in whole
+
+    # Still unhappy at the follow-up: the card says the case was reopened, and when.
+    harness.click(card, Action.RESOLVE, user=STAFF)
+    harness.submit(harness.opened_view(), {Field.REACTION: "satisfied",
+                                           Field.ROOT_CAUSE: "Courier delay",
+                                           Field.ACTION_TAKEN: "Sent a fresh order",
+                                           Field.MANAGER: MANAGER}, user=STAFF)
+    (dm,) = harness.fake.posts_in("D" + MANAGER.lstrip("U"))
+    harness.click(dm, Action.FOLLOWED_UP, user=MANAGER)
+    harness.submit(harness.opened_view(), {Field.REACTION: "still_unhappy",
+                                           Field.NOTES: "Wants a call"}, user=MANAGER)
+    card = harness.fake.messages[card.ts]
+    assert "*Reopened*" in json.dumps(card.blocks)
+
+
+def test_dropdown_options_end_at_a_word() -> None:
+    from bot.blocks.base import option
+
+    made = option("Refund the delivery charge and a quarter of the order, " * 3, "x")
+    shown = made.to_dict()["text"]["text"]
+    assert len(shown) <= 75 and shown.endswith("…") and "(cut)" not in shown
+    assert not shown[:-1].endswith(" ")

@@ -246,3 +246,23 @@ def test_a_playbook_without_a_follow_up_window_uses_the_installations_default() 
     follow_up = case.resolve(outcome=outcome, playbook=playbook, actor="U0STAFF1", at=at,
                              manager="U0MGR001", default_window=timedelta(hours=24))
     assert follow_up.due_at == at + timedelta(hours=24)
+
+
+def test_shipped_playbooks_read_well_and_say_what_they_give() -> None:
+    """Guidance flows as paragraphs (no hard breaks at 80 columns in Slack), and a label
+    that names a percentage is the percentage the option computes."""
+    import re
+
+    from bot.domain.playbook_library import PlaybookLibrary
+
+    for playbook in PlaybookLibrary.load().all():
+        for paragraph in playbook.apology.guidance.strip().split("\n\n"):
+            assert "\n" not in paragraph, f"{playbook.id}: guidance has hard line breaks"
+        for options in playbook.compensation.values():
+            for option in options:
+                named = [float(x) for x in re.findall(r"(\d+(?:\.\d+)?)\s*%", option.label)]
+                if named:
+                    assert option.percent is not None and all(
+                        x == float(option.percent) for x in named), (playbook.id, option.label)
+                if option.percent == 100:
+                    assert "full" in option.label.lower() or "refund" in option.label.lower()

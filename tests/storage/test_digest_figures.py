@@ -154,6 +154,9 @@ def test_every_figure_of_a_hand_built_week(session: Session, library: PlaybookLi
         (built["c2"].id, 3000), (built["c1"].id, 1500)]
     assert f.still_unhappy == [CaseLine(case_id=built["c3"].id, customer="Cy", at=at(19, 15),
                                         detail="Wants <!here> a call", person=M1)]
+    # A denied compensation stands out too, with who denied it and why.
+    assert f.denied == [CaseLine(case_id=built["c5"].id, customer="Ed", at=at(21, 18, 30),
+                                 detail="too much", amount_minor=2500, person=M1)]
 
     last = week_figures(session, *Week(2026, 46).bounds(UTC_ZONE))
     assert (last.opened, last.resolved, last.median_recovery_s) == (1, 1, 3600)
@@ -185,3 +188,19 @@ def test_week_boundaries_follow_the_local_calendar(session: Session,
     # In UTC the Monday case falls on Sunday 18 Oct, the week before.
     assert week_figures(session, *Week(2026, 43).bounds(UTC_ZONE)).opened == 1
     assert timedelta(hours=169) == (lambda s, e: e - s)(*Week(2026, 43).bounds(london))
+
+
+def test_the_recovery_rate_counts_each_case_once_by_its_latest_follow_up(
+        session: Session, library: PlaybookLibrary) -> None:
+    b = Builder(session, library)
+    case = b.open(at(16, 9), "Gus", contact="gus@example.com", location=None)
+    b.resolve(case, at(16, 10), Reaction.SATISFIED, "Courier delay")
+    b.follow_up(case, at(17, 10), Reaction.STILL_UNHAPPY, "cold again")  # reopens it
+    b.resolve(case, at(18, 10), Reaction.SATISFIED, "Courier delay")
+    b.follow_up(case, at(19, 10), Reaction.DELIGHTED)
+    session.flush()
+    f = week_figures(session, *Week(2026, 47).bounds(UTC_ZONE))
+    assert (f.follow_ups_done, f.recovered_at_follow_up, f.recovery_rate) == (1, 1, 1.0)
+    # The week that saw only the unhappy follow-up counts the case as not recovered then.
+    upto = week_figures(session, at(16, 0), at(18, 0))
+    assert (upto.follow_ups_done, upto.recovered_at_follow_up) == (1, 0)
