@@ -28,6 +28,22 @@ from storage import db
 DEFAULT_DATABASE = "sqlite:///amends-sandbox.db"
 
 
+def _cli() -> str:
+    """How to type `amends` here: by name when it is on the PATH, else its path (a fresh
+    clone's .venv/bin/amends)."""
+    import shutil
+    from pathlib import Path
+
+    installed = Path(sys.executable).with_name("amends")
+    on_path = shutil.which("amends")
+    if not installed.exists() or (on_path and Path(on_path).resolve() == installed.resolve()):
+        return "amends"
+    try:
+        return str(installed.relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,7 +104,7 @@ def run(*, port: int, bot_port: int, database_url: str | None) -> int:
               f"Press Ctrl-C to stop.\n"
               f"Its cases are kept in {database_url}, apart from your real data; to see them "
               f"with the CLI, give it that database:\n"
-              f"  DATABASE_URL={database_url} amends digest preview", flush=True)
+              f"  DATABASE_URL={database_url} {_cli()} digest preview", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
