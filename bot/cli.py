@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 from pathlib import Path
@@ -381,23 +380,10 @@ def _names(settings: Settings):  # type: ignore[no-untyped-def]
     without one, names stay empty and the ids are still there."""
     if not settings.slack_bot_token:
         return lambda _user: ""
-
-    from slack_sdk.errors import SlackApiError
-
-    from bot.messaging import make_client
+    from bot.messaging import Slack, make_client
 
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-
-    @functools.cache
-    def name(user: str) -> str:
-        try:
-            profile = client.users_info(user=user)["user"]
-        except (SlackApiError, OSError, KeyError, TypeError):
-            return ""
-        return str(profile.get("profile", {}).get("display_name") or profile.get("real_name")
-                   or profile.get("name") or "")
-
-    return name
+    return Slack(client, recovery_channel=None).name
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,7 +19,7 @@ from bot import digest_render
 from bot import effects as fx
 from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
-from bot.blocks.text import mention
+from bot.blocks.text import deciders
 from bot.domain import money
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week, latest_due, send_time
@@ -140,11 +140,9 @@ class FollowThrough:
              thread_ts) in rows:
             shown = money.format_amount(amount, self.settings.currency)
             if reminded is None and now >= since + remind and channel and thread_ts:
-                # Never the requester: they can't approve their own request.
-                managers = " ".join([mention(m) for m in everyone
-                                     if m != requester][:10]) or "Managers:"
                 msg = msgs.approval_reminder(case_id=case_id, amount=shown, requester=requester,
-                                             since=since, managers=managers)
+                                             since=since,
+                                             managers=deciders(everyone, besides=requester))
                 self._count(report, "approval_reminders", self._send(
                     lambda s, i=approval_id: claims.claim_approval(s, i, "reminded_at", now),
                     fx.post(channel, msg, thread_ts=thread_ts), send_at))

@@ -35,12 +35,37 @@ def make_client(*, token: str, base_url: str) -> WebClient:
     return client
 
 
+MAX_NAMES = 10_000  # people whose names are kept
+
+
 class Slack:
     """The few Web API calls Amends makes, each with a plain outcome."""
 
     def __init__(self, client: WebClient, *, recovery_channel: str | None) -> None:
         self.client = client
         self.recovery_channel = recovery_channel
+        self._names: dict[str, str] = {}
+
+    def name(self, user: str) -> str:
+        """A person's display name (users.info), "" when Slack can't say; never raises.
+        Cached: messages are re-rendered on every change, and names rarely change. A failed
+        lookup isn't cached, so a passing outage doesn't blank a name for good."""
+        known = self._names.get(user)
+        if known is not None:
+            return known
+        try:
+            profile = self.client.users_info(user=user)["user"]
+        except (SlackApiError, OSError, KeyError, TypeError):
+            return ""
+        found = str(profile.get("profile", {}).get("display_name") or profile.get("real_name")
+                    or profile.get("name") or "")
+        if len(self._names) < MAX_NAMES:
+            self._names[user] = found
+        return found
+
+    def known_name(self, user: str) -> str | None:
+        """The cached name, without asking Slack (None: not looked up yet)."""
+        return self._names.get(user)
 
     def post_case(self, channel: str, user: str, msg: Message) -> tuple[str, str] | None:
         """Post where the case was opened; else the recovery channel; else a DM."""

@@ -122,9 +122,7 @@ def _new_case_form(library: PlaybookLibrary, chosen: str | None, currency: str
         _text(Field.PURCHASE, f"Purchase value ({currency})", optional=True,
               hint="Lets Amends work out percentage options and the compensation ceiling."),
     ]
-    # One block short of the limit: the "no playbook matched" note may go on top.
-    return _view(ViewId.NEW_CASE, "Recover a customer", "Open case", blocks[:MAX_VIEW_BLOCKS - 1],
-                 {"channel": ""})
+    return _view(ViewId.NEW_CASE, "Recover a customer", "Open case", blocks, {"channel": ""})
 
 
 def custom_compensation(case: Case, style: Style, preset: CompensationOption | None,

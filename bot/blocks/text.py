@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 _ID = re.compile(r"^[UWSCGD][A-Z0-9]{2,}$")
@@ -61,6 +62,15 @@ def mention(user_id: str | None) -> str:
 
 def group_mention(group_id: str) -> str:
     return f"<!subteam^{group_id}>" if _ID.match(group_id) else ""
+
+
+def deciders(managers: Iterable[str], *, besides: str | None = None,
+             group: str | None = None) -> str:
+    """The managers to mention for a decision (at most ten, and their group): never
+    `besides`, the requester, who can't approve their own request."""
+    people = " ".join([mention(m) for m in sorted(managers) if m != besides][:10])
+    return " ".join(x for x in (group_mention(group) if group else "", people) if x) \
+        or "Managers:"
 
 
 def date(moment: datetime, fallback_zone: str = "UTC") -> str:

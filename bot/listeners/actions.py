@@ -247,10 +247,20 @@ def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
     # Refuse before the modal: nobody fills in a form only to be told no.
     authority.check(case, EventKind.RESOLVED, user, deps.service.policy())
     playbook = deps.service.playbook(case.playbook_id)
-    # The managers by name (users.info, cached): staff pick a person, not an id.
-    managers = [(m, deps.staff_name(m)) for m in sorted(deps.managers.all())[:100]]
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=modals.resolve(case, playbook, default_manager(deps, case), managers))
+    # Staff pick a manager by name. The form opens at once with the names already known
+    # (users.info would eat into the trigger_id's 3 seconds); the rest follow in an update.
+    people = sorted(deps.managers.all())[:100]
+    manager = default_manager(deps, case)
+    known = [(m, deps.slack.known_name(m) or "") for m in people]
+    opened = client.views_open(trigger_id=body["trigger_id"],
+                               view=modals.resolve(case, playbook, manager, known))
+    if all(name for _m, name in known):
+        return
+    named = [(m, deps.staff_name(m)) for m in people]
+    if named != known:
+        view = opened["view"]
+        client.views_update(view_id=view["id"], hash=view.get("hash"),
+                            view=modals.resolve(case, playbook, manager, named))
 
 
 def default_manager(deps: Deps, case: Case) -> str | None:

@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -50,28 +49,14 @@ class Deps:
 
     def staff_name(self, user: str) -> str:
         """The name to sign the suggested apology with; never fails the flow."""
-        return _staff_name(self.slack.client, user)
+        return self.slack.name(user)
 
     def manager_mentions(self, *, besides: str | None = None) -> str:
         """Who can decide, to mention: never `besides` (the requester can't approve their
         own request)."""
-        from bot.blocks.text import group_mention, mention
+        from bot.blocks.text import deciders
 
-        people = " ".join([mention(m) for m in sorted(self.managers.all())
-                           if m != besides][:10])
-        group = group_mention(self.managers.group) if self.managers.group else ""
-        return " ".join(x for x in (group, people) if x) or "Managers:"
-
-
-@lru_cache(maxsize=1024)
-def _staff_name(client: Any, user: str) -> str:
-    # Cached: the apology message is re-rendered on every change, and names rarely change.
-    try:
-        profile = client.users_info(user=user)["user"]
-        return (profile.get("profile", {}).get("display_name") or profile.get("real_name")
-                or profile.get("name") or "")
-    except (SlackApiError, KeyError, TypeError):
-        return ""
+        return deciders(self.managers.all(), besides=besides, group=self.managers.group)
 
 
 class Malformed(DomainError):

@@ -284,3 +284,20 @@ def test_resolving_with_work_undone_says_so_and_the_manager_sees_it(
     text = json.dumps(dm.blocks)
     assert "Refused a call" in text and "Steps not ticked" in text
     assert "*Apology:* none recorded" in text
+
+
+def test_the_resolve_form_opens_before_any_name_is_looked_up(harness: Harness) -> None:
+    """users.info can take its time: the form opens at once (the trigger_id lives 3 s) and
+    the managers' names follow in an update; a second form has them from the start."""
+    card = open_case(harness)
+    start = len(harness.fake.calls)
+    harness.click(card, Action.RESOLVE, user=STAFF)
+    methods = [c.method for c in harness.fake.calls[start:]]
+    assert methods.index("views.open") < methods.index("users.info")
+    update = harness.fake.called("views.update")[-1].args["view"]
+    picker = next(b for b in update["blocks"] if b.get("block_id") == Field.MANAGER)
+    assert {o["text"]["text"] for o in picker["element"]["options"]} == {"Morgan", "Jo"}
+
+    start = len(harness.fake.calls)
+    harness.click(card, Action.RESOLVE, user=STAFF)
+    assert [c.method for c in harness.fake.calls[start:]] == ["views.open"]
