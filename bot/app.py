@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -16,16 +17,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
 from bot.blocks.case_messages import Style
-from bot.deliveries import Deliverer
+from bot.blocks.text import deciders
+from bot.delivery.handlers import Deliverer, WebhookTarget
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.render import Renderer
 from bot.domain.compensation import CompensationPolicy
 from bot.domain.playbook_library import PlaybookLibrary
-from bot.followthrough import FollowThrough
 from bot.inbox import Inbox
+from bot.jobs import JobContext
 from bot.listeners import actions, commands, events, views
 from bot.listeners.common import Deps
 from bot.managers import ManagerDirectory
 from bot.messaging import Slack
-from bot.outbox import OutboxWorker
 from bot.recovery import RecoveryService, utc_now
 from bot.settings import Settings
 from bot.work import Background, RequestGate
@@ -42,10 +45,11 @@ WORK_THREADS = 2
 URGENT_THREADS = 2
 
 
-def make_followthrough(settings: Settings, *, sessions: sessionmaker[Session],
-                       library: PlaybookLibrary, managers: ManagerDirectory) -> FollowThrough:
-    return FollowThrough(settings=settings, sessions=sessions, library=library,
-                         managers=managers.all)
+def make_jobs(settings: Settings, *, sessions: sessionmaker[Session],
+              library: PlaybookLibrary, managers: ManagerDirectory,
+              notify: Callable[[], None] = lambda: None) -> JobContext:
+    return JobContext(settings=settings, sessions=sessions, library=library,
+                      managers=managers.all, notify=notify)
 
 
 def _inbox_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
@@ -60,14 +64,11 @@ class Assembly:
     app: App
     deps: Deps
     outbox: OutboxWorker
+    jobs: JobContext
 
     @property
     def inbox(self) -> Inbox:
         return self.deps.inbox
-
-    @property
-    def followthrough(self) -> FollowThrough:
-        return self.deps.followthrough
 
 
 def build_app(settings: Settings, **kwargs: Any) -> App:
@@ -77,8 +78,8 @@ def build_app(settings: Settings, **kwargs: Any) -> App:
 def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Session],
              library: PlaybookLibrary, executor: Executor | None = None,
              work_executor: Executor | None = None, gate: RequestGate | None = None,
-             outbox: OutboxWorker | None = None,
              clock: Callable[[], datetime] = utc_now, socket_mode: bool = False) -> Assembly:
+    """Everything built once, in dependency order: nothing is wired in afterwards."""
     managers = ManagerDirectory(managers=settings.managers, group=settings.manager_group,
                                 client=client)
 
@@ -87,30 +88,36 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                                   managers=managers.all(), currency=settings.currency)
 
     slack = Slack(client, recovery_channel=settings.recovery_channel)
+    style = Style(currency=settings.currency, staff_limit_minor=settings.staff_limit_minor,
+                  timezone=settings.timezone)
+    wake = threading.Event()  # set after a commit that queued deliveries
+    jobs = make_jobs(settings, sessions=sessions, library=library, managers=managers,
+                     notify=wake.set)
+    deliver = Deliverer(
+        sessions=sessions, slack=slack, jobs=jobs, clock=clock,
+        render=Renderer(library=library, style=style, names=slack.name,
+                        deciders=lambda requester: deciders(
+                            managers.all(), besides=requester, group=managers.group)),
+        webhook=WebhookTarget(settings.webhook_url, settings.webhook_secret or "")
+        if settings.webhook_url else None)
+    # What changes write to the outbox is delivered by this worker (started by the server;
+    # tests drive it by hand).
+    worker = OutboxWorker(sessions, deliver, clock=clock, gate=gate, wake=wake)
     deps = Deps(settings=settings,
                 service=RecoveryService(
-                    sessions=sessions, library=library, policy=policy, clock=clock,
+                    library=library, policy=policy, clock=clock,
                     follow_up_window=timedelta(hours=settings.follow_up_hours),
-                    webhooks=bool(settings.webhook_url)),
-                slack=slack,
-                style=Style(currency=settings.currency,
-                            staff_limit_minor=settings.staff_limit_minor,
-                            timezone=settings.timezone),
-                managers=managers, library=library,
+                    notify=wake.set, webhooks=bool(settings.webhook_url)),
+                sessions=sessions, slack=slack, style=style, managers=managers,
+                library=library,
                 work=Background(executor=work_executor, threads=WORK_THREADS,
                                 name="amends-work", gate=gate, patience=1.0),
                 urgent=Background(executor=work_executor, threads=URGENT_THREADS,
                                   name="amends-modal", gate=gate, patience=0.2),
-                followthrough=make_followthrough(settings, sessions=sessions, library=library,
-                                                 managers=managers),
-                inbox=Inbox(_inbox_sessions(sessions), clock=clock))
-    deps.inbox.handlers.update(actions.inbox_handlers(deps))
-    # What changes write to the outbox is delivered by this worker (started by the server;
-    # tests drive it by hand).
-    worker = outbox or OutboxWorker(sessions, clock=clock, gate=gate)
-    worker.deliver = Deliverer(deps)
-    deps.service.notify = worker.kick
-    deps.followthrough.notify = worker.kick
+                # Stored clicks run again through `deps`, bound when one is replayed.
+                inbox=Inbox(_inbox_sessions(sessions), clock=clock, handlers={
+                    kind: (lambda body, k=kind: actions.rerun(deps, k, body))
+                    for kind in actions.DURABLE}))
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -129,13 +136,17 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
     @app.middleware
     def inject(context: dict[str, Any], body: dict[str, Any],
                next: Callable[[], BoltResponse]) -> BoltResponse:
-        # Bolt hands every context key to listeners by name: `deps` is their one collaborator.
+        # Bolt hands every context key to listeners by name: `deps` is their collaborator,
+        # `unit` the request's unit of work (a session: lazy, so a request that never
+        # touches the database never connects).
         context["deps"] = deps
         # Slack's own id for the request, for the logs: the event id, else the trigger id.
         logs.request_id.set(body.get("event_id") or body.get("trigger_id")
                             or uuid.uuid4().hex[:12])
         logs.case_id.set(None)
-        return next()
+        with sessions() as unit:
+            context["unit"] = unit
+            return next()
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -144,4 +155,4 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
 
     for module in (commands, actions, views, events):
         module.register(app)
-    return Assembly(app=app, deps=deps, outbox=worker)
+    return Assembly(app=app, deps=deps, outbox=worker, jobs=jobs)

@@ -217,8 +217,6 @@ def _assembly(settings: Settings):  # type: ignore[no-untyped-def]
     from bot.app import assemble
     from bot.domain.playbook_library import PlaybookLibrary
     from bot.messaging import make_client
-    from bot.outbox import OutboxWorker
-    from bot.recovery import utc_now
     from storage import db
 
     engine = db.make_engine(settings.database_url)
@@ -226,13 +224,12 @@ def _assembly(settings: Settings):  # type: ignore[no-untyped-def]
     sessions = db.make_sessions(engine)
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
     return assemble(settings, client=client, sessions=sessions,
-                    library=PlaybookLibrary.load(settings.playbooks_dir),
-                    outbox=OutboxWorker(sessions, clock=utc_now))
+                    library=PlaybookLibrary.load(settings.playbooks_dir))
 
 
-def _followthrough(settings: Settings):  # type: ignore[no-untyped-def]
+def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
     """The follow-through jobs alone, for commands that read (no Slack connection needed)."""
-    from bot.app import make_followthrough
+    from bot.app import make_jobs
     from bot.domain.playbook_library import PlaybookLibrary
     from bot.managers import ManagerDirectory
     from bot.messaging import make_client
@@ -241,7 +238,7 @@ def _followthrough(settings: Settings):  # type: ignore[no-untyped-def]
     engine = db.make_engine(settings.database_url)
     db.check_schema(engine)
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
-    return make_followthrough(
+    return make_jobs(
         settings, sessions=db.make_sessions(engine),
         library=PlaybookLibrary.load(settings.playbooks_dir),
         managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
@@ -276,14 +273,16 @@ def _reminders_run(args: argparse.Namespace, settings: Settings) -> int:
     if not _needs_slack(settings):
         return 2
     parts = _assembly(settings)
-    report = parts.followthrough.run_reminders(utc_now())
+    from bot.jobs import run_reminders
+
+    report = run_reminders(parts.jobs, utc_now())
     parts.outbox.drain()
     print(f"Sent {report}.")
     return _outbox_outcome(parts)
 
 
 def _outbox_outcome(parts) -> int:  # type: ignore[no-untyped-def]
-    from bot.outbox import status
+    from bot.delivery.outbox import status
 
     counts = status(parts.outbox.sessions)["counts"]
     if counts.get("pending") or counts.get("dead"):
@@ -296,22 +295,25 @@ def _outbox_outcome(parts) -> int:  # type: ignore[no-untyped-def]
 
 def _week(args: argparse.Namespace, jobs, now):  # type: ignore[no-untyped-def]
     from bot.domain.weeks import Week
+    from bot.jobs import digest
 
     if args.week:
         return Week.parse(args.week)
-    return jobs.due_week(now)[0]
+    return digest.due_week(jobs, now)[0]
 
 
 def _digest_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.jobs import digest
     from bot.recovery import utc_now
 
-    jobs = _followthrough(settings)
+    jobs = _jobs(settings)
     try:
         week = _week(args, jobs, utc_now())
     except ValueError as exc:
         print(f"--week: {exc}", file=sys.stderr)
         return 2
-    print(jobs.digest(week, plain=True, names=_names(settings)).text)
+    with jobs.sessions() as session:
+        print(digest.compose(jobs, session, week, plain=True, names=_names(settings)).text)
     return 0
 
 
@@ -320,11 +322,13 @@ def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
 
     if not _needs_slack(settings):
         return 2
+    from bot.jobs import digest
+
     parts, now = _assembly(settings), utc_now()
-    jobs = parts.followthrough
+    jobs = parts.jobs
     try:
         week = _week(args, jobs, now)
-        outcome = jobs.send_digest(week, now)
+        outcome = digest.send(jobs, week, now)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -338,7 +342,8 @@ def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.outbox import status
+    from bot.delivery.outbox import status
+    from bot.domain.lifecycle import case_reference
     from storage import db
 
     engine = db.make_engine(settings.database_url)
@@ -347,7 +352,7 @@ def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
     counts = report["counts"]
     print("Outbox: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sent", "dead")))
     for job_id, kind, case_id, attempts, error in report["dead"]:
-        case = f"C-{case_id:04d}" if case_id else "-"
+        case = case_reference(case_id) if case_id else "-"
         print(f"  dead #{job_id} {kind} (case {case}, {attempts} attempt(s)): {error}")
     if report["dead"]:
         print("Fix the cause, then `amends outbox retry` to deliver them again.")

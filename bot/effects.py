@@ -1,64 +1,351 @@
-"""What Slack must be told after a change, as data: written to the outbox in the change's
-transaction and delivered by the worker (bot/deliveries.py does the telling)."""
+"""What Slack (or the shop's own systems) must be told after a change, as typed values.
+
+A change writes its effects to the outbox in its own transaction; the delivery side
+(`bot/delivery`) reads them back and renders every message at delivery time, from the
+database as it is then. So an effect carries facts (which case, which compensation, who,
+when, where), never a rendered message. Each kind has a fixed name (the outbox row's
+`kind`) and an explicit, JSON-safe serialisation; `decode` refuses what it doesn't know.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+import types
+import typing
+from datetime import datetime
+from typing import Any, ClassVar, Union
 
-from bot.blocks.base import Message
+from sqlalchemy.orm import Session
+
+from storage import outbox
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
+class Place:
+    """Where a message goes: a channel (optionally a thread in it) or a person's DM."""
+
+    channel: str | None = None
+    thread_ts: str | None = None
+    user: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.channel is None) == (self.user is None):
+            raise ValueError("a place is a channel or a user, not both or neither")
+
+    @classmethod
+    def dm(cls, user: str) -> Place:
+        return cls(user=user)
+
+    @classmethod
+    def thread(cls, channel: str, thread_ts: str | None = None) -> Place:
+        return cls(channel=channel, thread_ts=thread_ts)
+
+
+@dataclasses.dataclass(frozen=True)
 class Effect:
-    kind: str
-    payload: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str]
+
+    @property
+    def ordered_by(self) -> int | None:
+        """The case whose deliveries this one queues behind (the outbox's per-case order);
+        None: it goes whenever it is due."""
+        return None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
-def refresh(case_id: int, *parts: str) -> Effect:
-    """Edit the case card and the named walkthrough messages to show the case as it is."""
-    return Effect("refresh", {"case_id": case_id, "parts": list(parts)})
+@dataclasses.dataclass(frozen=True)
+class CaseEffect(Effect):
+    """About one case's own messages: delivered in order with the case's others."""
+
+    case_id: int
+
+    @property
+    def ordered_by(self) -> int | None:
+        return self.case_id
 
 
-def reply(case_id: int, message: Message) -> Effect:
-    """A reply in the case thread."""
-    return Effect("reply", {"case_id": case_id, "text": message.text,
-                            "blocks": message.blocks})
+KINDS: dict[str, type[Effect]] = {}
 
 
-def start_thread(case_id: int, channel: str, user: str) -> Effect:
-    return Effect("start_thread", {"case_id": case_id, "channel": channel, "user": user})
+def _kind(name: str) -> Any:
+    def register(cls: type[Effect]) -> type[Effect]:
+        cls.kind = name
+        KINDS[name] = cls
+        return cls
+
+    return register
 
 
-def approval_request(case_id: int, number: int) -> Effect:
-    return Effect("approval_request", {"case_id": case_id, "number": number})
+# -- the case thread ---------------------------------------------------------------------
+
+@_kind("start_thread")
+@dataclasses.dataclass(frozen=True)
+class StartThread(CaseEffect):
+    """The case card where the case was opened, then apology, fix and compensation."""
+
+    channel: str
+    user: str
 
 
-def decision(case_id: int, number: int) -> Effect:
-    return Effect("decision", {"case_id": case_id, "number": number})
+@_kind("refresh")
+@dataclasses.dataclass(frozen=True)
+class Refresh(CaseEffect):
+    """Edit the card and these walkthrough messages to show the case as it is now."""
+
+    parts: tuple[str, ...] = ()
 
 
-def follow_up_dm(case_id: int, number: int) -> Effect:
-    return Effect("follow_up_dm", {"case_id": case_id, "number": number})
+@_kind("approval_request")
+@dataclasses.dataclass(frozen=True)
+class ApprovalRequest(CaseEffect):
+    number: int
 
 
-def follow_up_dm_update(case_id: int, number: int) -> Effect:
-    return Effect("follow_up_dm_update", {"case_id": case_id, "number": number})
+@_kind("decision")
+@dataclasses.dataclass(frozen=True)
+class Decision(CaseEffect):
+    """The approval request edited to show the decision, and the requester told."""
+
+    number: int
 
 
-def withdraw_approvals(case_id: int) -> Effect:
-    return Effect("withdraw_approvals", {"case_id": case_id})
+@_kind("withdraw_approvals")
+@dataclasses.dataclass(frozen=True)
+class WithdrawApprovals(CaseEffect):
+    """A cancelled case's open requests edited to say so (their buttons gone)."""
 
 
-def hotspot(location: str | None, at: str) -> Effect:
-    return Effect("hotspot", {"location": location, "at": at})
+
+@_kind("resolved_note")
+@dataclasses.dataclass(frozen=True)
+class ResolvedNote(CaseEffect):
+    by: str
+    manager: str
+    seconds: float
 
 
-def post(channel: str, message: Message, *, thread_ts: str | None = None,
-         after: dict[str, Any] | None = None) -> Effect:
-    return Effect("post", {"channel": channel, "thread_ts": thread_ts, "text": message.text,
-                           "blocks": message.blocks, "after": after or {}})
+@_kind("follow_up_note")
+@dataclasses.dataclass(frozen=True)
+class FollowUpNote(CaseEffect):
+    """The manager's follow-up told in the thread: the case closed, or reopened."""
+
+    number: int
+    by: str
 
 
-def direct(user: str, message: Message) -> Effect:
-    return Effect("dm", {"user": user, "text": message.text, "blocks": message.blocks})
+@_kind("cancelled_note")
+@dataclasses.dataclass(frozen=True)
+class CancelledNote(CaseEffect):
+    by: str
+    reason: str
+
+
+# -- the manager's follow-up -------------------------------------------------------------
+
+@_kind("follow_up_dm")
+@dataclasses.dataclass(frozen=True)
+class FollowUpDM(CaseEffect):
+    number: int
+
+
+@_kind("follow_up_dm_update")
+@dataclasses.dataclass(frozen=True)
+class FollowUpDMUpdate(CaseEffect):
+    number: int
+
+
+# -- follow-through: reminders, escalations, nudges, alerts, the digest -------------------
+# Claimed by the scheduled jobs and sent outside any case's order, but naming their case so
+# the message is rendered from it at delivery time.
+
+@_kind("follow_up_reminder")
+@dataclasses.dataclass(frozen=True)
+class FollowUpReminder(Effect):
+    case: int
+    number: int
+    manager: str
+    due: datetime
+
+
+@_kind("follow_up_escalation")
+@dataclasses.dataclass(frozen=True)
+class FollowUpEscalation(Effect):
+    case: int
+    number: int
+    manager: str
+    due: datetime
+    escalate_to: str | None
+    to: Place
+
+
+@_kind("approval_reminder")
+@dataclasses.dataclass(frozen=True)
+class ApprovalReminder(Effect):
+    case: int
+    number: int
+    since: datetime
+    to: Place
+
+
+@_kind("approval_escalation")
+@dataclasses.dataclass(frozen=True)
+class ApprovalEscalation(Effect):
+    case: int
+    number: int
+    since: datetime
+    approver: str | None
+    to: Place
+
+
+@_kind("open_case_nudge")
+@dataclasses.dataclass(frozen=True)
+class OpenCaseNudge(Effect):
+    case: int
+    staff: str
+    opened: datetime
+    to: Place
+
+
+@_kind("hotspot")
+@dataclasses.dataclass(frozen=True)
+class CheckHotspot(Effect):
+    """A case opened at a location: alert its manager if that makes the day a hotspot."""
+
+    location: str | None
+    at: datetime
+
+
+@_kind("hotspot_alert")
+@dataclasses.dataclass(frozen=True)
+class HotspotAlert(Effect):
+    location: str
+    count: int
+    day: str
+    to: Place
+
+
+@_kind("digest")
+@dataclasses.dataclass(frozen=True)
+class WeeklyDigest(Effect):
+    """A week's digest for a channel, rendered when it is posted and then marked sent."""
+
+    week: str
+    channel: str
+    late: bool
+    due: datetime
+
+
+# -- the shop's own systems --------------------------------------------------------------
+
+@_kind("webhook")
+@dataclasses.dataclass(frozen=True)
+class Webhook(Effect):
+    case_id: int | None
+    event: dict[str, Any]
+
+    @property
+    def ordered_by(self) -> int | None:
+        return self.case_id  # the receiver hears a case's changes in order
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.event  # the body as the receiver gets it (signed at delivery)
+
+
+# -- rows queued by earlier versions ----------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class QueuedMessage(Effect):
+    """A message rendered before it was queued, as versions before 0.2 wrote replies
+    ("reply"), posts ("post") and DMs ("dm"). Read from rows queued before an upgrade so
+    none is lost; never written."""
+
+    case_id: int | None
+    to: Place | None  # None: the case's thread
+    text: str
+    blocks: list[Any]
+    digest: dict[str, str] | None = None  # a digest post: marked sent once posted
+
+    @property
+    def ordered_by(self) -> int | None:
+        return self.case_id
+
+
+def _legacy(kind: str, p: dict[str, Any], case_id: int | None) -> QueuedMessage:
+    to = (None if kind == "reply" else Place.dm(p["user"]) if kind == "dm"
+          else Place.thread(p["channel"], p.get("thread_ts")))
+    return QueuedMessage(case_id=case_id, to=to, text=str(p.get("text") or ""),
+                         blocks=list(p.get("blocks") or []),
+                         digest=(p.get("after") or {}).get("digest_sent"))
+
+
+def queue(session: Session, effect: Effect, *, now: datetime) -> None:
+    """Write `effect` to the outbox in the caller's transaction."""
+    outbox.add(session, effect.kind, effect.to_payload(), case_id=effect.ordered_by, now=now)
+
+
+# -- serialisation ------------------------------------------------------------------------
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Place):
+        return {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+class Undecodable(ValueError):
+    """An outbox row this version can't read: dead-lettered with this reason."""
+
+
+def _load(kind: Any, value: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        (kind,) = [o for o in options if o is not type(None)]
+        origin = typing.get_origin(kind)
+    if kind is type(None):
+        if value is not None:
+            raise Undecodable("expected nothing")
+        return None
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is Place:
+        return Place(**value)
+    if origin is tuple:
+        return tuple(str(v) for v in value)
+    if origin is dict or kind is Any:
+        if not isinstance(value, dict):
+            raise Undecodable("expected an object")
+        return value
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise Undecodable(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def decode(kind: str, payload: dict[str, Any], case_id: int | None = None) -> Effect:
+    """The effect an outbox row holds."""
+    if kind in ("reply", "post", "dm"):
+        try:
+            return _legacy(kind, payload, case_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Undecodable(f"{kind}: {exc}") from None
+    cls = KINDS.get(kind)
+    if cls is None:
+        raise Undecodable(f"unknown delivery kind {kind!r}")
+    if cls is Webhook:
+        return Webhook(case_id=case_id, event=payload)
+    hints = typing.get_type_hints(cls)
+    try:
+        values = {f.name: _load(hints[f.name], payload[f.name])
+                  for f in dataclasses.fields(cls) if f.name in payload}
+        return cls(**values)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Undecodable(f"{kind}: {exc}") from None

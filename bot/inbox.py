@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,10 +55,11 @@ class _Waiting:
 
 class Inbox:
     def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], datetime],
+                 handlers: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
                  lease: timedelta = timedelta(seconds=60), interval: float = 15.0) -> None:
         self.sessions, self.clock, self.lease, self.interval = sessions, clock, lease, interval
-        # Filled in by the listeners that use the inbox: kind -> how to run a stored click.
-        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        # kind -> how to run a stored click again (the listeners that record them say how).
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = dict(handlers or {})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()

@@ -11,8 +11,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import ConnectionErrorRetryHandler
-from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.blocks.base import Message
 
@@ -24,14 +22,15 @@ CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restr
 
 
 def make_client(*, token: str, base_url: str) -> WebClient:
-    """A WebClient that retries connection errors and 5xx at once, briefly.
+    """A WebClient that never retries by itself.
 
-    A 429 is not retried here: sleeping out Retry-After would hold a request thread, and
-    the outbox worker waits for it instead (a modal open can't wait that long anyway).
+    slack_sdk's retry handlers resend a call after a 5xx or a dropped connection, sleeping
+    in between: a post whose reply was lost would be posted twice, and the sleep holds a
+    thread. The outbox is the one place that retries (its row's next attempt time is the
+    back-off); a modal's trigger_id can't be retried at all.
     """
     client = WebClient(token=token, base_url=base_url, timeout=10)
-    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=1),
-                             ServerErrorRetryHandler(max_retry_count=1)]
+    client.retry_handlers = []
     return client
 
 

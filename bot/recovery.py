@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.domain import authority
 from bot.domain.compensation import CompensationPolicy
-from bot.domain.lifecycle import Case, CaseEvent, Customer, EventKind
+from bot.domain.lifecycle import DEFAULT_FOLLOW_UP, Case, CaseEvent, Customer, EventKind
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
-from bot.effects import Effect
-from storage import cases, outbox, request_keys
-from storage.models import CaseRow, CompensationRow, FollowUpRow
+from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
+from bot.effects import Effect, Webhook, queue
+from storage import cases, request_keys
 
 T = TypeVar("T")
+# A request's or a job's unit of work: one session, handed to every use case it runs.
+Unit = Session
 log = logging.getLogger("amends.recovery")
 
 
@@ -87,7 +89,7 @@ class Context:
     playbook: Playbook
     policy: CompensationPolicy
     now: datetime
-    follow_up_window: timedelta = timedelta(hours=48)  # when the playbook sets none
+    follow_up_window: timedelta = DEFAULT_FOLLOW_UP  # when the playbook sets none
 
 
 # The changes the shop's own systems hear about (AMENDS_WEBHOOK_URL).
@@ -107,11 +109,14 @@ def webhook_event(case: Case, event: CaseEvent) -> dict[str, Any]:
 @translate_storage_errors
 @dataclass
 class RecoveryService:
-    sessions: sessionmaker[Session]
+    """The case use cases. Each takes the request's or job's session (its unit of work) and
+    runs its own short transaction on it (`session.begin()`), committed before anyone is
+    told, and never held across a Slack call (SQLite's BEGIN IMMEDIATE locks even reads)."""
+
     library: PlaybookLibrary
     policy: Callable[[], CompensationPolicy]
     clock: Callable[[], datetime] = utc_now
-    follow_up_window: timedelta = timedelta(hours=48)
+    follow_up_window: timedelta = DEFAULT_FOLLOW_UP
     notify: Callable[[], None] = lambda: None  # wakes the outbox worker after a commit
     webhooks: bool = False  # queue a webhook event for each case change worth telling
 
@@ -122,15 +127,15 @@ class RecoveryService:
             raise LookupError(f"The playbook '{playbook_id}' is no longer installed.")
         return playbook
 
-    def open_case(self, *, origin_key: str | None, playbook_id: str, severity: str,
-                  customer: Customer, summary: str, opened_by: str, currency: str,
-                  order_ref: str | None = None, location: str | None = None,
+    def open_case(self, session: Session, *, origin_key: str | None, playbook_id: str,
+                  severity: str, customer: Customer, summary: str, opened_by: str,
+                  currency: str, order_ref: str | None = None, location: str | None = None,
                   purchase_minor: int | None = None,
                   effects: Callable[[Case], list[Effect]] | None = None) -> tuple[Case, bool]:
         """Record a new case. The same origin (a form submitted twice) opens it once."""
         playbook = self.playbook(playbook_id)
         if origin_key is not None:
-            existing = self._existing(origin_key)
+            existing = self._existing(session, origin_key)
             if existing is not None:
                 return existing, False
         case = Case.open(playbook=playbook, severity=severity, customer=customer,
@@ -138,26 +143,27 @@ class RecoveryService:
                          currency=currency, order_ref=order_ref, location=location,
                          purchase_minor=purchase_minor)
         try:
-            with self.sessions.begin() as session:
+            with session.begin():
                 events = list(case.new_events)
                 cases.add(session, case, origin_key=origin_key)
                 logs.case_id.set(case.id)
                 self._enqueue(session, case, effects(case) if effects else [], events)
         except IntegrityError:
-            existing = self._existing(origin_key) if origin_key else None
+            existing = self._existing(session, origin_key) if origin_key else None
             if existing is None:
                 raise
             return existing, False
         self.notify()
         return case, True
 
-    def _existing(self, origin_key: str) -> Case | None:
-        with self.sessions() as session:
+    def _existing(self, session: Session, origin_key: str) -> Case | None:
+        with session.begin():
             case_id = cases.find_by_origin(session, origin_key)
             return cases.load(session, case_id)[0] if case_id is not None else None
 
-    def change(self, case_id: int, apply: Callable[[Case, Context], T], *, actor: str,
-               action: EventKind, effects: Callable[[Case, T], list[Effect]] | None = None,
+    def change(self, session: Session, case_id: int, apply: Callable[[Case, Context], T], *,
+               actor: str, action: EventKind,
+               effects: Callable[[Case, T], list[Effect]] | None = None,
                key: str | None = None) -> tuple[Case, T]:
         """Check the actor may, apply one transition under a row lock, and commit it with
         its events and what Slack must be told (the outbox), all in one transaction.
@@ -166,7 +172,7 @@ class RecoveryService:
         delivered again raises AlreadyHandled and changes nothing."""
         logs.case_id.set(case_id)
         try:
-            with self.sessions.begin() as session:
+            with session.begin():
                 case, row = cases.load(session, case_id, for_update=True)
                 if key is not None and request_keys.seen(session, key):
                     raise AlreadyHandled(key)
@@ -183,86 +189,41 @@ class RecoveryService:
         except IntegrityError:
             # Two deliveries of one request raced past the lock (SQLite has none): the
             # key's primary key let one through.
-            if key is not None and self._seen(key):
+            if key is not None and self._seen(session, key):
                 raise AlreadyHandled(key) from None
             raise
         self.notify()
         return case, result
 
-    def _seen(self, key: str) -> bool:
-        with self.sessions() as session:
+    def _seen(self, session: Session, key: str) -> bool:
+        with session.begin():
             return request_keys.seen(session, key)
 
     def _enqueue(self, session: Session, case: Case, effects: list[Effect],
                  events: list[CaseEvent]) -> None:
         now = self.clock()
         for effect in effects:
-            outbox.add(session, effect.kind, effect.payload, case_id=case.id, now=now)
+            queue(session, effect, now=now)
         if self.webhooks:
             for event in events:
                 if event.kind in WEBHOOK_EVENTS:
-                    outbox.add(session, "webhook", webhook_event(case, event), case_id=case.id,
-                               now=now)
+                    queue(session, Webhook(case_id=case.id, event=webhook_event(case, event)),
+                          now=now)
 
-    def get(self, case_id: int) -> Case:
-        with self.sessions() as session:
+    def get(self, session: Session, case_id: int) -> Case:
+        with session.begin():
             return cases.load(session, case_id)[0]
-
-    # -- where the case lives in chat ---------------------------------------------------
-
-    def set_thread(self, case_id: int, channel_id: str, ts: str) -> None:
-        with self.sessions.begin() as session:
-            cases.set_thread(session, case_id, channel_id, ts)
-
-    def thread(self, case_id: int) -> tuple[str, str] | None:
-        with self.sessions() as session:
-            return cases.thread(session, case_id)
-
-    def set_message(self, case_id: int, kind: str, channel_id: str, ts: str) -> None:
-        with self.sessions.begin() as session:
-            cases.set_message(session, case_id, kind, channel_id, ts)
-
-    def messages(self, case_id: int) -> dict[str, tuple[str, str]]:
-        with self.sessions() as session:
-            return cases.messages(session, case_id)
-
-    def set_approval_message(self, case_id: int, number: int, channel_id: str, ts: str) -> None:
-        with self.sessions.begin() as session:
-            row = cases.approval(session, case_id, number)
-            if row is not None:
-                row.channel_id, row.message_ts = channel_id, ts
-
-    def approval_message(self, case_id: int, number: int) -> tuple[str, str] | None:
-        with self.sessions() as session:
-            row = cases.approval(session, case_id, number)
-            if row is None or not row.channel_id or not row.message_ts:
-                return None
-            return row.channel_id, row.message_ts
-
-    def set_follow_up_message(self, case_id: int, number: int, channel_id: str,
-                              ts: str) -> None:
-        with self.sessions.begin() as session:
-            row = cases.follow_up_row(session, case_id, number)
-            if row is not None:
-                row.channel_id, row.message_ts = channel_id, ts
-
-    def follow_up_message(self, case_id: int, number: int) -> tuple[str, str] | None:
-        with self.sessions() as session:
-            row = cases.follow_up_row(session, case_id, number)
-            if row is None or not row.channel_id or not row.message_ts:
-                return None
-            return row.channel_id, row.message_ts
 
     # -- lists for people --------------------------------------------------------------
 
-    def open_cases_for(self, user: str) -> Sequence[CaseRow]:
-        with self.sessions() as session:
+    def open_cases_for(self, session: Session, user: str) -> list[CaseLine]:
+        with session.begin():
             return cases.open_cases_for(session, user)
 
-    def pending_approvals(self) -> Sequence[CompensationRow]:
-        with self.sessions() as session:
-            return cases.pending_approvals(session)
+    def approvals_waiting_for(self, session: Session, manager: str) -> list[WaitingApproval]:
+        with session.begin():
+            return cases.approvals_waiting_for(session, manager)
 
-    def follow_ups_due_for(self, manager: str) -> Sequence[FollowUpRow]:
-        with self.sessions() as session:
+    def follow_ups_due_for(self, session: Session, manager: str) -> list[DueFollowUp]:
+        with session.begin():
             return cases.follow_ups_due_for(session, manager)

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
-from bot.followthrough import FollowThrough
+from bot.jobs import SCHEDULED, JobContext
 
 log = logging.getLogger("amends.scheduler")
 
 
 class Scheduler:
-    def __init__(self, jobs: FollowThrough, *, clock: Callable[[], datetime],
-                 interval: float = 60.0) -> None:
-        self.jobs, self.clock, self.interval = jobs, clock, interval
+    def __init__(self, ctx: JobContext, *, clock: Callable[[], datetime],
+                 interval: float = 60.0,
+                 jobs: Mapping[str, Callable[[JobContext, datetime], Any]] = SCHEDULED
+                 ) -> None:
+        self.ctx, self.jobs, self.clock, self.interval = ctx, jobs, clock, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="amends-scheduler",
                                         daemon=True)
@@ -29,10 +32,9 @@ class Scheduler:
     def tick(self) -> None:
         """One pass of every job; a failing job is logged and the others still run."""
         now = self.clock()
-        for name, job in (("reminders", self.jobs.run_reminders),
-                          ("digest", self.jobs.run_digest)):
+        for name, job in self.jobs.items():
             try:
-                result = job(now)
+                result = job(self.ctx, now)
                 if result:
                     log.info("%s: %s", name, result)
             except Exception:

@@ -25,7 +25,6 @@ from sqlalchemy import text
 from bot.app import assemble
 from bot.domain.playbook_library import PlaybookLibrary, PlaybooksInvalid
 from bot.messaging import make_client
-from bot.outbox import OutboxWorker
 from bot.recovery import utc_now
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -71,8 +70,7 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
     sessions = db.make_sessions(engine)
     try:
         parts = assemble(settings, client=client, sessions=sessions, library=library,
-                         socket_mode=socket_mode, gate=gate,
-                         outbox=OutboxWorker(sessions, clock=utc_now, gate=gate))
+                         socket_mode=socket_mode, gate=gate)
     except Exception as exc:  # Bolt checks the token with auth.test at construction
         raise StartupError(_auth_failure(exc, settings)) from None
     if background:
@@ -82,7 +80,7 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
         parts.inbox.start()  # clicks a dead process acknowledged but never finished
         atexit.register(parts.inbox.stop)
         if settings.scheduler:
-            scheduler = Scheduler(parts.followthrough, clock=utc_now).start()
+            scheduler = Scheduler(parts.jobs, clock=utc_now).start()
             atexit.register(scheduler.stop)
     return parts.app, engine
 

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
     Case,
-    CaseEvent,
     CaseState,
     Compensation,
     CompensationStatus,
     Customer,
-    EventKind,
     FollowUp,
     Outcome,
     Reaction,
+    case_reference,
 )
 from bot.domain.playbook import CompensationType
+from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
 from storage.models import (
     ApprovalRow,
     CaseMessageRow,
@@ -66,7 +67,7 @@ def load(session: Session, case_id: int, *, for_update: bool = False) -> tuple[C
         statement = statement.with_for_update(of=CaseRow)
     row = session.scalars(statement).one_or_none()
     if row is None:
-        raise CaseNotFound(f"There is no case C-{case_id:04d}.")
+        raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
     return _to_domain(row), row
 
 
@@ -107,7 +108,7 @@ def set_thread(session: Session, case_id: int, channel_id: str, ts: str) -> None
     result = session.execute(update(CaseRow).where(CaseRow.id == case_id).values(
         channel_id=channel_id, message_ts=ts))
     if result.rowcount == 0:
-        raise CaseNotFound(f"There is no case C-{case_id:04d}.")
+        raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
 
 
 def thread(session: Session, case_id: int) -> tuple[str, str] | None:
@@ -131,38 +132,77 @@ def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:
     return {kind: (channel, ts) for kind, channel, ts in rows}
 
 
-def approval(session: Session, case_id: int, number: int) -> ApprovalRow | None:
-    return session.scalar(select(ApprovalRow).join(CompensationRow).where(
+def approval_message(session: Session, case_id: int, number: int) -> tuple[str, str] | None:
+    """Where compensation #number's approval request was posted, if it was."""
+    found = session.execute(select(ApprovalRow.channel_id, ApprovalRow.message_ts)
+                            .join(CompensationRow).where(CompensationRow.case_id == case_id,
+                                                         CompensationRow.number == number)
+                            ).one_or_none()
+    return (found[0], found[1]) if found and found[0] and found[1] else None
+
+
+def set_approval_message(session: Session, case_id: int, number: int, channel_id: str,
+                         ts: str) -> None:
+    row = session.scalar(select(ApprovalRow).join(CompensationRow).where(
         CompensationRow.case_id == case_id, CompensationRow.number == number))
+    if row is not None:
+        row.channel_id, row.message_ts = channel_id, ts
 
 
-def follow_up_row(session: Session, case_id: int, number: int) -> FollowUpRow | None:
-    return session.scalar(select(FollowUpRow).where(
-        FollowUpRow.case_id == case_id, FollowUpRow.number == number))
+def follow_up_message(session: Session, case_id: int, number: int) -> tuple[str, str] | None:
+    """Where follow-up #number's DM to its manager was posted, if it was."""
+    found = session.execute(select(FollowUpRow.channel_id, FollowUpRow.message_ts).where(
+        FollowUpRow.case_id == case_id, FollowUpRow.number == number)).one_or_none()
+    return (found[0], found[1]) if found and found[0] and found[1] else None
+
+
+def set_follow_up_message(session: Session, case_id: int, number: int, channel_id: str,
+                          ts: str) -> None:
+    session.execute(update(FollowUpRow).where(
+        FollowUpRow.case_id == case_id, FollowUpRow.number == number).values(
+        channel_id=channel_id, message_ts=ts))
 
 
 OPEN = [s.value for s in CaseState if s.is_open]
+_LINE = (CaseRow.id, CaseRow.customer_name, CaseRow.playbook_id, CaseRow.state,
+         CaseRow.opened_at, CaseRow.channel_id, CaseRow.message_ts)
 
 
-def open_cases_for(session: Session, user: str, limit: int = 20) -> Sequence[CaseRow]:
+def _line(row: Any) -> CaseLine:
+    return CaseLine(id=row.id, customer=row.customer_name, playbook_id=row.playbook_id,
+                    state=CaseState(row.state), opened_at=row.opened_at,
+                    channel_id=row.channel_id, message_ts=row.message_ts)
+
+
+def open_cases_for(session: Session, user: str, limit: int = 20) -> list[CaseLine]:
     """The staff member's cases that still need them, oldest first."""
-    return session.scalars(select(CaseRow).where(
+    return [_line(r) for r in session.execute(select(*_LINE).where(
         CaseRow.opened_by == user, CaseRow.state.in_(OPEN)).order_by(CaseRow.opened_at)
-        .limit(limit)).all()
+        .limit(limit))]
 
 
-def pending_approvals(session: Session, limit: int = 20) -> Sequence[CompensationRow]:
-    return session.scalars(select(CompensationRow).where(
-        CompensationRow.status == CompensationStatus.PENDING.value)
-        .order_by(CompensationRow.requested_at).limit(limit)
-        .options(selectinload(CompensationRow.case))).all()
+def approvals_waiting_for(session: Session, manager: str, limit: int = 20
+                          ) -> list[WaitingApproval]:
+    """Compensation waiting for a decision that `manager` may make: never their own
+    request (filtered here, before the limit, so their own can't crowd out the rest)."""
+    rows = session.execute(select(*_LINE, CompensationRow.amount_minor, CompensationRow.type,
+                                  CompensationRow.requested_by, CompensationRow.requested_at)
+                           .join(CaseRow, CompensationRow.case_id == CaseRow.id)
+                           .where(CompensationRow.status == CompensationStatus.PENDING.value,
+                                  CompensationRow.requested_by != manager)
+                           .order_by(CompensationRow.requested_at).limit(limit))
+    return [WaitingApproval(case=_line(r), amount_minor=r.amount_minor, type=r.type,
+                            requested_by=r.requested_by, requested_at=r.requested_at)
+            for r in rows]
 
 
-def follow_ups_due_for(session: Session, manager: str, limit: int = 20) -> Sequence[FollowUpRow]:
-    return session.scalars(select(FollowUpRow).where(
-        FollowUpRow.manager == manager, FollowUpRow.done_at.is_(None))
-        .order_by(FollowUpRow.due_at).limit(limit)
-        .options(selectinload(FollowUpRow.case))).all()
+def follow_ups_due_for(session: Session, manager: str, limit: int = 20) -> list[DueFollowUp]:
+    rows = session.execute(select(*_LINE, FollowUpRow.due_at, FollowUpRow.snoozed_until)
+                           .join(CaseRow, FollowUpRow.case_id == CaseRow.id)
+                           .where(FollowUpRow.manager == manager, FollowUpRow.done_at.is_(None))
+                           .order_by(FollowUpRow.due_at).limit(limit))
+    return [DueFollowUp(case=_line(r), due_at=r.due_at, snoozed_until=r.snoozed_until)
+            for r in rows]
 
 
 def timeline(session: Session, case_id: int) -> Sequence[EventRow]:
@@ -243,6 +283,3 @@ def _to_domain(row: CaseRow) -> Case:
         ) for f in row.follow_ups],
     )
 
-
-def event_from_row(row: EventRow) -> CaseEvent:
-    return CaseEvent(kind=EventKind(row.kind), actor=row.actor, at=row.at, data=row.data)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,10 +30,14 @@ EFFECTIVE_DUE = case((FollowUpRow.snoozed_until > FollowUpRow.due_at, FollowUpRo
                      else_=FollowUpRow.due_at)
 
 
-def overdue_follow_ups(session: Session, now: datetime) -> Sequence[FollowUpRow]:
-    """Open follow-ups past their (snoozed) due time that still need a reminder or escalation."""
-    return session.scalars(
-        select(FollowUpRow).join(CaseRow)
+def overdue_follow_ups(session: Session, now: datetime) -> Sequence[Row[Any]]:
+    """Open follow-ups past their (snoozed) due time that still need a reminder or escalation:
+    what the job needs of each, in one query."""
+    return session.execute(
+        select(FollowUpRow.id, FollowUpRow.number, FollowUpRow.manager, FollowUpRow.due_at,
+               FollowUpRow.snoozed_until, FollowUpRow.reminded_for, FollowUpRow.escalated_at,
+               FollowUpRow.case_id, CaseRow.playbook_id)
+        .join(CaseRow, FollowUpRow.case_id == CaseRow.id)
         .where(FollowUpRow.done_at.is_(None), now >= EFFECTIVE_DUE,
                or_(FollowUpRow.reminded_for.is_(None), FollowUpRow.reminded_for < EFFECTIVE_DUE,
                    FollowUpRow.escalated_at.is_(None)))
@@ -55,9 +60,13 @@ def claim_follow_up_escalation(session: Session, follow_up_id: int, now: datetim
 
 
 def stalled_approvals(session: Session, remind_before: datetime, escalate_before: datetime
-                      ) -> Sequence[ApprovalRow]:
-    return session.scalars(
-        select(ApprovalRow).join(CompensationRow)
+                      ) -> Sequence[Row[Any]]:
+    return session.execute(
+        select(ApprovalRow.id, ApprovalRow.requested_at, ApprovalRow.reminded_at,
+               ApprovalRow.escalated_at, CompensationRow.case_id, CompensationRow.number,
+               CompensationRow.requested_by, CaseRow.channel_id, CaseRow.message_ts)
+        .join(CompensationRow, ApprovalRow.compensation_id == CompensationRow.id)
+        .join(CaseRow, CompensationRow.case_id == CaseRow.id)
         .where(CompensationRow.status == CompensationStatus.PENDING.value,
                or_(and_(ApprovalRow.reminded_at.is_(None),
                         ApprovalRow.requested_at <= remind_before),
@@ -73,13 +82,15 @@ def claim_approval(session: Session, approval_id: int, column: str, now: datetim
     return result.rowcount == 1
 
 
-def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[CaseRow]:
+def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[Row[Any]]:
     """Open cases left alone: not those waiting on a manager's decision (the approval's own
     reminders chase that, and the staff member can't move it)."""
     waiting = select(CompensationRow.id).where(
         CompensationRow.case_id == CaseRow.id,
         CompensationRow.status == CompensationStatus.PENDING.value)
-    return session.scalars(select(CaseRow).where(
+    return session.execute(select(
+        CaseRow.id, CaseRow.opened_by, CaseRow.opened_at, CaseRow.channel_id,
+        CaseRow.message_ts).where(
         CaseRow.state.in_([s.value for s in OPEN_STATES]), CaseRow.nudged_at.is_(None),
         CaseRow.opened_at <= opened_before, ~waiting.exists()).order_by(CaseRow.opened_at)).all()
 
@@ -115,11 +126,6 @@ def claim_digest(session: Session, week: str, channel: str, now: datetime, *,
 def digest_sent(session: Session, week: str, channel: str, now: datetime) -> None:
     session.execute(update(SentDigestRow).where(
         SentDigestRow.week == week, SentDigestRow.channel == channel).values(sent_at=now))
-
-
-def digest_record(session: Session, week: str, channel: str) -> SentDigestRow | None:
-    return session.scalar(select(SentDigestRow).where(
-        SentDigestRow.week == week, SentDigestRow.channel == channel))
 
 
 def cases_today(session: Session, location: str, start: datetime, end: datetime) -> int:

@@ -26,10 +26,13 @@ class Job:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    case_id: int | None = None
 
 
 def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | None,
         now: datetime) -> None:
+    """Queue a delivery in the caller's transaction: it goes out only if that commits.
+    Rows with a case_id go out in order, one at a time, behind that case's earlier ones."""
     session.add(OutboxRow(kind=kind, payload=payload, case_id=case_id, status="pending",
                           attempts=0, next_attempt_at=now, created_at=now))
 
@@ -51,7 +54,7 @@ def claim(session: Session, now: datetime, *, limit: int = 20,
     jobs = []
     for row in rows:
         row.locked_until, row.attempts = now + lease, row.attempts + 1
-        jobs.append(Job(row.id, row.kind, dict(row.payload), row.attempts))
+        jobs.append(Job(row.id, row.kind, dict(row.payload), row.attempts, row.case_id))
     return jobs
 
 
@@ -93,6 +96,3 @@ def retry(session: Session, now: datetime, ids: list[int] | None = None) -> int:
                                               next_attempt_at=now, last_error=None))
     return result.rowcount
 
-
-def pending(session: Session) -> int:
-    return session.scalar(select(func.count()).where(OutboxRow.status == "pending")) or 0

@@ -13,11 +13,12 @@ import requests
 import responses
 
 from bot import redact
-from bot.deliveries import Deliverer, WebhookFailed, WebhookRejected
+from bot.delivery import webhooks
+from bot.delivery.outbox import classify
+from bot.delivery.webhooks import WebhookFailed, WebhookRejected
 from bot.digest_render import render
 from bot.domain.digest import CaseLine, Count, WeekFigures
 from bot.domain.weeks import Week
-from bot.outbox import classify
 from bot.settings import SettingsError, load_settings
 from storage.export import spreadsheet_safe
 
@@ -71,27 +72,12 @@ def test_redaction_of_urls() -> None:
 WEBHOOK = "https://user:pw@hooks.example.com/services/T0/XSECRETX?key=QSECRETQ"
 
 
-def _deliverer() -> Deliverer:
-    """The outbox's webhook delivery, with only the settings it reads."""
-    deliverer = Deliverer.__new__(Deliverer)
-
-    class _Settings:
-        webhook_url, webhook_secret = WEBHOOK, "s" * 32
-
-    class _Deps:
-        settings = _Settings()
-
-    deliverer.deps = _Deps()  # type: ignore[assignment]
-    return deliverer
-
-
 @responses.activate
 @pytest.mark.parametrize("status", [404, 500])
 def test_webhook_failures_keep_the_urls_secrets_out_of_the_outbox(status: int) -> None:
     responses.add(responses.POST, re.compile(r"https://.*hooks\.example\.com/.*"), status=status)
-    deliverer = _deliverer()
     with pytest.raises(WebhookRejected if status == 404 else WebhookFailed) as caught:
-        deliverer.webhook({"event": "case.opened"})
+        webhooks.send(WEBHOOK, "s" * 32, {"event": "case.opened"})
     _permanent, _after, reason = classify(caught.value)
     for secret in ("XSECRETX", "QSECRETQ", "pw"):
         assert secret not in reason
@@ -104,9 +90,8 @@ def test_an_unreachable_webhook_says_so_without_its_secrets(caplog: pytest.LogCa
     responses.add(responses.POST, re.compile(r"https://.*hooks\.example\.com/.*"),
                   body=requests.ConnectionError("https://hooks.example.com/services/T0/"
                                                 "XSECRETX?key=QSECRETQ refused"))
-    deliverer = _deliverer()
     caplog.set_level(logging.DEBUG)
     with pytest.raises(WebhookFailed) as caught:
-        deliverer.webhook({"event": "case.opened"})
+        webhooks.send(WEBHOOK, "s" * 32, {"event": "case.opened"})
     reason = classify(caught.value)[2]
     assert "unreachable" in reason and "QSECRETQ" not in reason and "XSECRETX" not in reason

@@ -34,6 +34,7 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.playbook import Playbook
 from bot.ids import Action
+from bot.values import CaseRef, CompensationRef, FollowUpRef, OptionPick, Snooze, StepTick
 
 log = logging.getLogger("amends.blocks")
 
@@ -82,14 +83,16 @@ def case_card(case: Case, playbook: Playbook, style: Style) -> Message:
                       + (f" ({len(reopened)} times)" if len(reopened) > 1 else "")))
     # What happened, at a length that reads at a glance; all of it is one click away.
     summary = section(f"*What happened*\n{quote(shorten(escape(case.summary), SUMMARY_SHOWN))}",
-                      accessory=button("Read all", Action.SHOW_SUMMARY, str(case.id))
+                      accessory=button("Read all", Action.SHOW_SUMMARY,
+                                       CaseRef(case.id or 0).encode())
                       if len(escape(case.summary)) > SUMMARY_SHOWN else None)
     blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts), summary,
               context(_progress(case, playbook, style))]
     if case.state in (CaseState.OPENED, CaseState.APOLOGISED, CaseState.FIXING):
         blocks.append(actions(
-            button("Mark resolved", Action.RESOLVE, str(case.id), style="primary"),
-            button("Cancel case", Action.CANCEL, str(case.id))))
+            button("Mark resolved", Action.RESOLVE, CaseRef(case.id or 0).encode(),
+                   style="primary"),
+            button("Cancel case", Action.CANCEL, CaseRef(case.id or 0).encode())))
     elif case.state is CaseState.AWAITING_APPROVAL:
         blocks.append(context("Waiting for a manager to decide on the compensation."))
     fallback = f"{_ref(case)} {playbook.title}: {escape(case.customer.name)} ({case.state.label})"
@@ -146,8 +149,8 @@ def apology(case: Case, playbook: Playbook, staff_name: str) -> Message:
                           + quote(mrkdwn(wording, 2700))))
     if case.apology_given_at is None:
         if case.state.is_open:
-            blocks.append(actions(button("Apology given", Action.APOLOGY_GIVEN, str(case.id),
-                                         style="primary")))
+            blocks.append(actions(button("Apology given", Action.APOLOGY_GIVEN,
+                                         CaseRef(case.id or 0).encode(), style="primary")))
     else:
         blocks.append(context(f"✓ Apology recorded {date(case.apology_given_at)}"))
     return message(f"{_ref(case)}: apology", blocks)
@@ -165,7 +168,8 @@ def fix(case: Case, playbook: Playbook) -> Message:
         if extra:
             text += f"  _({extra})_"
         accessory = button("Undo" if ticked else "Done", Action.FIX_STEP.with_suffix(index),
-                           f"{case.id}:{index}") if can_change else None
+                           StepTick(case.id or 0, index, not ticked).encode()
+                           ) if can_change else None
         blocks.append(section(text, accessory=accessory))
     return message(f"{_ref(case)}: fix checklist, {done} of {len(playbook.fix)} done", blocks)
 
@@ -191,11 +195,12 @@ def compensation(case: Case, playbook: Playbook, style: Style) -> Message:
                 shown += " · needs approval"
         accessory = button("Give" if amount is not None and amount <= style.staff_limit_minor
                            else "Request", Action.COMPENSATION_OPTION.with_suffix(choice.key),
-                           f"{case.id}:{choice.key}") if can_give else None
+                           OptionPick(case.id or 0, choice.key).encode()) if can_give else None
         blocks.append(section(f"*{escape(choice.label)}*\n{choice.type.label} · {shown}",
                               accessory=accessory))
     if can_give:
-        blocks.append(actions(button("Other amount…", Action.COMPENSATION_CUSTOM, str(case.id))))
+        blocks.append(actions(button("Other amount…", Action.COMPENSATION_CUSTOM,
+                                            CaseRef(case.id or 0).encode())))
     if case.compensations:
         blocks.append(divider())
         blocks.append(section("\n".join(_compensation_line(c, style)
@@ -221,7 +226,7 @@ def approval_request(case: Case, comp: Compensation, style: Style, who: str) -> 
             f"{mention(comp.requested_by)} asks to give *{style.amount(comp.amount_minor)}* "
             f"({comp.type.label}: {escape(comp.label)}), over the staff limit of "
             f"{style.amount(style.staff_limit_minor)}.")
-    value = f"{case.id}:{comp.number}"
+    value = CompensationRef(case.id or 0, comp.number).encode()
     blocks = [section(text),
               actions(button("Approve", Action.APPROVE, value, style="primary"),
                       button("Deny", Action.DENY, value, style="danger"))]
@@ -253,6 +258,29 @@ def decision_notice(case: Case, comp: Compensation, style: Style) -> Message:
 
 def thread_note(text: str, fallback: str) -> Message:
     return message(fallback, [section(text)])
+
+
+def resolved_note(case: Case, *, by: str, manager: str, seconds: float) -> Message:
+    return thread_note(f"✅ Resolved by {mention(by)} in {describe_short(seconds)}. "
+                       f"{mention(manager)} will follow up with the customer in person.",
+                       f"{_ref(case)} resolved")
+
+
+def follow_up_note(case: Case, follow_up: FollowUp, *, by: str) -> Message:
+    """The follow-up told in the thread: closed, or reopened when still unhappy."""
+    if follow_up.reaction is not Reaction.STILL_UNHAPPY:
+        felt = follow_up.reaction.label.lower() if follow_up.reaction else ""
+        return thread_note(f"🤝 {mention(by)} followed up in person: the customer feels "
+                           f"*{felt}*. {_ref(case)} is closed.", f"{_ref(case)} closed")
+    quoted = f"\n>{mrkdwn(follow_up.note, 500)}" if follow_up.note else ""
+    return thread_note(f"{mention(case.opened_by)} the customer is *still unhappy* after "
+                       f"{mention(by)}'s follow-up, so {_ref(case)} is reopened. Please pick "
+                       f"it up again.{quoted}", f"{_ref(case)} reopened")
+
+
+def cancelled_note(case: Case, *, by: str, reason: str) -> Message:
+    return thread_note(f"Cancelled by {mention(by)}: {mrkdwn(reason, 300)}",
+                       f"{_ref(case)} cancelled")
 
 
 def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Style) -> Message:
@@ -293,13 +321,13 @@ def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Sty
     if playbook.follow_up.talking_points:
         blocks.append(section("*Talking points*\n" + "\n".join(
             f"• {escape(p)}" for p in playbook.follow_up.talking_points)))
-    value = f"{case.id}:{follow_up.number}"
+    value = FollowUpRef(case.id or 0, follow_up.number).encode()
     if follow_up.done_at is None:
         snooze = StaticSelectElement(
             placeholder="Snooze", action_id=Action.SNOOZE,
-            options=[option("Snooze 4 hours", f"{value}:4"),
-                     option("Snooze 1 day", f"{value}:24"),
-                     option("Snooze 2 days", f"{value}:48")])
+            options=[option(label, Snooze(case.id or 0, follow_up.number, hours).encode())
+                     for label, hours in (("Snooze 4 hours", 4), ("Snooze 1 day", 24),
+                                          ("Snooze 2 days", 48))])
         blocks.append(actions(button("Followed up", Action.FOLLOWED_UP, value, style="primary"),
                               snooze))
         if follow_up.snoozed_until:

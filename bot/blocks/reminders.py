@@ -6,10 +6,7 @@ from datetime import datetime
 
 from bot.blocks.base import Message, message, section
 from bot.blocks.text import date, escape, mention, mrkdwn
-
-
-def _ref(case_id: int) -> str:
-    return f"C-{case_id:04d}"
+from bot.domain.lifecycle import case_reference as _ref
 
 
 def follow_up_reminder(*, case_id: int, customer: str, due: datetime, contact: str | None

@@ -27,7 +27,13 @@ from bot.domain.playbook import CompensationType, Playbook
 
 OTHER_CAUSE = "Other"
 # A manager should close the loop in person within about two days.
-DEFAULT_FOLLOW_UP = timedelta(hours=48)
+DEFAULT_FOLLOW_UP_HOURS = 48  # a manager closes the loop in person within two days
+DEFAULT_FOLLOW_UP = timedelta(hours=DEFAULT_FOLLOW_UP_HOURS)
+
+
+def case_reference(case_id: int) -> str:
+    """How a case is named everywhere people see it: C-0042."""
+    return f"C-{case_id:04d}"
 
 
 class CaseState(StrEnum):
@@ -231,7 +237,7 @@ class Case:
 
     @property
     def reference(self) -> str:
-        return f"C-{self.id:04d}" if self.id is not None else "C-new"
+        return case_reference(self.id) if self.id is not None else "C-new"
 
     @property
     def pending_compensation(self) -> Compensation | None:

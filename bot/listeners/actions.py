@@ -18,8 +18,9 @@ from bot.domain.lifecycle import Case, CompensationStatus, EventKind
 from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
-from bot.listeners.common import Deps, Malformed, ids, meta, slack_call
-from bot.recovery import AlreadyHandled, StorageError
+from bot.listeners.common import Deps, Malformed, meta, slack_call
+from bot.recovery import AlreadyHandled, StorageError, Unit
+from bot.values import CaseRef, CompensationRef, FollowUpRef, OptionPick, Snooze, StepTick
 
 Handler = Callable[..., None]
 
@@ -75,15 +76,15 @@ def _essentials(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_click(handler: Handler, deps: Deps, body: dict[str, Any], client: WebClient) -> None:
-    reporting(deps, body, lambda: handler(body=body, client=client, deps=deps,
-                                          user=_user(body), action=_action(body)))
+    """One click's work, after its ack, in one unit of work."""
+    with deps.unit() as unit:
+        reporting(deps, body, lambda: handler(body=body, client=client, deps=deps, unit=unit,
+                                              user=_user(body), action=_action(body)))
 
 
-def inbox_handlers(deps: Deps) -> dict[str, Callable[[dict[str, Any]], None]]:
-    """How the inbox runs a stored click again, after its first process died."""
-    return {name: (lambda body, handler=handler: run_click(handler, deps, body,
-                                                           deps.slack.client))
-            for name, handler in DURABLE.items()}
+def rerun(deps: Deps, kind: str, body: dict[str, Any]) -> None:
+    """Run a stored click again, after its first process died (the inbox's recovery)."""
+    run_click(DURABLE[kind], deps, body, deps.slack.client)
 
 
 def _user(body: dict[str, Any]) -> str:
@@ -138,37 +139,43 @@ def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
             user, case_messages.thread_note(text, text)))
 
 
+def _open_modal(deps: Deps, unit: Unit, body: dict[str, Any], client: WebClient, *,
+                case_id: int, user: str, kind: EventKind | None,
+                view: Callable[[Case], dict[str, Any]]) -> tuple[Case, Any]:
+    """Load the case, refuse before the form if `user` may not do `kind` (nobody fills in a
+    form only to be told no), then open the form (`view` may refuse too)."""
+    case = deps.service.get(unit, case_id)
+    if kind is not None:
+        authority.check(case, kind, user, deps.service.policy())
+    return case, client.views_open(trigger_id=body["trigger_id"], view=view(case))
+
+
 @on_click(opens_modal=False, durable=True)
-def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
-                  action: dict[str, Any]) -> None:
-    (case_id,) = ids(action["value"], 1)
-    deps.service.change(case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now),
+def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit,
+                  user: str, action: dict[str, Any]) -> None:
+    case_id = CaseRef.decode(action.get("value")).case
+    deps.service.change(unit, case_id, lambda c, ctx: c.give_apology(actor=user, at=ctx.now),
                         actor=user, action=EventKind.APOLOGY_GIVEN,
-                        effects=lambda c, _: [fx.refresh(case_id, Part.APOLOGY)],
+                        effects=lambda c, _: [fx.Refresh(case_id, (Part.APOLOGY,))],
                         key=click_key(body))
 
 
 @on_click(opens_modal=False, durable=True)
-def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
              action: dict[str, Any]) -> None:
-    case_id, step = ids(action["value"], 2)
-    # The button says what it does ("Done" or "Undo"), so a double click can't undo itself.
-    done = (action.get("text") or {}).get("text") != "Undo"
-    deps.service.change(case_id, lambda c, ctx: c.mark_step(
-        step=step, done=done, playbook=ctx.playbook, actor=user, at=ctx.now),
-        actor=user, action=EventKind.STEP_DONE if done else EventKind.STEP_UNDONE,
-        effects=lambda c, _: [fx.refresh(case_id, Part.FIX)], key=click_key(body))
+    tick = StepTick.decode(action.get("value"))
+    deps.service.change(unit, tick.case, lambda c, ctx: c.mark_step(
+        step=tick.step, done=tick.done, playbook=ctx.playbook, actor=user, at=ctx.now),
+        actor=user, action=EventKind.STEP_DONE if tick.done else EventKind.STEP_UNDONE,
+        effects=lambda c, _: [fx.Refresh(tick.case, (Part.FIX,))], key=click_key(body))
 
 
 @on_click(opens_modal=True, durable=True)
-def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
-                        action: dict[str, Any]) -> None:
-    value = action.get("value")
-    (case_id,) = ids(value, 1)
-    key = value.split(":", 1)[1] if ":" in value else ""
-    case = deps.service.get(case_id)
-    playbook = deps.service.playbook(case.playbook_id)
-    choice = playbook.option(key)
+def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit,
+                        user: str, action: dict[str, Any]) -> None:
+    pick = OptionPick.decode(action.get("value"))
+    case = deps.service.get(unit, pick.case)
+    choice = deps.service.playbook(case.playbook_id).option(pick.key)
     if choice is None:
         raise LookupError("That option is no longer in the playbook.")
     amount = choice.amount_minor(currency=deps.style.currency,
@@ -180,87 +187,84 @@ def compensation_option(*, body: dict[str, Any], client: WebClient, deps: Deps, 
         return
 
     # Here, not on the work pool: the click's inbox entry is cleared when this returns.
-    give(deps, case.id or 0, user=user, type=choice.type, label=choice.label, amount=amount,
-         option_key=choice.key, key=click_key(body))
+    give(deps, unit, pick.case, user=user, type=choice.type, label=choice.label,
+         amount=amount, option_key=choice.key, key=click_key(body))
 
 
-def give(deps: Deps, case_id: int, *, user: str, type: Any, label: str, amount: int,
-         option_key: str | None, key: str | None = None) -> tuple[Case, Any]:
+def give(deps: Deps, unit: Unit, case_id: int, *, user: str, type: Any, label: str,
+         amount: int, option_key: str | None, key: str | None = None) -> tuple[Case, Any]:
     """Record a compensation (approved at once within the staff limit); above the limit the
     managers are asked in the thread. Raises domain errors."""
-    return deps.service.change(case_id, lambda c, ctx: c.propose_compensation(
+    return deps.service.change(unit, case_id, lambda c, ctx: c.propose_compensation(
         type=type, label=label, amount_minor=amount, option_key=option_key, actor=user,
         at=ctx.now, policy=ctx.policy, playbook=ctx.playbook),
         actor=user, action=EventKind.COMPENSATION_PROPOSED,
-        effects=lambda c, comp: [fx.refresh(case_id, Part.COMPENSATION)] + (
-            [fx.approval_request(case_id, comp.number)]
+        effects=lambda c, comp: [fx.Refresh(case_id, (Part.COMPENSATION,))] + (
+            [fx.ApprovalRequest(case_id, comp.number)]
             if comp.status is CompensationStatus.PENDING else []), key=key)
 
 
 @on_click(opens_modal=True)
-def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
-                        action: dict[str, Any]) -> None:
-    (case_id,) = ids(action["value"], 1)
-    case = deps.service.get(case_id)
-    authority.check(case, EventKind.COMPENSATION_PROPOSED, user, deps.service.policy())
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=modals.custom_compensation(case, deps.style, None, None))
+def compensation_custom(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit,
+                        user: str, action: dict[str, Any]) -> None:
+    _open_modal(deps, unit, body, client, case_id=CaseRef.decode(action.get("value")).case,
+                user=user, kind=EventKind.COMPENSATION_PROPOSED,
+                view=lambda case: modals.custom_compensation(case, deps.style, None, None))
 
 
 @on_click(opens_modal=False, durable=True)
-def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
             action: dict[str, Any]) -> None:
-    case_id, number = ids(action["value"], 2)
-    deps.service.change(case_id, lambda c, ctx: c.decide_compensation(
-        number=number, approve=True, actor=user, at=ctx.now, policy=ctx.policy),
+    ref = CompensationRef.decode(action.get("value"))
+    deps.service.change(unit, ref.case, lambda c, ctx: c.decide_compensation(
+        number=ref.number, approve=True, actor=user, at=ctx.now, policy=ctx.policy),
         actor=user, action=EventKind.COMPENSATION_APPROVED,
-        effects=lambda c, comp: decision_effects(deps, c, comp), key=click_key(body))
+        effects=lambda c, comp: decision_effects(c, comp), key=click_key(body))
 
 
-def decision_effects(deps: Deps, case: Case, comp: Any) -> list[fx.Effect]:
+def decision_effects(case: Case, comp: Any) -> list[fx.Effect]:
     """The request edited in place, the requester told, the compensation list updated."""
     assert case.id is not None
-    return [fx.decision(case.id, comp.number),
-            fx.reply(case.id, case_messages.decision_notice(case, comp, deps.style)),
-            fx.refresh(case.id, Part.COMPENSATION)]
+    return [fx.Decision(case.id, comp.number), fx.Refresh(case.id, (Part.COMPENSATION,))]
 
 
 @on_click(opens_modal=True)
-def deny(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def deny(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
          action: dict[str, Any]) -> None:
-    case_id, number = ids(action["value"], 2)
-    case = deps.service.get(case_id)
-    comp = case.compensation(number)
-    if comp.status is not CompensationStatus.PENDING:
-        raise AlreadyDecided(comp, f"Compensation #{number} on {case.reference} was already "
-                                   f"{comp.status.value}.")
-    # Refuse before the modal: a non-manager or the requester never gets the form.
-    deps.service.policy().check_decider(decider=user, requester=comp.requested_by)
-    client.views_open(trigger_id=body["trigger_id"], view=modals.deny(case, comp, deps.style))
+    ref = CompensationRef.decode(action.get("value"))
+
+    def form(case: Case) -> dict[str, Any]:
+        comp = case.compensation(ref.number)
+        if comp.status is not CompensationStatus.PENDING:
+            raise AlreadyDecided(comp, f"Compensation #{ref.number} on {case.reference} was "
+                                       f"already {comp.status.value}.")
+        # Refuse before the modal: a non-manager or the requester never gets the form.
+        deps.service.policy().check_decider(decider=user, requester=comp.requested_by)
+        return modals.deny(case, comp, deps.style)
+
+    _open_modal(deps, unit, body, client, case_id=ref.case, user=user, kind=None, view=form)
 
 
 @on_click(opens_modal=True)
-def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
             action: dict[str, Any]) -> None:
-    (case_id,) = ids(action["value"], 1)
-    case = deps.service.get(case_id)
-    # Refuse before the modal: nobody fills in a form only to be told no.
-    authority.check(case, EventKind.RESOLVED, user, deps.service.policy())
-    playbook = deps.service.playbook(case.playbook_id)
     # Staff pick a manager by name. The form opens at once with the names already known
     # (users.info would eat into the trigger_id's 3 seconds); the rest follow in an update.
     people = sorted(deps.managers.all())[:100]
-    manager = default_manager(deps, case)
     known = [(m, deps.slack.known_name(m) or "") for m in people]
-    opened = client.views_open(trigger_id=body["trigger_id"],
-                               view=modals.resolve(case, playbook, manager, known))
+
+    def form(case: Case, named: list[tuple[str, str]] = known) -> dict[str, Any]:
+        return modals.resolve(case, deps.service.playbook(case.playbook_id),
+                              default_manager(deps, case), named)
+
+    case, opened = _open_modal(deps, unit, body, client, case_id=CaseRef.decode(
+        action.get("value")).case, user=user, kind=EventKind.RESOLVED, view=form)
     if all(name for _m, name in known):
         return
     named = [(m, deps.staff_name(m)) for m in people]
     if named != known:
         view = opened["view"]
-        client.views_update(view_id=view["id"], hash=view.get("hash"),
-                            view=modals.resolve(case, playbook, manager, named))
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=form(case, named))
 
 
 def default_manager(deps: Deps, case: Case) -> str | None:
@@ -275,36 +279,35 @@ def default_manager(deps: Deps, case: Case) -> str | None:
 
 
 @on_click(opens_modal=True)
-def cancel(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def cancel(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
            action: dict[str, Any]) -> None:
-    (case_id,) = ids(action["value"], 1)
-    case = deps.service.get(case_id)
-    authority.check(case, EventKind.CANCELLED, user, deps.service.policy())
-    client.views_open(trigger_id=body["trigger_id"], view=modals.cancel(case))
+    _open_modal(deps, unit, body, client, case_id=CaseRef.decode(action.get("value")).case,
+                user=user, kind=EventKind.CANCELLED, view=modals.cancel)
 
 
 @on_click(opens_modal=True)
-def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def followed_up(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
                 action: dict[str, Any]) -> None:
-    case_id, number = ids(action["value"], 2)
-    case = deps.service.get(case_id)
-    follow_up = case.open_follow_up
-    if follow_up is None or follow_up.number != number:
-        raise DomainError(f"The follow-up for {case.reference} is already recorded.")
-    authority.check(case, EventKind.FOLLOWED_UP, user, deps.service.policy())
-    client.views_open(trigger_id=body["trigger_id"], view=modals.follow_up(case, number))
+    ref = FollowUpRef.decode(action.get("value"))
+
+    def form(case: Case) -> dict[str, Any]:
+        follow_up = case.open_follow_up
+        if follow_up is None or follow_up.number != ref.number:
+            raise DomainError(f"The follow-up for {case.reference} is already recorded.")
+        authority.check(case, EventKind.FOLLOWED_UP, user, deps.service.policy())
+        return modals.follow_up(case, ref.number)
+
+    _open_modal(deps, unit, body, client, case_id=ref.case, user=user, kind=None, view=form)
 
 
 @on_click(opens_modal=False, durable=True)
-def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
+def snooze(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
            action: dict[str, Any]) -> None:
-    case_id, _number, hours = ids(_selected(action), 3)
-    if not 0 < hours <= 24 * 14:
-        raise Malformed()
-    deps.service.change(case_id, lambda c, ctx: c.snooze_follow_up(
-        until=ctx.now + timedelta(hours=hours), actor=user, at=ctx.now, policy=ctx.policy),
-        actor=user, action=EventKind.FOLLOW_UP_SNOOZED,
-        effects=lambda c, follow_up: [fx.follow_up_dm_update(case_id, follow_up.number)],
+    asked = Snooze.decode(_selected(action))
+    deps.service.change(unit, asked.case, lambda c, ctx: c.snooze_follow_up(
+        until=ctx.now + timedelta(hours=asked.hours), actor=user, at=ctx.now,
+        policy=ctx.policy), actor=user, action=EventKind.FOLLOW_UP_SNOOZED,
+        effects=lambda c, follow_up: [fx.FollowUpDMUpdate(asked.case, follow_up.number)],
         key=click_key(body))
 
 
@@ -321,12 +324,11 @@ def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Dep
 
 
 @on_click(opens_modal=True)
-def show_summary(*, body: dict[str, Any], client: WebClient, deps: Deps, user: str,
-                 action: dict[str, Any]) -> None:
+def show_summary(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit,
+                 user: str, action: dict[str, Any]) -> None:
     """Everything the person wrote, when the card shows only its start."""
-    (case_id,) = ids(action["value"], 1)
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=modals.summary(deps.service.get(case_id)))
+    _open_modal(deps, unit, body, client, case_id=CaseRef.decode(action.get("value")).case,
+                user=user, kind=None, view=modals.summary)
 
 
 def open_case_from_home(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:

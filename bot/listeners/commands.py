@@ -10,9 +10,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import modals
 from bot.blocks.text import date, escape, mrkdwn
-from bot.domain.lifecycle import CaseState
 from bot.listeners.common import Deps, log
-from bot.recovery import StorageUnavailable
+from bot.recovery import StorageUnavailable, Unit
 
 COMMAND = "/recover"
 
@@ -35,7 +34,8 @@ def open_new_case_modal(client: WebClient, deps: Deps, *, trigger_id: str, text:
     client.views_open(trigger_id=trigger_id, view=view)
 
 
-def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) -> None:
+def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps, unit: Unit
+            ) -> None:
     text = (command.get("text") or "").strip()
     word = text.lower()
     if word in ("help", "?", "-h", "--help"):
@@ -43,7 +43,7 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) ->
         return
     if word == "mine":
         try:
-            ack(text=_mine(deps, command["user_id"]), response_type="ephemeral")
+            ack(text=_mine(deps, unit, command["user_id"]), response_type="ephemeral")
         except StorageUnavailable as exc:
             ack(text=str(exc), response_type="ephemeral")
         return
@@ -64,14 +64,14 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps) ->
     deps.soon(open_modal)
 
 
-def _mine(deps: Deps, user: str) -> str:
-    rows = deps.service.open_cases_for(user)
+def _mine(deps: Deps, unit: Unit, user: str) -> str:
+    rows = deps.service.open_cases_for(unit, user)
     if not rows:
         return "You have no open cases. Type `/recover` when a customer needs putting right."
     lines = [f"*Your open cases* ({len(rows)})"]
     for row in rows:
-        lines.append(f"• C-{row.id:04d} · {mrkdwn(row.customer_name, 100)} · "
-                     f"{escape(row.playbook_id)} · {CaseState(row.state).label} · opened "
+        lines.append(f"• {row.reference} · {mrkdwn(row.customer, 100)} · "
+                     f"{escape(row.playbook_id)} · {row.state.label} · opened "
                      f"{date(row.opened_at)}")
     return "\n".join(lines)
 

@@ -13,11 +13,12 @@ from bot.listeners.common import Deps
 
 def publish_home(client: WebClient, deps: Deps, user: str) -> None:
     is_manager = user in deps.managers.all()
-    view = home.home(
-        user=user, is_manager=is_manager, cases=deps.service.open_cases_for(user),
-        approvals=deps.service.pending_approvals() if is_manager else [],
-        follow_ups=deps.service.follow_ups_due_for(user) if is_manager else [],
-        style=deps.style)
+    with deps.unit() as unit:
+        view = home.home(
+            is_manager=is_manager, cases=deps.service.open_cases_for(unit, user),
+            approvals=deps.service.approvals_waiting_for(unit, user) if is_manager else [],
+            follow_ups=deps.service.follow_ups_due_for(unit, user) if is_manager else [],
+            style=deps.style)
     client.views_publish(user_id=user, view=view)
 
 

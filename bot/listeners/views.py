@@ -14,8 +14,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import effects as fx
-from bot.blocks import case_messages, modals
-from bot.blocks.text import mention, mrkdwn
+from bot.blocks import modals
 from bot.domain import money
 from bot.domain.errors import AlreadyDecided, DomainError
 from bot.domain.lifecycle import Case, CaseState, Customer, EventKind, Outcome, Reaction
@@ -25,7 +24,7 @@ from bot.ids import Message as Part
 from bot.ids import View as ViewId
 from bot.listeners.actions import decision_effects, give
 from bot.listeners.common import Deps, Malformed, meta, meta_int
-from bot.recovery import AlreadyHandled, StorageError, StorageUnavailable
+from bot.recovery import AlreadyHandled, StorageError, StorageUnavailable, Unit
 
 Errors = dict[str, str]
 
@@ -57,7 +56,7 @@ def _record(ack: Ack, field: str, work: Callable[[], Any],
 
 
 def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-             deps: Deps) -> None:
+             deps: Deps, unit: Unit) -> None:
     values = modals.values(view)
     user = body["user"]["id"]
     errors: Errors = modals.too_long(values)
@@ -90,13 +89,13 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
     channel = meta(view).get("channel") or ""
     try:
         deps.service.open_case(
-            origin_key=view.get("id"), playbook_id=playbook.id, severity=severity,
+            unit, origin_key=view.get("id"), playbook_id=playbook.id, severity=severity,
             customer=Customer(name=customer, contact=values.get(Field.CONTACT) or None),
             summary=summary, opened_by=user, currency=deps.style.currency,
             order_ref=values.get(Field.ORDER_REF) or None,
             location=values.get(Field.LOCATION) or None, purchase_minor=purchase,
-            effects=lambda c: [fx.start_thread(c.id or 0, channel, user),
-                               fx.hotspot(c.location, c.opened_at.isoformat())])
+            effects=lambda c: [fx.StartThread(c.id or 0, channel, user),
+                               fx.CheckHotspot(c.location, c.opened_at)])
     except StorageUnavailable:
         _reject(ack, {Field.CUSTOMER: "Amends can't reach its database right now, so the case "
                                       "isn't saved yet. Your entries are still here: submit "
@@ -113,8 +112,8 @@ def _sentence(exc: Exception) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps
-                        ) -> None:
+def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
+                        unit: Unit) -> None:
     values, data = modals.values(view), meta(view)
     errors: Errors = modals.too_long(values)
     try:
@@ -136,12 +135,13 @@ def custom_compensation(ack: Ack, body: dict[str, Any], view: dict[str, Any], de
     option = data.get("option")
     # Over the ceiling, a request already waiting, a zero amount: said under the amount.
     _record(ack, Field.AMOUNT, lambda: give(
-        deps, meta_int(data, "case"), user=body["user"]["id"], type=kind, label=label,
+        deps, unit, meta_int(data, "case"), user=body["user"]["id"], type=kind, label=label,
         amount=amount, option_key=option if isinstance(option, str) else None,
         key=_key(view)))
 
 
-def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
+         unit: Unit) -> None:
     values, data = modals.values(view), meta(view)
     reason = values.get(Field.REASON) or ""
     errors = modals.too_long(values)
@@ -157,15 +157,16 @@ def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> No
         return f"{exc} (by {deps.staff_name(who) or who})."
 
     _record(ack, Field.REASON, lambda: deps.service.change(
-        meta_int(data, "case"), lambda c, ctx: c.decide_compensation(
+        unit, meta_int(data, "case"), lambda c, ctx: c.decide_compensation(
             number=meta_int(data, "number"), approve=False, actor=body["user"]["id"],
             at=ctx.now, policy=ctx.policy, reason=reason),
         actor=body["user"]["id"], action=EventKind.COMPENSATION_DENIED,
-        effects=lambda c, comp: decision_effects(deps, c, comp), key=_key(view)),
+        effects=decision_effects, key=_key(view)),
         already=by_whom)
 
 
-def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
+            unit: Unit) -> None:
     values, data = modals.values(view), meta(view)
     errors: Errors = modals.too_long(values)
     reaction = values.get(Field.REACTION)
@@ -173,7 +174,7 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
         errors[Field.REACTION] = "Pick how the customer left."
     if not values.get(Field.ROOT_CAUSE):
         errors[Field.ROOT_CAUSE] = "Pick the root cause (or Other)."
-    elif not _offered_cause(deps, data, values[Field.ROOT_CAUSE] or ""):
+    elif not _offered_cause(deps, unit, data, values[Field.ROOT_CAUSE] or ""):
         errors[Field.ROOT_CAUSE] = "Pick one of the root causes listed."
     action_taken = values.get(Field.ACTION_TAKEN) or ""
     if not action_taken:
@@ -191,17 +192,17 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) ->
                       action_taken=action_taken, notes=values.get(Field.NOTES) or "")
     user = body["user"]["id"]
     _record(ack, Field.ACTION_TAKEN, lambda: deps.service.change(
-        meta_int(data, "case"), lambda c, ctx: c.resolve(
+        unit, meta_int(data, "case"), lambda c, ctx: c.resolve(
             outcome=outcome, playbook=ctx.playbook, actor=user, at=ctx.now,
             manager=manager or "", default_window=ctx.follow_up_window),
         actor=user, action=EventKind.RESOLVED,
         effects=lambda c, follow_up: resolved_effects(c, follow_up, user), key=_key(view)))
 
 
-def _offered_cause(deps: Deps, data: dict[str, Any], cause: str) -> bool:
+def _offered_cause(deps: Deps, unit: Unit, data: dict[str, Any], cause: str) -> bool:
     """The root cause is one the form offered (the playbook's), not any text sent to us."""
     try:
-        case = deps.service.get(meta_int(data, "case"))
+        case = deps.service.get(unit, meta_int(data, "case"))
         return cause in deps.service.playbook(case.playbook_id).causes
     except (LookupError, Malformed, StorageError):
         return True  # the change itself reports a missing case or playbook
@@ -211,15 +212,14 @@ def resolved_effects(case: Case, follow_up: Any, user: str) -> list[fx.Effect]:
     """Update the thread, and ask the manager to follow up in person."""
     assert case.id is not None
     recovered = case.time_to_recover
-    seconds = recovered.total_seconds() if recovered else 0
-    text = (f"✅ Resolved by {mention(user)} in {case_messages.describe_short(seconds)}. "
-            f"{mention(follow_up.manager)} will follow up with the customer in person.")
-    return [fx.refresh(case.id, Part.APOLOGY, Part.FIX, Part.COMPENSATION),
-            fx.reply(case.id, case_messages.thread_note(text, f"{case.reference} resolved")),
-            fx.follow_up_dm(case.id, follow_up.number)]
+    return [fx.Refresh(case.id, (Part.APOLOGY, Part.FIX, Part.COMPENSATION)),
+            fx.ResolvedNote(case.id, by=user, manager=follow_up.manager,
+                            seconds=recovered.total_seconds() if recovered else 0.0),
+            fx.FollowUpDM(case.id, follow_up.number)]
 
 
-def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
+              unit: Unit) -> None:
     values, data = modals.values(view), meta(view)
     reaction = values.get(Field.REACTION)
     errors = modals.too_long(values)
@@ -230,33 +230,24 @@ def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) 
         return
     user = body["user"]["id"]
     _record(ack, Field.REACTION, lambda: deps.service.change(
-        meta_int(data, "case"), lambda c, ctx: c.record_follow_up(
+        unit, meta_int(data, "case"), lambda c, ctx: c.record_follow_up(
             reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
             at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP,
         effects=lambda c, done: followed_up_effects(c, done, user), key=_key(view)))
 
 
 def followed_up_effects(case: Case, done: Any, user: str) -> list[fx.Effect]:
+    """The DM shows it done; the thread hears the case closed, or reopened (every message
+    live again)."""
     assert case.id is not None
-    if case.state is CaseState.CLOSED:
-        felt = done.reaction.label.lower() if done.reaction else ""
-        text = (f"🤝 {mention(user)} followed up in person: the customer feels *{felt}*. "
-                f"{case.reference} is closed.")
-        parts: tuple[str, ...] = ()
-        fallback = f"{case.reference} closed"
-    else:
-        quoted = f"\n>{mrkdwn(done.note, 500)}" if done.note else ""
-        text = (f"{mention(case.opened_by)} the customer is *still unhappy* after "
-                f"{mention(user)}'s follow-up, so {case.reference} is reopened. Please pick it "
-                f"up again.{quoted}")
-        parts = (Part.APOLOGY, Part.FIX, Part.COMPENSATION)
-        fallback = f"{case.reference} reopened"
-    return [fx.follow_up_dm_update(case.id, done.number),
-            fx.reply(case.id, case_messages.thread_note(text, fallback)),
-            fx.refresh(case.id, *parts)]
+    parts = () if case.state is CaseState.CLOSED else (Part.APOLOGY, Part.FIX,
+                                                        Part.COMPENSATION)
+    return [fx.FollowUpDMUpdate(case.id, done.number),
+            fx.FollowUpNote(case.id, done.number, by=user), fx.Refresh(case.id, parts)]
 
 
-def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> None:
+def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
+           unit: Unit) -> None:
     values, data = modals.values(view), meta(view)
     reason = values.get(Field.REASON) or ""
     errors = modals.too_long(values)
@@ -267,14 +258,12 @@ def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps) -> 
         return
     user = body["user"]["id"]
     _record(ack, Field.REASON, lambda: deps.service.change(
-        meta_int(data, "case"), lambda c, ctx: c.cancel(
+        unit, meta_int(data, "case"), lambda c, ctx: c.cancel(
             reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED,
         effects=lambda c, _: [
-            fx.reply(c.id or 0, case_messages.thread_note(
-                f"Cancelled by {mention(user)}: {mrkdwn(reason, 300)}",
-                f"{c.reference} cancelled")),
-            fx.refresh(c.id or 0, Part.APOLOGY, Part.FIX, Part.COMPENSATION),
-            fx.withdraw_approvals(c.id or 0)], key=_key(view)))
+            fx.CancelledNote(c.id or 0, by=user, reason=reason),
+            fx.Refresh(c.id or 0, (Part.APOLOGY, Part.FIX, Part.COMPENSATION)),
+            fx.WithdrawApprovals(c.id or 0)], key=_key(view)))
 
 
 def register(app: App) -> None:

@@ -15,9 +15,10 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
-from bot.app import make_followthrough
+from bot.app import make_jobs
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week
+from bot.jobs import digest, run_reminders
 from bot.managers import ManagerDirectory
 from bot.messaging import make_client
 from bot.recovery import utc_now
@@ -128,7 +129,7 @@ def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str,
     settings = load_settings(env, dotenv_path=None)
     engine = db.make_engine(settings.database_url)
     client = make_client(token=settings.slack_bot_token or "", base_url=api_url)
-    jobs = make_followthrough(
+    jobs = make_jobs(
         settings, sessions=db.make_sessions(engine),
         library=PlaybookLibrary.load(settings.playbooks_dir),
         managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
@@ -136,18 +137,19 @@ def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str,
     def reminders() -> dict[str, Any]:
         # What would be due in three days, sent now: the bot's outbox delivers it at once.
         now = utc_now()
-        report = jobs.run_reminders(now + timedelta(days=3), send_at=now)
+        report = run_reminders(jobs, now + timedelta(days=3), send_at=now)
         if not report:
             return {"ok": True, "report": "Nothing more is due: each reminder, escalation and "
                                           "nudge goes out once."}
         return {"ok": True, "report": f"Sent {report}."}
 
-    def digest() -> dict[str, Any]:
+    def post_digest() -> dict[str, Any]:
         # This week so far: a demo shows today's cases (the scheduled digest is last week's).
         week = Week.containing(utc_now(), settings.timezone)
-        message = jobs.digest(week).message()
+        with jobs.sessions() as session:
+            message = digest.compose(jobs, session, week).message()
         client.chat_postMessage(channel=settings.leadership_channel or "C0LEADERS",
                                 **message.kwargs())
         return {"ok": True}
 
-    return [("reminders", reminders), ("digest", digest)]
+    return [("reminders", reminders), ("digest", post_digest)]

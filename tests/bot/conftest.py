@@ -16,10 +16,10 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import assemble
+from bot.delivery.outbox import OutboxWorker
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.inbox import Inbox
 from bot.messaging import make_client
-from bot.outbox import OutboxWorker
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack, Posted
 from bot.settings import Settings, load_settings
@@ -174,9 +174,9 @@ def harness(engine: Engine, fake_slack: FakeSlack, library: PlaybookLibrary,
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
     sessions = sessionmaker(engine, expire_on_commit=False)
     executor, clock = TrackingExecutor(), Clock()
-    worker = OutboxWorker(sessions, clock=clock)
     parts = assemble(settings, client=client, sessions=sessions, library=library,
-                     executor=executor, work_executor=executor, clock=clock, outbox=worker)
+                     executor=executor, work_executor=executor, clock=clock)
+    worker = parts.outbox
     caplog.set_level(logging.ERROR)
     yield Harness(app=parts.app, fake=fake_slack, sessions=sessions, executor=executor,
                   clock=clock, settings=settings, outbox=worker, inbox=parts.inbox)

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from bot.app import build_app
+from bot.app import assemble
+from bot.delivery.outbox import OutboxWorker
 from bot.ids import Action, Field
 from bot.messaging import make_client
-from bot.outbox import OutboxWorker
 from bot.sandbox.fake_slack import FakeSlack
 from storage import db
 from storage.models import CompensationRow, EventRow
@@ -24,10 +24,10 @@ def second_process(engine: Engine, harness: Harness, library: Any) -> Harness:
     own_engine = db.make_engine(str(engine.url.render_as_string(hide_password=False)))
     client = make_client(token="xoxb-test-token-0000", base_url=harness.fake.url)
     executor = TrackingExecutor()
-    worker = OutboxWorker(sessionmaker(own_engine), clock=harness.clock)
-    app = build_app(harness.settings, client=client, sessions=sessionmaker(own_engine),
-                    library=library, executor=executor, work_executor=executor,
-                    clock=harness.clock, outbox=worker)
+    parts = assemble(harness.settings, client=client, sessions=sessionmaker(own_engine),
+                     library=library, executor=executor, work_executor=executor,
+                     clock=harness.clock)
+    app, worker = parts.app, parts.outbox
     return Harness(app=app, fake=harness.fake, sessions=sessionmaker(own_engine),
                    executor=executor, clock=Clock(harness.clock.now), settings=harness.settings,
                    outbox=worker)
@@ -86,11 +86,14 @@ def test_database_unreachable_is_told_plainly_and_the_app_recovers(
     settings = make_settings(SLACK_API_URL=fake_slack.url)
     sessions = Switchable(sessionmaker(engine, expire_on_commit=False))
     executor = TrackingExecutor()
-    worker = OutboxWorker(sessionmaker(engine), clock=Clock())
-    app = build_app(settings, client=make_client(token="xoxb-test-token-0000",
-                                                 base_url=fake_slack.url),
-                    sessions=sessions, library=library, executor=executor,  # type: ignore[arg-type]
-                    work_executor=executor, clock=Clock(), outbox=worker)
+    parts = assemble(settings, client=make_client(token="xoxb-test-token-0000",
+                                                  base_url=fake_slack.url),
+                     sessions=sessions, library=library, executor=executor,  # type: ignore[arg-type]
+                     work_executor=executor, clock=Clock())
+    # The worker claims and settles on the real database (deliveries read through the
+    # switchable one, and are retried while it is away).
+    app, worker = parts.app, OutboxWorker(sessionmaker(engine), parts.outbox.deliver,
+                                          clock=Clock())
     h = Harness(app=app, fake=fake_slack, sessions=sessionmaker(engine), executor=executor,
                 clock=Clock(), settings=settings, outbox=worker)
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.jobs import run_reminders
 from bot.sandbox.fake_slack import FakeSlack
 from bot.settings import SettingsError, load_settings
 from tests.bot.conftest import MANAGER, Harness
@@ -111,7 +112,7 @@ def test_the_sandbox_reminders_button_sends_what_three_days_would_bring_at_once(
     jobs.notify = lambda: None  # delivered below, at the real (not the pretend) time
     before = len(dms(harness, MANAGER))
     now = harness.clock.now
-    report = jobs.run_reminders(now + timedelta(days=3), send_at=now)
+    report = run_reminders(jobs, now + timedelta(days=3), send_at=now)
     assert report.reminders == 1
     assert harness.outbox is not None
     harness.outbox.drain(now=now)  # due now, not in three days

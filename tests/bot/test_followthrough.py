@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import make_followthrough
+from bot.app import make_jobs
 from bot.domain.weeks import Week, send_time
-from bot.followthrough import FollowThrough
 from bot.ids import Action, Field
+from bot.jobs import JobContext, alerts, digest, run_reminders
 from bot.managers import ManagerDirectory
 from bot.messaging import make_client
 from bot.scheduler import Scheduler
@@ -25,10 +25,10 @@ from tests.bot.test_journey import open_case, thread
 LEADERS = "C0LEADERS"
 
 
-def jobs_for(harness: Harness, library: Any, settings: Settings | None = None) -> FollowThrough:
+def jobs_for(harness: Harness, library: Any, settings: Settings | None = None) -> JobContext:
     settings = settings or harness.settings
     client = make_client(token="xoxb-test-token-0000", base_url=harness.fake.url)
-    jobs = make_followthrough(
+    jobs = make_jobs(
         settings, sessions=harness.sessions, library=library,
         managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
     jobs.notify = harness.deliver  # what it queues is delivered at once, as the worker would
@@ -58,21 +58,21 @@ def test_follow_up_reminder_then_escalation_each_once(harness: Harness, library:
     due = harness.clock.now + timedelta(hours=48)
     assert len(dms(harness, MANAGER)) == 1  # the follow-up request itself
 
-    assert not jobs.run_reminders(due - timedelta(minutes=1))
+    assert not run_reminders(jobs, due - timedelta(minutes=1))
     assert len(dms(harness, MANAGER)) == 1
-    report = jobs.run_reminders(due + timedelta(minutes=1))
+    report = run_reminders(jobs, due + timedelta(minutes=1))
     assert report.reminders == 1 and report.escalations == 0
     assert "Reminder: follow up with Sam &lt;!channel&gt; Taylor" in dms(harness, MANAGER)[-1]
-    assert not jobs.run_reminders(due + timedelta(hours=2))  # never twice for one due time
+    assert not run_reminders(jobs, due + timedelta(hours=2))  # never twice for one due time
     assert len(dms(harness, MANAGER)) == 2
 
     # The late-delivery playbook escalates 24 hours after the due time.
-    assert not jobs.run_reminders(due + timedelta(hours=23, minutes=59))
-    report = jobs.run_reminders(due + timedelta(hours=24))
+    assert not run_reminders(jobs, due + timedelta(hours=23, minutes=59))
+    report = run_reminders(jobs, due + timedelta(hours=24))
     assert report.escalations == 1
     (alert,) = leaders(harness)
     assert "Follow-up overdue on C-" in alert
-    assert not jobs.run_reminders(due + timedelta(days=3))
+    assert not run_reminders(jobs, due + timedelta(days=3))
     assert len(leaders(harness)) == 1 and len(dms(harness, MANAGER)) == 2
 
 
@@ -86,9 +86,9 @@ def test_snooze_is_honoured_and_a_new_due_time_gets_its_reminder(harness: Harnes
     dm = harness.fake.posts_in("D0MGR001")[0]
     harness.choose(dm, Action.SNOOZE, ":48", user=MANAGER)  # until 47 + 48 hours from now
     snoozed_until = harness.clock.now + timedelta(hours=48)
-    assert not jobs.run_reminders(due + timedelta(hours=1))
-    assert jobs.run_reminders(snoozed_until + timedelta(minutes=1)).reminders == 1
-    assert not jobs.run_reminders(snoozed_until + timedelta(minutes=30))
+    assert not run_reminders(jobs, due + timedelta(hours=1))
+    assert run_reminders(jobs, snoozed_until + timedelta(minutes=1)).reminders == 1
+    assert not run_reminders(jobs, snoozed_until + timedelta(minutes=30))
 
 
 def test_follow_up_done_stops_the_reminders(harness: Harness, library: Any) -> None:
@@ -98,7 +98,7 @@ def test_follow_up_done_stops_the_reminders(harness: Harness, library: Any) -> N
     dm = harness.fake.posts_in("D0MGR001")[0]
     harness.click(dm, Action.FOLLOWED_UP, user=MANAGER)
     harness.submit(harness.opened_view(), {Field.REACTION: "satisfied"}, user=MANAGER)
-    assert not jobs.run_reminders(harness.clock.now + timedelta(days=10))
+    assert not run_reminders(jobs, harness.clock.now + timedelta(days=10))
 
 
 def test_stalled_approval_is_reminded_then_escalated(harness: Harness, library: Any) -> None:
@@ -109,15 +109,15 @@ def test_stalled_approval_is_reminded_then_escalated(harness: Harness, library: 
     harness.submit(harness.opened_view(), {Field.COMP_TYPE: "refund", Field.COMP_LABEL: "Refund",
                                            Field.AMOUNT: "30"}, user=STAFF)
     asked = harness.clock.now
-    assert not jobs.run_reminders(asked + timedelta(minutes=29))
-    assert jobs.run_reminders(asked + timedelta(minutes=30)).approval_reminders == 1
+    assert not run_reminders(jobs, asked + timedelta(minutes=29))
+    assert run_reminders(jobs, asked + timedelta(minutes=30)).approval_reminders == 1
     reminder = thread(harness, card)[-1]
     assert "has been waiting since" in reminder.blocks[0]["text"]["text"]
     assert f"<@{MANAGER}>" in reminder.blocks[0]["text"]["text"]
-    report = jobs.run_reminders(asked + timedelta(minutes=120))
+    report = run_reminders(jobs, asked + timedelta(minutes=120))
     assert report.approval_escalations == 1 and report.approval_reminders == 0
     assert "Approval needed on C-" in leaders(harness)[-1]
-    assert not jobs.run_reminders(asked + timedelta(hours=5))
+    assert not run_reminders(jobs, asked + timedelta(hours=5))
 
 
 def test_next_approver_is_asked_in_the_thread(harness: Harness, library: Any) -> None:
@@ -128,7 +128,7 @@ def test_next_approver_is_asked_in_the_thread(harness: Harness, library: Any) ->
     harness.click(thread(harness, card)[2], Action.COMPENSATION_CUSTOM, user=STAFF)
     harness.submit(harness.opened_view(), {Field.COMP_TYPE: "refund", Field.COMP_LABEL: "Refund",
                                            Field.AMOUNT: "30"}, user=STAFF)
-    jobs.run_reminders(harness.clock.now + timedelta(hours=3))
+    run_reminders(jobs, harness.clock.now + timedelta(hours=3))
     assert "<@U0SENIOR1>" in thread(harness, card)[-1].blocks[0]["text"]["text"]
     assert leaders(harness) == []
 
@@ -136,11 +136,11 @@ def test_next_approver_is_asked_in_the_thread(harness: Harness, library: Any) ->
 def test_a_case_left_open_nudges_its_staff_member_once(harness: Harness, library: Any) -> None:
     jobs = jobs_for(harness, library)
     card = open_case(harness)
-    assert not jobs.run_reminders(harness.clock.now + timedelta(hours=23))
-    assert jobs.run_reminders(harness.clock.now + timedelta(hours=24)).nudges == 1
+    assert not run_reminders(jobs, harness.clock.now + timedelta(hours=23))
+    assert run_reminders(jobs, harness.clock.now + timedelta(hours=24)).nudges == 1
     nudge = thread(harness, card)[-1]
     assert f"<@{STAFF}>" in nudge.blocks[0]["text"]["text"]
-    assert not jobs.run_reminders(harness.clock.now + timedelta(hours=48))
+    assert not run_reminders(jobs, harness.clock.now + timedelta(hours=48))
 
 
 def test_hotspot_alerts_once_when_a_location_reaches_the_threshold(harness: Harness) -> None:
@@ -163,7 +163,7 @@ def test_hotspot_goes_to_the_locations_manager(harness: Harness, library: Any) -
         from storage.models import AlertRow
 
         session.execute(AlertRow.__table__.delete())
-    assert jobs.check_hotspot("High Street", harness.clock.now)
+    assert alerts.check_hotspot(jobs, "High Street", harness.clock.now)
     assert dms(harness, "U0LOCAL1")
 
 
@@ -173,16 +173,16 @@ def test_digest_goes_out_once_and_a_missed_week_is_sent_late(harness: Harness,
     open_case(harness)  # Mon 16 Nov: week 47
     due = send_time(Week(2026, 47), day=0, hour=9, zone=harness.settings.timezone)
     # Before it is due, the latest due week is the one before Amends' first case: nothing.
-    assert jobs.run_digest(due - timedelta(minutes=1)) is False
+    assert digest.run(jobs, due - timedelta(minutes=1)) is False
     leaders_before = len(leaders(harness))
     # Amends was down on Monday morning and comes back on Tuesday.
-    assert jobs.run_digest(due + timedelta(days=1)) is True
+    assert digest.run(jobs, due + timedelta(days=1)) is True
     posted = harness.fake.posts_in(LEADERS)[-1]
     assert len(leaders(harness)) == leaders_before + 1
     text = str(posted.blocks)
     assert "Sent late" in text and "week 47" in text and "*1* cases opened" in text
-    assert jobs.run_digest(due + timedelta(days=1, minutes=1)) is False
-    assert jobs.send_digest(Week(2026, 47), due + timedelta(days=2)) is False
+    assert digest.run(jobs, due + timedelta(days=1, minutes=1)) is False
+    assert digest.send(jobs, Week(2026, 47), due + timedelta(days=2)) is False
     with harness.sessions() as session:
         row = session.scalars(select(SentDigestRow)).one()
         assert (row.week, row.channel, row.late) == ("2026-W47", LEADERS, True)
@@ -192,7 +192,7 @@ def test_digest_on_time_is_not_marked_late(harness: Harness, library: Any) -> No
     jobs = jobs_for(harness, library)
     open_case(harness)
     due = send_time(Week(2026, 47), day=0, hour=9, zone=harness.settings.timezone)
-    assert jobs.run_digest(due + timedelta(minutes=1)) is True
+    assert digest.run(jobs, due + timedelta(minutes=1)) is True
     assert "Sent late" not in str(harness.fake.posts_in(LEADERS)[-1].blocks)
 
 
@@ -203,9 +203,9 @@ def test_two_schedulers_racing_send_one_digest(harness: Harness, library: Any) -
     start = threading.Barrier(len(racers))
     outcomes: list[bool | None] = []
 
-    def race(jobs: FollowThrough) -> None:
+    def race(jobs: JobContext) -> None:
         start.wait()
-        outcomes.append(jobs.run_digest(due + timedelta(seconds=5)))
+        outcomes.append(digest.run(jobs, due + timedelta(seconds=5)))
 
     threads = [threading.Thread(target=race, args=(j,)) for j in racers]
     for t in threads:
@@ -222,9 +222,9 @@ def test_a_refused_digest_is_retried_by_the_outbox(harness: Harness, library: An
     due = send_time(Week(2026, 47), day=0, hour=9, zone=harness.settings.timezone)
     harness.fake.fail_next["chat.postMessage"] = [(200, {"ok": False, "error": "fatal_error"}),
                                                   (503, {"ok": False, "error": "service"})]
-    assert jobs.run_digest(due) is True  # claimed and queued in one transaction
+    assert digest.run(jobs, due) is True  # claimed and queued in one transaction
     assert len(leaders(harness)) == 1  # delivered on the third attempt, once
-    assert jobs.run_digest(due + timedelta(minutes=1)) is False
+    assert digest.run(jobs, due + timedelta(minutes=1)) is False
     with harness.sessions() as session:
         assert session.scalars(select(SentDigestRow)).one().sent_at is not None
 
@@ -239,9 +239,9 @@ def test_scheduler_tick_runs_every_job_even_when_one_fails(harness: Harness, lib
         calls.append("reminders")
         raise RuntimeError("database away")
 
-    jobs.run_reminders = broken  # type: ignore[method-assign]
-    jobs.run_digest = lambda now: calls.append("digest")  # type: ignore[method-assign]
-    Scheduler(jobs, clock=lambda: harness.clock.now).tick()
+    Scheduler(jobs, clock=lambda: harness.clock.now, jobs={
+        "reminders": lambda ctx, now: broken(now),
+        "digest": lambda ctx, now: calls.append("digest")}).tick()
     assert calls == ["reminders", "digest"]
     assert "scheduled job reminders failed" in caplog.text
     caplog.clear()
@@ -260,7 +260,7 @@ def test_wording_fits_who_can_act(harness: Harness, library: Any) -> None:
     assert f"<@{MANAGER2}>" in request and f"<@{MANAGER}> *Approval" not in request
     assert request.count(f"<@{MANAGER}>") == 1  # as the requester, not as an approver
     asked = harness.clock.now
-    report = jobs.run_reminders(asked + timedelta(hours=48))
+    report = run_reminders(jobs, asked + timedelta(hours=48))
     assert report.nudges == 0  # waiting on a manager: the approval's reminders chase it
     reminder = next(p.blocks[0]["text"]["text"] for p in thread(harness, card)
                     if "has been waiting since" in p.text + str(p.blocks))

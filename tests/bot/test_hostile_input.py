@@ -19,7 +19,6 @@ from bot.app import Assembly, assemble
 from bot.domain.lifecycle import Customer
 from bot.ids import Action, Field
 from bot.messaging import make_client
-from bot.outbox import OutboxWorker
 from bot.recovery import StorageRefused
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
@@ -119,18 +118,18 @@ def test_the_database_refusing_a_value_is_a_plain_error(harness: Harness, engine
     from bot.domain.compensation import CompensationPolicy
     from bot.recovery import RecoveryService
 
-    recovery = RecoveryService(sessions=sessionmaker(engine, expire_on_commit=False),
-                               library=library, policy=lambda: CompensationPolicy(
-                                   staff_limit_minor=2000, managers=set(), currency="USD"))
+    recovery = RecoveryService(library=library, policy=lambda: CompensationPolicy(
+        staff_limit_minor=2000, managers=frozenset(), currency="USD"))
+    unit = sessionmaker(engine, expire_on_commit=False)()
     opening = dict(origin_key=None, playbook_id="late-delivery", severity="major",
                    customer=Customer(name="Jo"), summary="late", opened_by=STAFF,
                    currency="USD", location="L" * 300)
     if engine.dialect.name == "postgresql":
         with pytest.raises(StorageRefused, match="too long"):
-            recovery.open_case(**opening)
+            recovery.open_case(unit, **opening)
         assert case_row(harness) is None
     else:
-        recovery.open_case(**opening)
+        recovery.open_case(unit, **opening)
         assert case_row(harness) is not None
 
 
@@ -289,8 +288,7 @@ def _process(engine: Engine, harness: Harness, library: Any, *, dies: bool) -> A
     return assemble(harness.settings, client=make_client(token="xoxb-test-token-0000",
                                                          base_url=harness.fake.url),
                     sessions=sessions, library=library, executor=executor,
-                    work_executor=_Dies() if dies else executor, clock=harness.clock,
-                    outbox=OutboxWorker(sessions, clock=harness.clock))
+                    work_executor=_Dies() if dies else executor, clock=harness.clock)
 
 
 def _approve_body(request: Posted) -> str:

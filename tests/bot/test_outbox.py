@@ -11,9 +11,9 @@ import responses
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.deliveries import sign_webhook
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.webhooks import sign_webhook
 from bot.ids import Action
-from bot.outbox import OutboxWorker
 from storage import outbox
 from storage.models import OutboxRow
 from tests.bot.conftest import FAR_FUTURE, STAFF, Harness
@@ -53,9 +53,9 @@ def test_a_429_waits_for_retry_after(harness: Harness) -> None:
 def test_server_errors_and_dropped_connections_back_off_then_deliver(harness: Harness) -> None:
     card = open_case(harness)
     worker = hold(harness)
-    # The client retries once by itself; twice failed reaches the outbox.
-    harness.fake.fail_next["chat.update"] = [(500, {"ok": False}), (500, {"ok": False}),
-                                             (0, {}), (0, {})]
+    # The client never retries by itself (nor sleeps): each failure reaches the outbox,
+    # whose row's next attempt time is the back-off.
+    harness.fake.fail_next["chat.update"] = [(500, {"ok": False}), (0, {})]
     harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
     now = harness.clock.now
     worker.run_once(now)
@@ -113,8 +113,7 @@ def test_a_restart_mid_delivery_loses_nothing(harness: Harness) -> None:
     now = harness.clock.now
     with harness.sessions.begin() as session:  # a worker claimed it, then the process died
         (job,) = outbox.claim(session, now)
-    fresh = OutboxWorker(harness.sessions, clock=harness.clock)
-    fresh.deliver = worker.deliver
+    fresh = OutboxWorker(harness.sessions, worker.deliver, clock=harness.clock)
     assert fresh.run_once(now + timedelta(seconds=30)) == 0  # the dead worker's lease holds
     assert fresh.run_once(now + timedelta(seconds=61)) == 1
     assert rows(harness)[-1].status == "sent" and rows(harness)[-1].id == job.id
@@ -137,7 +136,7 @@ def test_a_cases_deliveries_go_out_in_order(harness: Harness) -> None:
 
 @responses.activate
 def test_webhooks_are_signed_retried_and_dead_lettered(harness: Harness, library: Any) -> None:
-    from bot.app import build_app
+    from bot.app import assemble
     from bot.messaging import make_client
     from tests.bot.conftest import TrackingExecutor, make_settings
 
@@ -146,11 +145,11 @@ def test_webhooks_are_signed_retried_and_dead_lettered(harness: Harness, library
     settings = make_settings(SLACK_API_URL=harness.fake.url, AMENDS_WEBHOOK_URL=url,
                              AMENDS_WEBHOOK_SECRET=secret)
     executor = TrackingExecutor()
-    worker = OutboxWorker(harness.sessions, clock=harness.clock)
-    hooked = Harness(app=build_app(settings, client=make_client(
+    parts = assemble(settings, client=make_client(
         token="xoxb-test-token-0000", base_url=harness.fake.url), sessions=harness.sessions,
-        library=library, executor=executor, work_executor=executor, clock=harness.clock,
-        outbox=worker), fake=harness.fake, sessions=harness.sessions, executor=executor,
+        library=library, executor=executor, work_executor=executor, clock=harness.clock)
+    worker = parts.outbox
+    hooked = Harness(app=parts.app, fake=harness.fake, sessions=harness.sessions, executor=executor,
         clock=harness.clock, settings=settings, outbox=worker)
     responses.add(responses.POST, url, status=503)
     responses.add(responses.POST, url, status=200)

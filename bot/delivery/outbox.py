@@ -19,7 +19,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import logs, redact
+from bot import effects, logs, redact
+from bot.delivery.webhooks import WebhookRejected
 from bot.work import RequestGate
 from storage import outbox
 from storage.outbox import Job
@@ -42,25 +43,26 @@ def classify(exc: Exception) -> tuple[bool, float | None, str]:
                 "retry-after")
             return False, float(after) if after else 1.0, "rate limited (429)"
         return error in PERMANENT, None, f"slack: {error} (HTTP {exc.response.status_code})"
-    from bot.deliveries import WebhookRejected
-
-    if isinstance(exc, WebhookRejected):
+    if isinstance(exc, WebhookRejected | effects.Undecodable):
         return True, None, str(exc)
     # Exception texts can carry URLs with credentials or tokens in their query string.
     return False, None, redact.text(f"{type(exc).__name__}: {exc}")
 
 
 class OutboxWorker:
-    def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], datetime],
+    def __init__(self, sessions: sessionmaker[Session],
+                 deliver: Callable[[effects.Effect], None], *, clock: Callable[[], datetime],
                  gate: RequestGate | None = None, interval: float = 1.0,
-                 concurrency: int = 4) -> None:
-        self.sessions, self.clock, self.gate, self.interval = sessions, clock, gate, interval
+                 concurrency: int = 4, wake: threading.Event | None = None) -> None:
+        self.sessions, self.deliver, self.clock = sessions, deliver, clock
+        self.gate, self.interval = gate, interval
         # A claimed batch holds at most one job per case, so its jobs may go in parallel:
         # most of a delivery is waiting for Slack.
         self._pool = ThreadPoolExecutor(max_workers=concurrency,
                                         thread_name_prefix="amends-outbox")
-        self.deliver: Callable[[Job], None] | None = None  # set by build_app
-        self._wake = threading.Event()
+        # Set by whoever commits a delivery (the case service, the jobs): deliver it now,
+        # not at the next poll.
+        self._wake = wake or threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,7 +71,6 @@ class OutboxWorker:
         self._wake.set()
 
     def run_once(self, now: datetime | None = None, *, limit: int = 20) -> int:
-        assert self.deliver is not None, "build_app sets the deliverer"
         now = now or self.clock()
         with self.sessions.begin() as session:
             jobs = outbox.claim(session, now, limit=limit)
@@ -77,10 +78,9 @@ class OutboxWorker:
         return len(jobs)
 
     def _one(self, job: Job) -> None:
-        assert self.deliver is not None
-        logs.case_id.set(job.payload.get("case_id"))
+        logs.case_id.set(job.payload.get("case_id") or job.payload.get("case"))
         try:
-            self.deliver(job)
+            self.deliver(effects.decode(job.kind, job.payload, job.case_id))
         except Exception as exc:
             permanent, retry_after, reason = classify(exc)
             with self.sessions.begin() as session:

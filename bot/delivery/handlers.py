@@ -1,0 +1,259 @@
+"""Delivering effects: one handler per kind, each rendering from the database as it is now.
+
+A delivery may run more than once (a retry after a failure), so each is safe to repeat:
+edits are idempotent, and a handler that posts first checks whether an earlier attempt
+already posted (the stored ts), so a retry never posts twice. Each delivery uses one
+session, in short transactions that are never held across a Slack call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import effects as fx
+from bot.blocks import case_messages
+from bot.blocks import reminders as msgs
+from bot.blocks.base import Message
+from bot.delivery import webhooks
+from bot.delivery.render import CARD, Renderer
+from bot.domain.lifecycle import Case, CompensationStatus, FollowUp
+from bot.domain.weeks import Week
+from bot.ids import Message as Part
+from bot.jobs import alerts, digest
+from bot.jobs.context import JobContext
+from bot.messaging import Slack
+from storage import cases
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str
+    secret: str
+
+
+class Deliverer:
+    """Runs one effect. Collaborators are handed in once, when the app is assembled."""
+
+    def __init__(self, *, sessions: sessionmaker[Session], slack: Slack, render: Renderer,
+                 jobs: JobContext, clock: Callable[[], datetime],
+                 webhook: WebhookTarget | None = None) -> None:
+        self.sessions, self.slack, self.render = sessions, slack, render
+        self.jobs, self.clock, self.webhook_target = jobs, clock, webhook
+        self.handlers: dict[type[fx.Effect], Callable[[Session, Any], None]] = {
+            fx.StartThread: self.start_thread, fx.Refresh: self.refresh,
+            fx.ApprovalRequest: self.approval_request, fx.Decision: self.decision,
+            fx.WithdrawApprovals: self.withdraw_approvals,
+            fx.ResolvedNote: self.resolved_note, fx.FollowUpNote: self.follow_up_note,
+            fx.CancelledNote: self.cancelled_note,
+            fx.FollowUpDM: self.follow_up_dm, fx.FollowUpDMUpdate: self.follow_up_dm_update,
+            fx.FollowUpReminder: self.follow_up_reminder,
+            fx.FollowUpEscalation: self.follow_up_escalation,
+            fx.ApprovalReminder: self.approval_reminder,
+            fx.ApprovalEscalation: self.approval_escalation,
+            fx.OpenCaseNudge: self.open_case_nudge, fx.CheckHotspot: self.check_hotspot,
+            fx.HotspotAlert: self.hotspot_alert, fx.WeeklyDigest: self.weekly_digest,
+            fx.Webhook: self.webhook, fx.QueuedMessage: self.queued_message,
+        }
+
+    def __call__(self, effect: fx.Effect) -> None:
+        with self.sessions() as session:
+            self.handlers[type(effect)](session, effect)
+
+    # -- reading and remembering, each its own short transaction ---------------------------
+
+    @staticmethod
+    def _case(session: Session, case_id: int) -> Case:
+        with session.begin():
+            return cases.load(session, case_id)[0]
+
+    @staticmethod
+    def _read(session: Session, query: Callable[[Session], Any]) -> Any:
+        with session.begin():
+            return query(session)
+
+    @staticmethod
+    def _remember(session: Session, write: Callable[[Session], None]) -> None:
+        with session.begin():
+            write(session)
+
+    def _thread(self, session: Session, case_id: int) -> tuple[str, str]:
+        thread = self._read(session, lambda s: cases.thread(s, case_id))
+        if thread is None:
+            raise RuntimeError("the case thread is not posted yet")
+        return cast(tuple[str, str], thread)
+
+    def _post(self, to: fx.Place, msg: Message) -> None:
+        if to.user:
+            self.slack.dm(to.user, msg)
+            return
+        kwargs: dict[str, Any] = msg.kwargs()
+        if to.thread_ts:
+            kwargs["thread_ts"] = to.thread_ts
+        self.slack.client.chat_postMessage(channel=to.channel, **kwargs)
+
+    # -- the case thread -------------------------------------------------------------------
+
+    def start_thread(self, session: Session, e: fx.StartThread) -> None:
+        """The case card, then the walkthrough in its thread: apology, fix, compensation."""
+        case = self._case(session, e.case_id)
+        where = self._read(session, lambda s: cases.thread(s, e.case_id))
+        if where is None:
+            where = self.slack.post_case(e.channel, e.user, self.render.part(case, CARD))
+            self._remember(session, lambda s: cases.set_thread(s, e.case_id, *where))
+        done = self._read(session, lambda s: cases.messages(s, e.case_id))
+        for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
+            if part not in done:
+                ts = self.slack.reply(*where, self.render.part(case, part))
+                self._remember(session, lambda s, p=part, t=ts: cases.set_message(
+                    s, e.case_id, p, where[0], t))
+
+    def refresh(self, session: Session, e: fx.Refresh) -> None:
+        thread = self._read(session, lambda s: cases.thread(s, e.case_id))
+        if thread is None:
+            return  # the thread isn't posted yet; start_thread will show the case as it is
+        case = self._case(session, e.case_id)
+        targets = {CARD: thread, **self._read(session, lambda s: cases.messages(s, e.case_id))}
+        for part in (CARD, *e.parts):
+            if part in targets:
+                self.slack.update(*targets[part], self.render.part(case, part))
+
+    def approval_request(self, session: Session, e: fx.ApprovalRequest) -> None:
+        if self._read(session, lambda s: cases.approval_message(s, e.case_id, e.number)):
+            return  # posted by an earlier attempt
+        thread = self._thread(session, e.case_id)
+        case = self._case(session, e.case_id)
+        ts = self.slack.reply(*thread, self.render.approval_request(
+            case, case.compensation(e.number)))
+        self._remember(session, lambda s: cases.set_approval_message(
+            s, e.case_id, e.number, thread[0], ts))
+
+    def decision(self, session: Session, e: fx.Decision) -> None:
+        """The request edited to show the decision, then the requester told in the thread."""
+        case = self._case(session, e.case_id)
+        comp = case.compensation(e.number)
+        where = self._read(session, lambda s: cases.approval_message(s, e.case_id, e.number))
+        if where is not None:
+            self.slack.update(*where, case_messages.approval_decided(case, comp,
+                                                                     self.render.style))
+        thread = self._thread(session, e.case_id)
+        self.slack.reply(*thread, case_messages.decision_notice(case, comp, self.render.style))
+
+    def withdraw_approvals(self, session: Session, e: fx.WithdrawApprovals) -> None:
+        case = self._case(session, e.case_id)
+        for comp in case.compensations:
+            if comp.reason != "case cancelled":
+                continue
+            where = self._read(session, lambda s, n=comp.number: cases.approval_message(
+                s, e.case_id, n))
+            if where is not None:
+                self.slack.update(*where, case_messages.approval_decided(case, comp,
+                                                                         self.render.style))
+
+    def resolved_note(self, session: Session, e: fx.ResolvedNote) -> None:
+        case = self._case(session, e.case_id)
+        self.slack.reply(*self._thread(session, e.case_id), case_messages.resolved_note(
+            case, by=e.by, manager=e.manager, seconds=e.seconds))
+
+    def follow_up_note(self, session: Session, e: fx.FollowUpNote) -> None:
+        case = self._case(session, e.case_id)
+        self.slack.reply(*self._thread(session, e.case_id), case_messages.follow_up_note(
+            case, _follow_up(case, e.number), by=e.by))
+
+    def cancelled_note(self, session: Session, e: fx.CancelledNote) -> None:
+        case = self._case(session, e.case_id)
+        self.slack.reply(*self._thread(session, e.case_id), case_messages.cancelled_note(
+            case, by=e.by, reason=e.reason))
+
+    # -- the manager's follow-up -----------------------------------------------------------
+
+    def follow_up_dm(self, session: Session, e: fx.FollowUpDM) -> None:
+        if self._read(session, lambda s: cases.follow_up_message(s, e.case_id, e.number)):
+            return  # posted by an earlier attempt
+        case = self._case(session, e.case_id)
+        follow_up = _follow_up(case, e.number)
+        where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(case, follow_up))
+        self._remember(session, lambda s: cases.set_follow_up_message(
+            s, e.case_id, e.number, *where))
+
+    def follow_up_dm_update(self, session: Session, e: fx.FollowUpDMUpdate) -> None:
+        where = self._read(session, lambda s: cases.follow_up_message(s, e.case_id, e.number))
+        if where is not None:
+            case = self._case(session, e.case_id)
+            self.slack.update(*where, self.render.follow_up_dm(case, _follow_up(case,
+                                                                                e.number)))
+
+    # -- follow-through ----------------------------------------------------------------------
+
+    def follow_up_reminder(self, session: Session, e: fx.FollowUpReminder) -> None:
+        case = self._case(session, e.case)
+        if _follow_up(case, e.number).done_at is not None:
+            return  # done since it was queued: nothing to remind of
+        self.slack.dm(e.manager, msgs.follow_up_reminder(
+            case_id=e.case, customer=case.customer.name, due=e.due,
+            contact=case.customer.contact))
+
+    def follow_up_escalation(self, session: Session, e: fx.FollowUpEscalation) -> None:
+        case = self._case(session, e.case)
+        if _follow_up(case, e.number).done_at is not None:
+            return
+        self._post(e.to, msgs.follow_up_escalation(
+            case_id=e.case, customer=case.customer.name, manager=e.manager, due=e.due,
+            escalate_to=e.escalate_to))
+
+    def approval_reminder(self, session: Session, e: fx.ApprovalReminder) -> None:
+        case = self._case(session, e.case)
+        comp = case.compensation(e.number)
+        if comp.status is CompensationStatus.PENDING:  # else decided since it was queued
+            self._post(e.to, self.render.approval_reminder(case, comp, e.since))
+
+    def approval_escalation(self, session: Session, e: fx.ApprovalEscalation) -> None:
+        case = self._case(session, e.case)
+        comp = case.compensation(e.number)
+        if comp.status is CompensationStatus.PENDING:
+            self._post(e.to, self.render.approval_escalation(
+                case, comp, e.since, e.approver, self.jobs.managers()))
+
+    def open_case_nudge(self, session: Session, e: fx.OpenCaseNudge) -> None:
+        self._post(e.to, msgs.open_case_nudge(case_id=e.case, staff=e.staff, opened=e.opened))
+
+    def check_hotspot(self, session: Session, e: fx.CheckHotspot) -> None:
+        alerts.check_hotspot(self.jobs, e.location, e.at)
+
+    def hotspot_alert(self, session: Session, e: fx.HotspotAlert) -> None:
+        self._post(e.to, msgs.hotspot(location=e.location, count=e.count, day=e.day))
+
+    def weekly_digest(self, session: Session, e: fx.WeeklyDigest) -> None:
+        week = Week.parse(e.week)
+        text = digest.compose(self.jobs, session, week, late=e.late, due=e.due)
+        self._post(fx.Place.thread(e.channel), text.message())
+        digest.mark_sent(session, e.week, e.channel, self.clock())
+
+    # -- the shop's own systems, and rows from earlier versions -----------------------------
+
+    def webhook(self, session: Session, e: fx.Webhook) -> None:
+        if self.webhook_target is None:
+            return  # webhooks were turned off after this was queued
+        webhooks.send(self.webhook_target.url, self.webhook_target.secret, e.event)
+
+    def queued_message(self, session: Session, e: fx.QueuedMessage) -> None:
+        msg = Message(text=e.text, blocks=e.blocks)
+        if e.to is None:
+            if e.case_id is None:
+                raise fx.Undecodable("a thread reply without its case")
+            self.slack.reply(*self._thread(session, e.case_id), msg)
+            return
+        self._post(e.to, msg)
+        if e.digest:
+            digest.mark_sent(session, e.digest["week"], e.digest["channel"], self.clock())
+
+
+def _follow_up(case: Case, number: int) -> FollowUp:
+    found = next((f for f in case.follow_ups if f.number == number), None)
+    if found is None:
+        raise LookupError(f"{case.reference} has no follow-up #{number}.")
+    return found
