@@ -127,3 +127,26 @@ def test_two_writers_cannot_both_win(engine: Engine, library: PlaybookLibrary) -
         with Session(engine) as cleanup:
             cleanup.delete(cleanup.get(CaseRow, case.id))
             cleanup.commit()
+
+
+def test_a_managers_own_requests_never_crowd_out_the_others_waiting(
+        session: Session, library: PlaybookLibrary) -> None:
+    """The Home tab's "Approvals waiting for you": the manager's own requests are filtered
+    in SQL, before the limit, so 25 of their own still leave the others' in view."""
+    playbook = library.get("late-delivery")
+    assert playbook is not None
+    manager = "U0MGR001"
+    for requester in [manager] * 25 + ["U0STAFF1", "U0STAFF2"]:
+        case = _open(session, library)
+        assert case.id is not None
+        loaded, row = cases.load(session, case.id, for_update=True)
+        loaded.propose_compensation(type=CompensationType.VOUCHER, label="Voucher",
+                                    amount_minor=2500, option_key=None, actor=requester,
+                                    at=T0, policy=POLICY, playbook=playbook)
+        cases.save(session, loaded, row)
+    session.commit()
+    waiting = cases.approvals_waiting_for(session, manager)
+    assert sorted(w.requested_by for w in waiting) == ["U0STAFF1", "U0STAFF2"]
+    assert all(w.case.customer == "Sam <!channel> Taylor" and w.amount_minor == 2500
+               for w in waiting)
+    assert len(cases.approvals_waiting_for(session, "U0MGR002")) == 20  # the page's limit
