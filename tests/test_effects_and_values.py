@@ -99,7 +99,8 @@ def test_button_values_round_trip(cls: Any, value: Any) -> None:
     (values.CaseRef, "-1"), (values.CaseRef, "1" * 13), (values.CaseRef, "١٢"),
     (values.CompensationRef, "12"), (values.CompensationRef, "12:x"),
     (values.StepTick, "12:3"), (values.StepTick, "12:3:2"), (values.StepTick, "12:3:yes"),
-    (values.OptionPick, "12:"), (values.OptionPick, "12:a b"), (values.OptionPick, "12:" + "k" * 65),
+    (values.OptionPick, "12:"), (values.OptionPick, "12:a b"),
+    (values.OptionPick, "12:" + "k" * 65),
     (values.Snooze, "12:1:0"), (values.Snooze, "12:1:999"), (values.Snooze, "12:1"),
 ])
 def test_values_our_buttons_never_carry_are_malformed(cls: Any, raw: Any) -> None:
