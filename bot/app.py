@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -103,6 +104,11 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).
     worker = OutboxWorker(sessions, deliver, clock=clock, gate=gate, wake=wake)
+
+    def _rerun(kind: str, body: dict[str, Any]) -> None:
+        # A stored click runs again through `deps` (the inbox's recovery, after a crash).
+        actions.rerun(deps, kind, body)
+
     deps = Deps(settings=settings,
                 service=RecoveryService(
                     library=library, policy=policy, clock=clock,
@@ -114,10 +120,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                                 name="amends-work", gate=gate, patience=1.0),
                 urgent=Background(executor=work_executor, threads=URGENT_THREADS,
                                   name="amends-modal", gate=gate, patience=0.2),
-                # Stored clicks run again through `deps`, bound when one is replayed.
                 inbox=Inbox(_inbox_sessions(sessions), clock=clock, handlers={
-                    kind: (lambda body, k=kind: actions.rerun(deps, k, body))
-                    for kind in actions.DURABLE}))
+                    kind: partial(_rerun, kind) for kind in actions.DURABLE}))
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",

@@ -40,7 +40,8 @@ _STRUCTURE = str.maketrans({"\ue000": None, "\ue001": None})
 
 
 class _StructuredLoader(FileSystemLoader):
-    def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Any]:
+    def get_source(self, environment: Any, template: str
+                   ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         lines = [SECTION.strip("\n") if line.strip() == "---" else
                  HEADER + line[2:] if line.startswith("# ") else line

@@ -114,12 +114,13 @@ class Inbox:
                     # The row must outlive this process, which it does once PostgreSQL has it;
                     # not waiting for its disk flush keeps the ack fast.
                     connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                ids = inbox.add_all(connection, [(w.kind, w.body) for w in batch],
-                                    now=self.clock(), lease=self.lease)
+                ids: list[int | None] = list(inbox.add_all(
+                    connection, [(w.kind, w.body) for w in batch], now=self.clock(),
+                    lease=self.lease))
         except SQLAlchemyError as exc:
             log.error("inbox unavailable (%s); %d click(s) run without it",
                       type(exc).__name__, len(batch))
-            ids = [None] * len(batch)
+            ids = [None for _ in batch]
         for waiting, entry_id in zip(batch, ids, strict=True):
             waiting.entry_id = entry_id
             waiting.done.set()

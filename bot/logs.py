@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.domain.lifecycle import case_reference
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                        default=None)
 case_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("case_id", default=None)
@@ -54,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         for key in ("case_id", "request_id"):
             value = getattr(record, key, None)
             if value is not None:
-                line[key] = f"C-{value:04d}" if key == "case_id" else value
+                line[key] = case_reference(value) if key == "case_id" else value
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
@@ -64,10 +66,12 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         extra = []
-        if getattr(record, "case_id", None) is not None:
-            extra.append(f"case=C-{record.case_id:04d}")
-        if getattr(record, "request_id", None):
-            extra.append(f"request={record.request_id}")
+        case_id, request_id = getattr(record, "case_id", None), getattr(record, "request_id",
+                                                                          None)
+        if case_id is not None:
+            extra.append(f"case={case_reference(case_id)}")
+        if request_id:
+            extra.append(f"request={request_id}")
         return f"{text} {' '.join(extra)}" if extra else text
 
 

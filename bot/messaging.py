@@ -66,7 +66,7 @@ class Slack:
         """The cached name, without asking Slack (None: not looked up yet)."""
         return self._names.get(user)
 
-    def post_case(self, channel: str, user: str, msg: Message) -> tuple[str, str] | None:
+    def post_case(self, channel: str, user: str, msg: Message) -> tuple[str, str]:
         """Post where the case was opened; else the recovery channel; else a DM."""
         candidates = [channel, self.recovery_channel]
         for candidate in [c for c in candidates if c]:

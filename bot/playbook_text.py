@@ -10,7 +10,9 @@ from bot.domain.playbook import TEMPLATE_SAMPLES, Playbook
 
 
 def render(playbook: Playbook, *, currency: str, purchase_minor: int = 4000) -> str:
-    fmt = lambda m: money.format_amount(m, currency)  # noqa: E731
+    def fmt(minor: int) -> str:
+        return money.format_amount(minor, currency)
+
     out: list[str] = []
     add = out.append
     add(f"{playbook.title}  [{playbook.id}, version {playbook.version}, {playbook.content_hash}]")

@@ -221,7 +221,7 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> in
         return 2
     from gunicorn.app.base import BaseApplication
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             # Workers come from WEB_CONCURRENCY (gunicorn's own convention), default 1.
             for key, value in {"bind": f"{host}:{settings.port}", "worker_class": "gthread",
@@ -268,7 +268,7 @@ def _socket_mode(settings: Settings) -> int:
     health = make_server("0.0.0.0", settings.port, health_app(_engine), handler_class=Quiet)
     threading.Thread(target=health.serve_forever, name="amends-health", daemon=True).start()
     log.info("connecting to Slack in Socket Mode; health check on :%s/healthz", settings.port)
-    SocketModeHandler(app, settings.slack_app_token).start()
+    SocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     return 0
 
 

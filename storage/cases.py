@@ -26,6 +26,7 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.playbook import CompensationType
 from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
+from storage import db
 from storage.models import (
     ApprovalRow,
     CaseMessageRow,
@@ -107,7 +108,7 @@ def set_thread(session: Session, case_id: int, channel_id: str, ts: str) -> None
     # neither bumps the version nor conflicts with someone working on the case.
     result = session.execute(update(CaseRow).where(CaseRow.id == case_id).values(
         channel_id=channel_id, message_ts=ts))
-    if result.rowcount == 0:
+    if db.changed(result) == 0:
         raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
 
 

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.domain.lifecycle import OPEN_STATES, CompensationStatus
+from storage import db
 from storage.models import (
     AlertRow,
     ApprovalRow,
@@ -30,7 +31,7 @@ EFFECTIVE_DUE = case((FollowUpRow.snoozed_until > FollowUpRow.due_at, FollowUpRo
                      else_=FollowUpRow.due_at)
 
 
-def overdue_follow_ups(session: Session, now: datetime) -> Sequence[Row[Any]]:
+def overdue_follow_ups(session: Session, now: datetime) -> Sequence[Any]:
     """Open follow-ups past their (snoozed) due time that still need a reminder or escalation:
     what the job needs of each, in one query."""
     return session.execute(
@@ -49,18 +50,18 @@ def claim_reminder(session: Session, follow_up_id: int, due: datetime) -> bool:
         FollowUpRow.id == follow_up_id, FollowUpRow.done_at.is_(None),
         or_(FollowUpRow.reminded_for.is_(None), FollowUpRow.reminded_for < due),
     ).values(reminded_for=due))
-    return result.rowcount == 1
+    return db.changed(result) == 1
 
 
 def claim_follow_up_escalation(session: Session, follow_up_id: int, now: datetime) -> bool:
     result = session.execute(update(FollowUpRow).where(
         FollowUpRow.id == follow_up_id, FollowUpRow.done_at.is_(None),
         FollowUpRow.escalated_at.is_(None)).values(escalated_at=now))
-    return result.rowcount == 1
+    return db.changed(result) == 1
 
 
 def stalled_approvals(session: Session, remind_before: datetime, escalate_before: datetime
-                      ) -> Sequence[Row[Any]]:
+                      ) -> Sequence[Any]:
     return session.execute(
         select(ApprovalRow.id, ApprovalRow.requested_at, ApprovalRow.reminded_at,
                ApprovalRow.escalated_at, CompensationRow.case_id, CompensationRow.number,
@@ -79,10 +80,10 @@ def claim_approval(session: Session, approval_id: int, column: str, now: datetim
     attribute = getattr(ApprovalRow, column)
     result = session.execute(update(ApprovalRow).where(
         ApprovalRow.id == approval_id, attribute.is_(None)).values({column: now}))
-    return result.rowcount == 1
+    return db.changed(result) == 1
 
 
-def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[Row[Any]]:
+def cases_to_nudge(session: Session, opened_before: datetime) -> Sequence[Any]:
     """Open cases left alone: not those waiting on a manager's decision (the approval's own
     reminders chase that, and the staff member can't move it)."""
     waiting = select(CompensationRow.id).where(
@@ -99,7 +100,7 @@ def claim_nudge(session: Session, case_id: int, now: datetime) -> bool:
     # A plain UPDATE: it doesn't change the case, so it doesn't bump the case's version.
     result = session.execute(update(CaseRow).where(
         CaseRow.id == case_id, CaseRow.nudged_at.is_(None)).values(nudged_at=now))
-    return result.rowcount == 1
+    return db.changed(result) == 1
 
 
 def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:

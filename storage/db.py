@@ -97,6 +97,11 @@ def checkpoint(engine: Engine) -> None:
         connection.close()
 
 
+def changed(result: Any) -> int:
+    """Rows an UPDATE or DELETE changed (Session.execute types its result generally)."""
+    return int(result.rowcount or 0)
+
+
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -101,7 +101,7 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
                          CaseRow.opened_by)
                   .where(CaseRow.state.in_(open_states), CaseRow.opened_at < end)
                   .order_by(CaseRow.opened_at).limit(5))]
-    largest = [CaseLine(case_id=i, customer=name, at=at, detail=f"{kind}: {label}",
+    largest = [CaseLine(case_id=i, customer=name, at=_known(at), detail=f"{kind}: {label}",
                         amount_minor=amount, person=who)
                for i, name, at, kind, label, amount, who in session.execute(
                    select(CaseRow.id, CaseRow.customer_name, CompensationRow.decided_at,
@@ -110,7 +110,7 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
                    .join(CaseRow, CaseRow.id == CompensationRow.case_id)
                    .where(decided_in, approved)
                    .order_by(CompensationRow.amount_minor.desc(), CompensationRow.id).limit(3))]
-    denied = [CaseLine(case_id=i, customer=name, at=at, detail=reason or "",
+    denied = [CaseLine(case_id=i, customer=name, at=_known(at), detail=reason or "",
                        amount_minor=amount, person=who)
               for i, name, at, reason, amount, who in session.execute(
                   select(CaseRow.id, CaseRow.customer_name, CompensationRow.decided_at,
@@ -120,7 +120,7 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
                   .where(decided_in,
                          CompensationRow.status == CompensationStatus.DENIED.value)
                   .order_by(CompensationRow.amount_minor.desc(), CompensationRow.id).limit(3))]
-    unhappy = [CaseLine(case_id=i, customer=name, at=at, detail=note or "", person=who)
+    unhappy = [CaseLine(case_id=i, customer=name, at=_known(at), detail=note or "", person=who)
                for i, name, at, note, who in session.execute(
                    select(CaseRow.id, CaseRow.customer_name, FollowUpRow.done_at,
                           FollowUpRow.note, FollowUpRow.manager)
@@ -145,3 +145,9 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
         oldest_open=oldest, largest_compensation=largest, denied=denied,
         still_unhappy=unhappy,
     )
+
+
+def _known(at: datetime | None) -> datetime:
+    """A time the query filtered on, so never missing."""
+    assert at is not None
+    return at

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from storage import db
 from storage.models import OutboxRow
 
 MAX_ATTEMPTS = 8
@@ -94,5 +95,5 @@ def retry(session: Session, now: datetime, ids: list[int] | None = None) -> int:
         statement = statement.where(OutboxRow.id.in_(ids))
     result = session.execute(statement.values(status="pending", attempts=0,
                                               next_attempt_at=now, last_error=None))
-    return result.rowcount
+    return db.changed(result)
 

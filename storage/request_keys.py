@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from storage import db
 from storage.models import RequestKeyRow
 
 MAX_KEY = 160
@@ -28,4 +29,4 @@ def record(session: Session, key: str, *, case_id: int | None, now: datetime) ->
 def forget_before(session: Session, moment: datetime) -> int:
     """Slack never redelivers a request after minutes; old keys can go."""
     result = session.execute(delete(RequestKeyRow).where(RequestKeyRow.created_at < moment))
-    return int(result.rowcount or 0)
+    return db.changed(result)

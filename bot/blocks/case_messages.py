@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from jinja2.exceptions import TemplateError
-from slack_sdk.models.blocks import StaticSelectElement
+from slack_sdk.models.blocks import Block, StaticSelectElement
 
 from bot.blocks.base import (
     Message,
@@ -137,7 +137,7 @@ def apology(case: Case, playbook: Playbook, staff_name: str) -> Message:
     except TemplateError as exc:  # over the render budget for this customer's details
         log.warning("suggested wording not rendered for %s: %s", case.reference, exc)
         wording = "(No suggested wording for this case: say it in your own words.)"
-    blocks = [section(f"*1. Apology* — say sorry first, in your own words\n"
+    blocks: list[Block] = [section(f"*1. Apology* — say sorry first, in your own words\n"
                       f"{escape(guide.guidance)}")]
     # Labelled as well as marked: where emoji don't render, Do and Don't still differ.
     points = (["*Do*\n" + "\n".join(f"✅ {escape(p)}" for p in guide.do)] if guide.do
@@ -158,7 +158,7 @@ def apology(case: Case, playbook: Playbook, staff_name: str) -> Message:
 
 def fix(case: Case, playbook: Playbook) -> Message:
     done = len(case.steps_done)
-    blocks = [section(f"*2. Fix* — {done} of {len(playbook.fix)} done")]
+    blocks: list[Block] = [section(f"*2. Fix* — {done} of {len(playbook.fix)} done")]
     can_change = case.state.is_open
     for index, step in enumerate(playbook.fix):
         ticked = index in case.steps_done
@@ -182,7 +182,7 @@ def compensation(case: Case, playbook: Playbook, style: Style) -> Message:
     if ceiling is not None:
         intro += (f"\nCeiling for this case: {style.amount(ceiling)} "
                   f"({playbook.ceiling_percent}% of the purchase)")
-    blocks = [section(intro)]
+    blocks: list[Block] = [section(intro)]
     can_give = case.state in (CaseState.OPENED, CaseState.APOLOGISED, CaseState.FIXING)
     for choice in playbook.options_for(case.severity):
         amount = choice.amount_minor(currency=style.currency,

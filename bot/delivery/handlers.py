@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,8 @@ from bot.jobs import alerts, digest
 from bot.jobs.context import JobContext
 from bot.messaging import Slack
 from storage import cases
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class Deliverer:
             return cases.load(session, case_id)[0]
 
     @staticmethod
-    def _read(session: Session, query: Callable[[Session], Any]) -> Any:
+    def _read(session: Session, query: Callable[[Session], T]) -> T:
         with session.begin():
             return query(session)
 
@@ -82,10 +85,10 @@ class Deliverer:
             write(session)
 
     def _thread(self, session: Session, case_id: int) -> tuple[str, str]:
-        thread = self._read(session, lambda s: cases.thread(s, case_id))
+        thread = self._read(session, partial(cases.thread, case_id=case_id))
         if thread is None:
             raise RuntimeError("the case thread is not posted yet")
-        return cast(tuple[str, str], thread)
+        return thread
 
     def _post(self, to: fx.Place, msg: Message) -> None:
         if to.user:
@@ -94,49 +97,54 @@ class Deliverer:
         kwargs: dict[str, Any] = msg.kwargs()
         if to.thread_ts:
             kwargs["thread_ts"] = to.thread_ts
-        self.slack.client.chat_postMessage(channel=to.channel, **kwargs)
+        self.slack.client.chat_postMessage(channel=to.channel or "", **kwargs)
 
     # -- the case thread -------------------------------------------------------------------
 
     def start_thread(self, session: Session, e: fx.StartThread) -> None:
         """The case card, then the walkthrough in its thread: apology, fix, compensation."""
         case = self._case(session, e.case_id)
-        where = self._read(session, lambda s: cases.thread(s, e.case_id))
+        where = self._read(session, partial(cases.thread, case_id=e.case_id))
         if where is None:
             where = self.slack.post_case(e.channel, e.user, self.render.part(case, CARD))
-            self._remember(session, lambda s: cases.set_thread(s, e.case_id, *where))
-        done = self._read(session, lambda s: cases.messages(s, e.case_id))
+            self._remember(session, partial(cases.set_thread, case_id=e.case_id,
+                                            channel_id=where[0], ts=where[1]))
+        channel, thread_ts = where
+        done = self._read(session, partial(cases.messages, case_id=e.case_id))
         for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
             if part not in done:
-                ts = self.slack.reply(*where, self.render.part(case, part))
-                self._remember(session, lambda s, p=part, t=ts: cases.set_message(
-                    s, e.case_id, p, where[0], t))
+                ts = self.slack.reply(channel, thread_ts, self.render.part(case, part))
+                self._remember(session, partial(cases.set_message, case_id=e.case_id,
+                                                kind=part, channel_id=channel, ts=ts))
 
     def refresh(self, session: Session, e: fx.Refresh) -> None:
-        thread = self._read(session, lambda s: cases.thread(s, e.case_id))
+        thread = self._read(session, partial(cases.thread, case_id=e.case_id))
         if thread is None:
             return  # the thread isn't posted yet; start_thread will show the case as it is
         case = self._case(session, e.case_id)
-        targets = {CARD: thread, **self._read(session, lambda s: cases.messages(s, e.case_id))}
+        targets = {CARD: thread, **self._read(session, partial(cases.messages,
+                                                               case_id=e.case_id))}
         for part in (CARD, *e.parts):
             if part in targets:
                 self.slack.update(*targets[part], self.render.part(case, part))
 
     def approval_request(self, session: Session, e: fx.ApprovalRequest) -> None:
-        if self._read(session, lambda s: cases.approval_message(s, e.case_id, e.number)):
+        if self._read(session, partial(cases.approval_message, case_id=e.case_id,
+                                       number=e.number)):
             return  # posted by an earlier attempt
         thread = self._thread(session, e.case_id)
         case = self._case(session, e.case_id)
         ts = self.slack.reply(*thread, self.render.approval_request(
             case, case.compensation(e.number)))
-        self._remember(session, lambda s: cases.set_approval_message(
-            s, e.case_id, e.number, thread[0], ts))
+        self._remember(session, partial(cases.set_approval_message, case_id=e.case_id,
+                                        number=e.number, channel_id=thread[0], ts=ts))
 
     def decision(self, session: Session, e: fx.Decision) -> None:
         """The request edited to show the decision, then the requester told in the thread."""
         case = self._case(session, e.case_id)
         comp = case.compensation(e.number)
-        where = self._read(session, lambda s: cases.approval_message(s, e.case_id, e.number))
+        where = self._read(session, partial(cases.approval_message, case_id=e.case_id,
+                                            number=e.number))
         if where is not None:
             self.slack.update(*where, case_messages.approval_decided(case, comp,
                                                                      self.render.style))
@@ -148,8 +156,8 @@ class Deliverer:
         for comp in case.compensations:
             if comp.reason != "case cancelled":
                 continue
-            where = self._read(session, lambda s, n=comp.number: cases.approval_message(
-                s, e.case_id, n))
+            where = self._read(session, partial(cases.approval_message, case_id=e.case_id,
+                                                number=comp.number))
             if where is not None:
                 self.slack.update(*where, case_messages.approval_decided(case, comp,
                                                                          self.render.style))
@@ -172,16 +180,18 @@ class Deliverer:
     # -- the manager's follow-up -----------------------------------------------------------
 
     def follow_up_dm(self, session: Session, e: fx.FollowUpDM) -> None:
-        if self._read(session, lambda s: cases.follow_up_message(s, e.case_id, e.number)):
+        if self._read(session, partial(cases.follow_up_message, case_id=e.case_id,
+                                       number=e.number)):
             return  # posted by an earlier attempt
         case = self._case(session, e.case_id)
         follow_up = _follow_up(case, e.number)
         where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(case, follow_up))
-        self._remember(session, lambda s: cases.set_follow_up_message(
-            s, e.case_id, e.number, *where))
+        self._remember(session, partial(cases.set_follow_up_message, case_id=e.case_id,
+                                        number=e.number, channel_id=where[0], ts=where[1]))
 
     def follow_up_dm_update(self, session: Session, e: fx.FollowUpDMUpdate) -> None:
-        where = self._read(session, lambda s: cases.follow_up_message(s, e.case_id, e.number))
+        where = self._read(session, partial(cases.follow_up_message, case_id=e.case_id,
+                                            number=e.number))
         if where is not None:
             case = self._case(session, e.case_id)
             self.slack.update(*where, self.render.follow_up_dm(case, _follow_up(case,

@@ -35,7 +35,9 @@ class CompensationPolicy:
             return
         total = already_minor + amount_minor
         if total > ceiling_minor:
-            fmt = lambda m: money.format_amount(m, self.currency)  # noqa: E731
+            def fmt(minor: int) -> str:
+                return money.format_amount(minor, self.currency)
+
             raise CompensationRefused(
                 f"That would bring this case's compensation to {fmt(total)}, above the ceiling of "
                 f"{fmt(ceiling_minor)} for a {fmt(purchase_minor)} purchase. Past that point "

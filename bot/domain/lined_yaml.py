@@ -12,14 +12,14 @@ from typing import Any
 import yaml
 
 
-class LinedDict(dict):
+class LinedDict(dict[Any, Any]):
     line: int
     lines: dict[Any, int]
     raw: dict[Any, str]
     duplicates: list[tuple[str, int]]
 
 
-class LinedList(list):
+class LinedList(list[Any]):
     line: int
     lines: list[int]
     raw: list[str | None]

@@ -28,11 +28,11 @@ _PLAIN = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency.upper(), 2)
+    return int(_EXPONENTS.get(currency.upper(), 2))
 
 
 def max_minor(currency: str) -> int:
-    return (10 ** MAX_DIGITS) * (10 ** exponent(currency)) - 1
+    return int(10 ** (MAX_DIGITS + exponent(currency))) - 1
 
 
 def _bad(text: object) -> ValueError:

@@ -231,10 +231,10 @@ def check(source: str, allowed: Mapping[str, str] = TEMPLATE_SAMPLES) -> list[Te
     except TemplateSyntaxError as exc:
         return [TemplateProblem(exc.lineno or 1, f"template syntax: {exc.message}")]
     problems: list[TemplateProblem] = []
-    for node in tree.find_all(nodes.Filter):
-        if node.name not in FILTERS:
+    for used in tree.find_all(nodes.Filter):
+        if used.name not in FILTERS:
             problems.append(TemplateProblem(
-                node.lineno, f"the filter '{node.name}' is not available in a wording "
+                used.lineno, f"the filter '{used.name}' is not available in a wording "
                              f"(use: {', '.join(sorted(FILTERS))})"))
     for node in tree.find_all((nodes.Macro, nodes.CallBlock, nodes.Include, nodes.Import,
                                nodes.FromImport, nodes.Extends)):
@@ -243,17 +243,18 @@ def check(source: str, allowed: Mapping[str, str] = TEMPLATE_SAMPLES) -> list[Te
     if problems:  # the names below can't be worked out with an unknown filter
         return problems
     undeclared = meta.find_undeclared_variables(tree) - set(allowed) - GLOBALS
-    for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and node.name in undeclared:
+    for variable in tree.find_all(nodes.Name):
+        if variable.ctx == "load" and variable.name in undeclared:
             known = ", ".join(sorted(allowed))
             problems.append(TemplateProblem(
-                node.lineno, f"unknown variable '{node.name}' (known: {known})"))
-            undeclared.discard(node.name)  # report each name once, at its first use
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+                variable.lineno, f"unknown variable '{variable.name}' (known: {known})"))
+            undeclared.discard(variable.name)  # report each name once, at its first use
+    for lookup in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = (lookup.attr if isinstance(lookup, nodes.Getattr)
+                else getattr(getattr(lookup, "arg", None), "value", None))
         if isinstance(name, str) and name.startswith("_"):
             problems.append(TemplateProblem(
-                node.lineno, f"'{name}' is not allowed in a template (private attribute)"))
+                lookup.lineno, f"'{name}' is not allowed in a template (private attribute)"))
     if problems:
         return problems
     samples = [dict(allowed)] + [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import partial
 
 from bot.effects import HotspotAlert, OpenCaseNudge, Place
 from bot.jobs.context import JobContext
@@ -19,7 +20,7 @@ def nudge(ctx: JobContext, now: datetime, send_at: datetime) -> int:
         for c in quiet:
             to = (Place.thread(c.channel_id, c.message_ts) if c.channel_id and c.message_ts
                   else Place.dm(c.opened_by))
-            sent += ctx.send(session, lambda s, i=c.id: claims.claim_nudge(s, i, now),
+            sent += ctx.send(session, partial(claims.claim_nudge, case_id=c.id, now=now),
                              OpenCaseNudge(case=c.id, staff=c.opened_by, opened=c.opened_at,
                                            to=to), send_at)
     return sent

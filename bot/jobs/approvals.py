@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.effects import ApprovalEscalation, ApprovalReminder, Place
 from bot.jobs.context import JobContext
@@ -24,14 +25,16 @@ def remind(ctx: JobContext, now: datetime, send_at: datetime) -> tuple[int, int]
                       if a.channel_id and a.message_ts else None)
             if a.reminded_at is None and now >= a.requested_at + remind_after and thread:
                 reminders += ctx.send(
-                    session, lambda s, i=a.id: claims.claim_approval(s, i, "reminded_at", now),
+                    session, partial(claims.claim_approval, approval_id=a.id,
+                                     column="reminded_at", now=now),
                     ApprovalReminder(case=a.case_id, number=a.number, since=a.requested_at,
                                      to=thread), send_at)
             if a.escalated_at is None and now >= a.requested_at + escalate_after:
                 # The next approver is asked in the thread, where the buttons are.
                 to = thread if approver and thread else ctx.leadership()
                 escalations += ctx.send(
-                    session, lambda s, i=a.id: claims.claim_approval(s, i, "escalated_at", now),
+                    session, partial(claims.claim_approval, approval_id=a.id,
+                                     column="escalated_at", now=now),
                     ApprovalEscalation(case=a.case_id, number=a.number, since=a.requested_at,
                                        approver=approver, to=to) if to else None, send_at)
     return reminders, escalations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.effects import FollowUpEscalation, FollowUpReminder
 from bot.jobs.context import JobContext
@@ -20,7 +21,7 @@ def remind(ctx: JobContext, now: datetime, send_at: datetime) -> tuple[int, int]
             due = max(f.due_at, f.snoozed_until) if f.snoozed_until else f.due_at
             if f.reminded_for is None or f.reminded_for < due:
                 reminders += ctx.send(
-                    session, lambda s, i=f.id, d=due: claims.claim_reminder(s, i, d),
+                    session, partial(claims.claim_reminder, follow_up_id=f.id, due=due),
                     FollowUpReminder(case=f.case_id, number=f.number, manager=f.manager,
                                      due=due), send_at)
             playbook = ctx.library.get(f.playbook_id)
@@ -30,7 +31,8 @@ def remind(ctx: JobContext, now: datetime, send_at: datetime) -> tuple[int, int]
             if f.escalated_at is None and now >= due + window:
                 to = ctx.leadership(ctx.settings.escalation_user)
                 escalations += ctx.send(
-                    session, lambda s, i=f.id: claims.claim_follow_up_escalation(s, i, now),
+                    session, partial(claims.claim_follow_up_escalation, follow_up_id=f.id,
+                                     now=now),
                     FollowUpEscalation(case=f.case_id, number=f.number, manager=f.manager,
                                        due=due, escalate_to=policy.escalate_to if policy
                                        else None, to=to) if to else None, send_at)

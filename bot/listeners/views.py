@@ -188,7 +188,7 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
     if errors:
         _reject(ack, errors)
         return
-    outcome = Outcome(reaction=Reaction(reaction), root_cause=values[Field.ROOT_CAUSE] or "",
+    outcome = Outcome(reaction=Reaction(reaction or ""), root_cause=values[Field.ROOT_CAUSE] or "",
                       action_taken=action_taken, notes=values.get(Field.NOTES) or "")
     user = body["user"]["id"]
     _record(ack, Field.ACTION_TAKEN, lambda: deps.service.change(
@@ -231,7 +231,7 @@ def follow_up(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
     user = body["user"]["id"]
     _record(ack, Field.REACTION, lambda: deps.service.change(
         unit, meta_int(data, "case"), lambda c, ctx: c.record_follow_up(
-            reaction=Reaction(reaction), note=values.get(Field.NOTES) or "", actor=user,
+            reaction=Reaction(reaction or ""), note=values.get(Field.NOTES) or "", actor=user,
             at=ctx.now, policy=ctx.policy), actor=user, action=EventKind.FOLLOWED_UP,
         effects=lambda c, done: followed_up_effects(c, done, user), key=_key(view)))
 

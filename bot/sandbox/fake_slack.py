@@ -115,7 +115,8 @@ class FakeSlack:
 
     def last_view(self) -> dict[str, Any]:
         calls = [c for c in self.calls if c.method in ("views.open", "views.update")]
-        return calls[-1].args["view"]
+        view: dict[str, Any] = calls[-1].args["view"]
+        return view
 
     def reset_calls(self) -> None:
         self.calls.clear()

@@ -89,7 +89,8 @@ def run(*, port: int, bot_port: int, database_url: str | None) -> int:
     database_url = database_url or DEFAULT_DATABASE
     db.upgrade(db.make_engine(database_url))
     secret = secrets.token_hex(16)
-    sandbox = Sandbox(secret=secret, port=port).start()
+    sandbox = Sandbox(secret=secret, port=port)
+    sandbox.start()
     bot_port = bot_port or free_port()
     env = bot_environment(api_url=sandbox.url, secret=secret, port=bot_port,
                           database_url=database_url)

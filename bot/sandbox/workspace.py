@@ -7,11 +7,13 @@ each with a trigger_id that lets the bot open a modal for the right person.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +124,8 @@ class Sandbox(FakeSlack):
 
     def _state(self, view: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
         filled = sr.fill(view, {k: (v or None) for k, v in values.items()})
-        return filled["state"]
+        state: dict[str, Any] = filled["state"]
+        return state
 
     def submit(self, user: str, view_id: str, values: dict[str, str]) -> dict[str, Any]:
         view = {**self.views[view_id]}
@@ -214,8 +217,8 @@ class Sandbox(FakeSlack):
         note = '<span class="only-you">Only visible to you</span>' if ephemeral else ""
         body = (render.blocks(posted.blocks, names) if posted.blocks
                 else render.mrkdwn(posted.text, names))
-        return (f'<div class="message" data-ts="{render.escape(posted.ts, quote=True)}">'
-                f'<div class="author">{render.escape(author)} {note}</div>{body}</div>')
+        return (f'<div class="message" data-ts="{html.escape(posted.ts, quote=True)}">'
+                f'<div class="author">{html.escape(author)} {note}</div>{body}</div>')
 
     # -- HTTP routes ---------------------------------------------------------------------
 
@@ -241,8 +244,8 @@ class Sandbox(FakeSlack):
             "/sandbox/command": lambda: self.command(user, data["channel"], data["text"]),
             "/sandbox/action": lambda: self.action(user, data),
             "/sandbox/submit": lambda: self.submit(user, data["view_id"], data["values"]),
-            "/sandbox/close": lambda: self.close(user, data["view_id"]) or {"ok": True},
-            "/sandbox/home": lambda: self.open_home(user) or {"ok": True},
+            "/sandbox/close": lambda: _ok(lambda: self.close(user, data["view_id"])),
+            "/sandbox/home": lambda: _ok(lambda: self.open_home(user)),
         }
         for name, job in self.actions:
             routes[f"/sandbox/{name}"] = job
@@ -250,3 +253,9 @@ class Sandbox(FakeSlack):
         if route is None:
             return super().post_page(path, body)
         return 200, "application/json", json.dumps(route()).encode()
+
+
+def _ok(do: Callable[[], None]) -> dict[str, Any]:
+    """What the page hears back from a route that only does something."""
+    do()
+    return {"ok": True}
