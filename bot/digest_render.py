@@ -21,7 +21,7 @@ from bot.blocks.base import Message, context, header, message, section
 from bot.blocks.text import cut, date, escape, mention
 from bot.domain import money
 from bot.domain.digest import WeekFigures
-from bot.domain.lifecycle import Reaction
+from bot.domain.lifecycle import Reaction, case_reference
 from bot.domain.weeks import Week
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "digest.md.j2"
@@ -111,8 +111,8 @@ def _environment(template: Path, *, plain: bool, currency: str, zone: ZoneInfo,
                                  else Slack(mention(user))),
         "playbook": lambda playbook_id: titles.get(playbook_id, playbook_id),
         "reaction": _reaction_label,
-        "case": lambda case_id: (f"C-{case_id:04d}" if plain else Slack(
-            f"C-{case_id:04d}")),
+        "case": lambda case_id: (case_reference(case_id) if plain else Slack(
+            case_reference(case_id))),
     })
     return env
 

@@ -1,7 +1,7 @@
-"""Talking to Slack's Web API: posting with a fallback channel, editing in place, retries.
+"""Talking to Slack's Web API: posting with a fallback channel, editing in place, names.
 
-Everything here runs after the database has committed, so a failed Slack call never loses a
-case: it is logged with the case and the person is told where they can be reached.
+The calls here never retry by themselves: deliveries run from the outbox, which retries
+with its own back-off after the case is committed, so a failed call never loses a case.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import textwrap
 
 from bot.domain import money, templates
 from bot.domain.durations import describe
+from bot.domain.lifecycle import DEFAULT_FOLLOW_UP_HOURS
 from bot.domain.playbook import TEMPLATE_SAMPLES, Playbook
 
 
@@ -57,7 +58,8 @@ def render(playbook: Playbook, *, currency: str, purchase_minor: int = 4000) -> 
     add("Root causes: " + "; ".join(playbook.causes))
     add("")
     policy = playbook.follow_up
-    window = describe(policy.within) if policy.within else "the default window (48 hours)"
+    window = (describe(policy.within) if policy.within
+              else f"the default window ({DEFAULT_FOLLOW_UP_HOURS} hours)")
     add(f"4. Follow-up in person: {policy.who}, within {window}")
     for point in policy.talking_points:
         add(f"   - {point}")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from bot.domain import money
+from bot.domain.lifecycle import DEFAULT_FOLLOW_UP_HOURS
 
 DEFAULT_DATABASE_URL = "sqlite:///amends.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -47,7 +48,7 @@ class Settings:
     staff_limit_minor: int = 2000
     currency: str = "USD"
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    follow_up_hours: int = 48
+    follow_up_hours: int = DEFAULT_FOLLOW_UP_HOURS
     escalate_after_hours: int = 24
     escalation_user: str | None = None
     approval_remind_minutes: int = 30

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.domain.lifecycle import CompensationStatus
+from bot.domain.lifecycle import CompensationStatus, case_reference
 from bot.domain.money import exponent
 from storage.models import CaseRow, CompensationRow, FollowUpRow
 
@@ -48,7 +48,7 @@ def rows(session: Session, since: datetime, until: datetime | None,
         statement = statement.where(CaseRow.opened_at < until)
     for case, total, n, manager, due, done, reaction in session.execute(statement):
         yield {
-            "case": f"C-{case.id:04d}", "opened_at": case.opened_at.isoformat(),
+            "case": case_reference(case.id), "opened_at": case.opened_at.isoformat(),
             "opened_by": case.opened_by, "opened_by_name": names(case.opened_by),
             "playbook": case.playbook_id,
             "playbook_version": case.playbook_version, "severity": case.severity,
