@@ -107,12 +107,15 @@ def test_serve_refuses_huge_or_unsized_bodies_before_reading_them(
         tmp_path: Path, fake_slack: FakeSlack) -> None:
     with _serving(tmp_path, fake_slack) as base:
         # 2 GB announced, a few bytes sent: refused at once, nothing buffered.
+        # Connection: close, so the answer ends with the connection, not its keep-alive.
         answer = _raw(base, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n"
                             b"Content-Type: application/x-www-form-urlencoded\r\n"
                             b"Content-Length: 2000000000\r\n\r\n", b"payload=")
         assert answer.startswith(b"HTTP/1.1 413")
         answer = _raw(base, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
-                            b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n")
+                            b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+                      b"5\r\nhello\r\n0\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 411")
         # A proper request still works afterwards.
         body = sr.command_body("help", user="U0STAFF1")
