@@ -221,7 +221,7 @@ def serve(settings: Settings, *, host: str = "0.0.0.0", threads: int = 16) -> in
         return 2
     from gunicorn.app.base import BaseApplication
 
-    class Server(BaseApplication):
+    class Server(BaseApplication):  # type: ignore[misc,unused-ignore]  # untyped in some versions
         def load_config(self) -> None:
             # Workers come from WEB_CONCURRENCY (gunicorn's own convention), default 1.
             for key, value in {"bind": f"{host}:{settings.port}", "worker_class": "gthread",
