@@ -30,3 +30,16 @@ def test_manifest_matches_the_code() -> None:
     assert called <= set(needs), called - set(needs)
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {needs[m] for m in called} | {"commands", "chat:write.public"} == scopes
+
+
+def test_the_messages_tab_is_on_because_amends_sends_direct_messages() -> None:
+    """Follow-up requests, reminders, escalations and refusals outside a channel are DMs; Slack
+    refuses a DM from an app whose Messages tab is off (`messages_tab_disabled`)."""
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    source = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py")
+                       if "sandbox" not in p.parts)
+    assert "conversations_open(" in source  # how every DM starts
+    home = manifest["features"]["app_home"]
+    assert home["messages_tab_enabled"] is True
+    assert home["messages_tab_read_only_enabled"] is True  # nothing to type to Amends there
+
