@@ -83,7 +83,12 @@ class StepTick:
         return f"{self.case}:{self.step}:{int(self.done)}"
 
     @classmethod
-    def decode(cls, value: object) -> StepTick:
+    def decode(cls, value: object, label: object = None) -> StepTick:
+        """`label`: the button's text, read only for buttons posted before the value said
+        what they do ("case:step"; their label was "Done" or "Undo")."""
+        if isinstance(value, str) and value.count(":") == 1 and label in ("Done", "Undo"):
+            case, step = _parts(value, 2)
+            return cls(_number(case), _number(step), label == "Done")
         case, step, done = _parts(value, 3)
         if done not in ("0", "1"):
             raise Malformed()

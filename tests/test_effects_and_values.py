@@ -94,6 +94,13 @@ def test_button_values_round_trip(cls: Any, value: Any) -> None:
     assert cls.decode(value.encode()) == value
 
 
+def test_fix_buttons_posted_before_an_upgrade_still_work() -> None:
+    assert values.StepTick.decode("12:3", "Done") == values.StepTick(12, 3, True)
+    assert values.StepTick.decode("12:3", "Undo") == values.StepTick(12, 3, False)
+    with pytest.raises(values.Malformed):
+        values.StepTick.decode("12:3", "Something else")
+
+
 @pytest.mark.parametrize(("cls", "raw"), [
     (values.CaseRef, None), (values.CaseRef, ""), (values.CaseRef, "12:3"),
     (values.CaseRef, "-1"), (values.CaseRef, "1" * 13), (values.CaseRef, "١٢"),

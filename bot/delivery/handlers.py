@@ -22,7 +22,7 @@ from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
 from bot.delivery import webhooks
 from bot.delivery.render import CARD, Renderer
-from bot.domain.lifecycle import Case, CompensationStatus, FollowUp
+from bot.domain.lifecycle import Case, Compensation, CompensationStatus, FollowUp
 from bot.domain.weeks import Week
 from bot.ids import Message as Part
 from bot.jobs import alerts, digest
@@ -67,28 +67,20 @@ class Deliverer:
         with self.sessions() as session:
             self.handlers[type(effect)](session, effect)
 
-    # -- reading and remembering, each its own short transaction ---------------------------
-
-    @staticmethod
-    def _case(session: Session, case_id: int) -> Case:
-        with session.begin():
-            return cases.load(session, case_id)[0]
+    # -- reading and remembering: each one short transaction, none held across a call ------
 
     @staticmethod
     def _read(session: Session, query: Callable[[Session], T]) -> T:
         with session.begin():
             return query(session)
 
+    def _see(self, session: Session, case_id: int, *, messages: bool = False) -> _Seen:
+        return self._read(session, partial(_seen, case_id=case_id, messages=messages))
+
     @staticmethod
     def _remember(session: Session, write: Callable[[Session], None]) -> None:
         with session.begin():
             write(session)
-
-    def _thread(self, session: Session, case_id: int) -> tuple[str, str]:
-        thread = self._read(session, partial(cases.thread, case_id=case_id))
-        if thread is None:
-            raise RuntimeError("the case thread is not posted yet")
-        return thread
 
     def _post(self, to: fx.Place, msg: Message) -> None:
         if to.user:
@@ -103,104 +95,102 @@ class Deliverer:
 
     def start_thread(self, session: Session, e: fx.StartThread) -> None:
         """The case card, then the walkthrough in its thread: apology, fix, compensation."""
-        case = self._case(session, e.case_id)
-        where = self._read(session, partial(cases.thread, case_id=e.case_id))
+        seen = self._see(session, e.case_id, messages=True)
+        where = seen.thread
         if where is None:
-            where = self.slack.post_case(e.channel, e.user, self.render.part(case, CARD))
+            where = self.slack.post_case(e.channel, e.user, self.render.part(seen.case, CARD))
             self._remember(session, partial(cases.set_thread, case_id=e.case_id,
                                             channel_id=where[0], ts=where[1]))
         channel, thread_ts = where
-        done = self._read(session, partial(cases.messages, case_id=e.case_id))
         for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
-            if part not in done:
-                ts = self.slack.reply(channel, thread_ts, self.render.part(case, part))
+            if part not in seen.messages:
+                ts = self.slack.reply(channel, thread_ts, self.render.part(seen.case, part))
                 self._remember(session, partial(cases.set_message, case_id=e.case_id,
                                                 kind=part, channel_id=channel, ts=ts))
 
     def refresh(self, session: Session, e: fx.Refresh) -> None:
-        thread = self._read(session, partial(cases.thread, case_id=e.case_id))
-        if thread is None:
+        seen = self._see(session, e.case_id, messages=True)
+        if seen.thread is None:
             return  # the thread isn't posted yet; start_thread will show the case as it is
-        case = self._case(session, e.case_id)
-        targets = {CARD: thread, **self._read(session, partial(cases.messages,
-                                                               case_id=e.case_id))}
+        targets = {CARD: seen.thread, **seen.messages}
         for part in (CARD, *e.parts):
             if part in targets:
-                self.slack.update(*targets[part], self.render.part(case, part))
+                self.slack.update(*targets[part], self.render.part(seen.case, part))
 
     def approval_request(self, session: Session, e: fx.ApprovalRequest) -> None:
-        if self._read(session, partial(cases.approval_message, case_id=e.case_id,
-                                       number=e.number)):
+        seen, posted = self._read(session, lambda s: (
+            _seen(s, e.case_id), cases.approval_message(s, e.case_id, e.number)))
+        if posted:
             return  # posted by an earlier attempt
-        thread = self._thread(session, e.case_id)
-        case = self._case(session, e.case_id)
+        thread = seen.posted_thread()
         ts = self.slack.reply(*thread, self.render.approval_request(
-            case, case.compensation(e.number)))
+            seen.case, seen.case.compensation(e.number)))
         self._remember(session, partial(cases.set_approval_message, case_id=e.case_id,
                                         number=e.number, channel_id=thread[0], ts=ts))
 
     def decision(self, session: Session, e: fx.Decision) -> None:
         """The request edited to show the decision, then the requester told in the thread."""
-        case = self._case(session, e.case_id)
-        comp = case.compensation(e.number)
-        where = self._read(session, partial(cases.approval_message, case_id=e.case_id,
-                                            number=e.number))
+        seen, where = self._read(session, lambda s: (
+            _seen(s, e.case_id), cases.approval_message(s, e.case_id, e.number)))
+        comp = seen.case.compensation(e.number)
         if where is not None:
-            self.slack.update(*where, case_messages.approval_decided(case, comp,
+            self.slack.update(*where, case_messages.approval_decided(seen.case, comp,
                                                                      self.render.style))
-        thread = self._thread(session, e.case_id)
-        self.slack.reply(*thread, case_messages.decision_notice(case, comp, self.render.style))
+        self.slack.reply(*seen.posted_thread(), case_messages.decision_notice(
+            seen.case, comp, self.render.style))
 
     def withdraw_approvals(self, session: Session, e: fx.WithdrawApprovals) -> None:
-        case = self._case(session, e.case_id)
-        for comp in case.compensations:
-            if comp.reason != "case cancelled":
-                continue
-            where = self._read(session, partial(cases.approval_message, case_id=e.case_id,
-                                                number=comp.number))
-            if where is not None:
-                self.slack.update(*where, case_messages.approval_decided(case, comp,
-                                                                         self.render.style))
+        """Each request the cancellation denied, edited to say so."""
+        def read(s: Session) -> tuple[Case, list[tuple[Compensation, tuple[str, str]]]]:
+            case = cases.load(s, e.case_id)[0]
+            withdrawn = [(c, cases.approval_message(s, e.case_id, c.number))
+                         for c in case.compensations if c.reason == "case cancelled"]
+            return case, [(c, where) for c, where in withdrawn if where is not None]
+
+        case, requests = self._read(session, read)
+        for comp, where in requests:
+            self.slack.update(*where, case_messages.approval_decided(case, comp,
+                                                                     self.render.style))
 
     def resolved_note(self, session: Session, e: fx.ResolvedNote) -> None:
-        case = self._case(session, e.case_id)
-        self.slack.reply(*self._thread(session, e.case_id), case_messages.resolved_note(
-            case, by=e.by, manager=e.manager, seconds=e.seconds))
+        seen = self._see(session, e.case_id)
+        self.slack.reply(*seen.posted_thread(), case_messages.resolved_note(
+            seen.case, by=e.by, manager=e.manager, seconds=e.seconds))
 
     def follow_up_note(self, session: Session, e: fx.FollowUpNote) -> None:
-        case = self._case(session, e.case_id)
-        self.slack.reply(*self._thread(session, e.case_id), case_messages.follow_up_note(
-            case, _follow_up(case, e.number), by=e.by))
+        seen = self._see(session, e.case_id)
+        self.slack.reply(*seen.posted_thread(), case_messages.follow_up_note(
+            seen.case, _follow_up(seen.case, e.number), by=e.by))
 
     def cancelled_note(self, session: Session, e: fx.CancelledNote) -> None:
-        case = self._case(session, e.case_id)
-        self.slack.reply(*self._thread(session, e.case_id), case_messages.cancelled_note(
-            case, by=e.by, reason=e.reason))
+        seen = self._see(session, e.case_id)
+        self.slack.reply(*seen.posted_thread(), case_messages.cancelled_note(
+            seen.case, by=e.by, reason=e.reason))
 
     # -- the manager's follow-up -----------------------------------------------------------
 
     def follow_up_dm(self, session: Session, e: fx.FollowUpDM) -> None:
-        if self._read(session, partial(cases.follow_up_message, case_id=e.case_id,
-                                       number=e.number)):
+        seen, posted = self._read(session, lambda s: (
+            _seen(s, e.case_id), cases.follow_up_message(s, e.case_id, e.number)))
+        if posted:
             return  # posted by an earlier attempt
-        case = self._case(session, e.case_id)
-        follow_up = _follow_up(case, e.number)
-        where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(case, follow_up))
+        follow_up = _follow_up(seen.case, e.number)
+        where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(seen.case,
+                                                                          follow_up))
         self._remember(session, partial(cases.set_follow_up_message, case_id=e.case_id,
                                         number=e.number, channel_id=where[0], ts=where[1]))
 
     def follow_up_dm_update(self, session: Session, e: fx.FollowUpDMUpdate) -> None:
-        where = self._read(session, partial(cases.follow_up_message, case_id=e.case_id,
-                                            number=e.number))
+        seen, where = self._read(session, lambda s: (
+            _seen(s, e.case_id), cases.follow_up_message(s, e.case_id, e.number)))
         if where is not None:
-            case = self._case(session, e.case_id)
-            self.slack.update(*where, self.render.follow_up_dm(case, _follow_up(case,
-                                                                                e.number)))
+            self.slack.update(*where, self.render.follow_up_dm(
+                seen.case, _follow_up(seen.case, e.number)))
 
     # -- follow-through ----------------------------------------------------------------------
 
     def follow_up_reminder(self, session: Session, e: fx.FollowUpReminder) -> None:
-        case = self._case(session, e.case)
+        case = self._see(session, e.case).case
         if _follow_up(case, e.number).done_at is not None:
             return  # done since it was queued: nothing to remind of
         self.slack.dm(e.manager, msgs.follow_up_reminder(
@@ -208,7 +198,7 @@ class Deliverer:
             contact=case.customer.contact))
 
     def follow_up_escalation(self, session: Session, e: fx.FollowUpEscalation) -> None:
-        case = self._case(session, e.case)
+        case = self._see(session, e.case).case
         if _follow_up(case, e.number).done_at is not None:
             return
         self._post(e.to, msgs.follow_up_escalation(
@@ -216,13 +206,13 @@ class Deliverer:
             escalate_to=e.escalate_to))
 
     def approval_reminder(self, session: Session, e: fx.ApprovalReminder) -> None:
-        case = self._case(session, e.case)
+        case = self._see(session, e.case).case
         comp = case.compensation(e.number)
         if comp.status is CompensationStatus.PENDING:  # else decided since it was queued
             self._post(e.to, self.render.approval_reminder(case, comp, e.since))
 
     def approval_escalation(self, session: Session, e: fx.ApprovalEscalation) -> None:
-        case = self._case(session, e.case)
+        case = self._see(session, e.case).case
         comp = case.compensation(e.number)
         if comp.status is CompensationStatus.PENDING:
             self._post(e.to, self.render.approval_escalation(
@@ -255,11 +245,32 @@ class Deliverer:
         if e.to is None:
             if e.case_id is None:
                 raise fx.Undecodable("a thread reply without its case")
-            self.slack.reply(*self._thread(session, e.case_id), msg)
+            self.slack.reply(*self._see(session, e.case_id).posted_thread(), msg)
             return
         self._post(e.to, msg)
         if e.digest:
             digest.mark_sent(session, e.digest["week"], e.digest["channel"], self.clock())
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A case as a delivery reads it, with where its messages are."""
+
+    case: Case
+    thread: tuple[str, str] | None  # the card, heading the thread (None: not posted yet)
+    messages: dict[str, tuple[str, str]]  # walkthrough part -> where, when asked for
+
+    def posted_thread(self) -> tuple[str, str]:
+        if self.thread is None:
+            raise RuntimeError("the case thread is not posted yet")  # retried: it comes first
+        return self.thread
+
+
+def _seen(session: Session, case_id: int, messages: bool = False) -> _Seen:
+    """One read inside the caller's transaction: the case, its thread, its messages."""
+    case, row = cases.load(session, case_id)
+    thread = (row.channel_id, row.message_ts) if row.channel_id and row.message_ts else None
+    return _Seen(case, thread, cases.messages(session, case_id) if messages else {})
 
 
 def _follow_up(case: Case, number: int) -> FollowUp:

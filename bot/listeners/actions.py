@@ -163,7 +163,7 @@ def apology_given(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: 
 @on_click(opens_modal=False, durable=True)
 def fix_step(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
              action: dict[str, Any]) -> None:
-    tick = StepTick.decode(action.get("value"))
+    tick = StepTick.decode(action.get("value"), (action.get("text") or {}).get("text"))
     deps.service.change(unit, tick.case, lambda c, ctx: c.mark_step(
         step=tick.step, done=tick.done, playbook=ctx.playbook, actor=user, at=ctx.now),
         actor=user, action=EventKind.STEP_DONE if tick.done else EventKind.STEP_UNDONE,
