@@ -19,7 +19,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import effects, logs, redact
+from bot import effects, logs, redact, slack_errors
 from bot.delivery.webhooks import WebhookRejected
 from bot.work import RequestGate
 from storage import outbox
@@ -27,26 +27,32 @@ from storage.outbox import Job
 
 log = logging.getLogger("amends.outbox")
 
-# Slack errors that no retry can fix.
-PERMANENT = {"channel_not_found", "is_archived", "invalid_auth", "account_inactive",
-             "token_revoked", "not_authed", "missing_scope", "no_permission", "user_not_found",
-             "invalid_blocks", "invalid_arguments", "msg_too_long", "cant_update_message",
-             "message_not_found", "edit_window_closed", "user_disabled"}
-
-
 def classify(exc: Exception) -> tuple[bool, float | None, str]:
-    """(permanent, retry_after, description) for a failed delivery."""
-    if isinstance(exc, SlackApiError):
-        error = str(exc.response.get("error"))
+    """(permanent, retry_after, description) for a failed delivery, from the one table of
+    Slack's errors (bot.slack_errors). By the time a delivery fails, any other place to post
+    was already tried, so "not here" is as final as "never"."""
+    code = slack_errors.error_of(exc)
+    if isinstance(exc, SlackApiError) and code is not None:
         if exc.response.status_code == 429:
             after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
                 "retry-after")
-            return False, float(after) if after else 1.0, "rate limited (429)"
-        return error in PERMANENT, None, f"slack: {error} (HTTP {exc.response.status_code})"
+            return False, _seconds(after), "rate limited (429)"
+        rule = slack_errors.rule(code)
+        return (rule.kind is not slack_errors.Kind.RETRY, None,
+                f"slack: {code} (HTTP {exc.response.status_code}): {rule.means}")
     if isinstance(exc, WebhookRejected | effects.Undecodable):
         return True, None, str(exc)
     # Exception texts can carry URLs with credentials or tokens in their query string.
     return False, None, redact.text(f"{type(exc).__name__}: {exc}")
+
+
+def _seconds(header: str | list[str] | None) -> float:
+    """Retry-After in seconds, bounded: a garbled or huge value must not park a delivery."""
+    value = header[0] if isinstance(header, list) and header else header
+    try:
+        return min(max(float(str(value)), 1.0), 900.0)
+    except ValueError:
+        return 1.0
 
 
 class OutboxWorker:

@@ -2,14 +2,23 @@
 
 `slack_sdk` talks urllib, so `responses` can't see it; the WebClient is pointed here instead
 (base_url). Every block and view it receives is checked with slack_sdk's models.
+
+It refuses what Slack refuses, each rule with the doc it comes from (method pages on
+docs.slack.dev/reference/methods/...): a fake kinder than Slack lets bugs through. Tests set
+up the workspace's awkward corners (archived, read-only, thread-only or private channels,
+deactivated people, the Messages tab off, rate limits, replies lost after Slack did the work)
+with the attributes below. Everything runs on `clock` (Unix seconds), which tests may drive.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,7 +27,10 @@ from urllib.parse import parse_qs
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.sandbox import slack_limits
+
 BOT_USER = "U0AMENDSBOT"
+DOCS = "https://docs.slack.dev/reference/methods/"
 
 
 @dataclass
@@ -36,6 +48,21 @@ class Posted:
     thread_ts: str | None = None
     history: list[list[dict[str, Any]]] = field(default_factory=list)
     user: str | None = None  # who wrote it (a person, not the bot); for an ephemeral, its viewer
+    metadata: dict[str, Any] | None = None
+
+    def as_message(self, *, with_metadata: bool) -> dict[str, Any]:
+        """As conversations.history / conversations.replies return it."""
+        found: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text,
+                                 "blocks": self.blocks}
+        if self.thread_ts:
+            found["thread_ts"] = self.thread_ts
+        if self.user:
+            found["user"] = self.user
+        else:
+            found["bot_id"] = "B0AMENDS"
+        if with_metadata and self.metadata:
+            found["metadata"] = self.metadata
+        return found
 
 
 def problems_with_blocks(blocks: Any, *, limit: int) -> list[str]:
@@ -83,6 +110,29 @@ class FakeSlack:
         self.view_errors: dict[str, dict[str, str]] = {}
         self.homes: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[Posted] = []
+        # Slack's time, in Unix seconds: message ts and trigger ages come from it.
+        self.clock: Callable[[], float] = time.time
+        # The workspace's awkward corners (see each rule's handler for its doc).
+        self.archived: set[str] = set()
+        self.read_only: set[str] = set()
+        self.thread_only: set[str] = set()
+        self.private: set[str] = set()  # private channels the bot is not a member of
+        self.members: dict[str, set[str]] = {}  # channel -> who is in it, where it matters
+        self.missing_users: set[str] = set()
+        self.disabled_users: set[str] = set()
+        self.bots: set[str] = {BOT_USER}
+        self.messages_tab_enabled = True  # the manifest's features.app_home setting
+        self.scopes: set[str] | None = None  # None: every scope Amends asks for
+        self.rate_limits = False  # per-method tiers and one post per second per channel
+        self._buckets: dict[str, slack_limits.Bucket] = {}
+        # Replies lost after Slack did the work: per method, "500", "drop" or "timeout".
+        self.lose_next: dict[str, list[str]] = {}
+        self.lose_rate = 0.0  # the share of posts and edits whose reply is lost (soak tests)
+        self.timeout_seconds = 1.0  # how long a "timeout" loss holds the reply
+        # A hook run after a post is done and before its reply goes back (the kill tests).
+        self.after_post: Callable[[Posted], None] | None = None
+        self._issued: dict[str, float] = {}  # trigger -> when Slack issued it
+        self._used_triggers: set[str] = set()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._lock = threading.Lock()
@@ -122,6 +172,22 @@ class FakeSlack:
 
     def reset_calls(self) -> None:
         self.calls.clear()
+
+    # -- what Slack hands out ---------------------------------------------------------------
+
+    def trigger(self, user: str | None = None) -> str:
+        """A trigger_id, as Slack puts in each slash command and click: it opens one modal,
+        within 3 seconds (https://docs.slack.dev/interactivity/handling-user-interaction)."""
+        with self._lock:
+            trigger = f"{int(self.clock())}.{next(self._views)}.fake{random.getrandbits(32):08x}"
+            self._issued[trigger] = self.clock()
+            if user is not None:
+                self.triggers[trigger] = user
+        return trigger
+
+    def new_ts(self) -> str:
+        # Slack's ts: Unix seconds and a sequence, unique in a channel.
+        return f"{int(self.clock())}.{next(self._ts):06d}"
 
     # -- pages (the sandbox serves its workspace here; the plain fake only counts) ---------
 
@@ -173,12 +239,16 @@ class FakeSlack:
                     args = json.loads(raw or "{}")
                 else:
                     args = {k: v[0] for k, v in parse_qs(raw).items()}
-                for key in ("blocks", "view"):
+                for key in ("blocks", "view", "metadata"):
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
                 method = self.path.rsplit("/", 1)[-1]
                 status, body = fake._answer(method, args)
-                if status == 0:  # a failure injected as a dropped connection
+                if status == 0 or body.pop("_timeout", False):
+                    # A reply lost on the way back: the connection drops (after a wait,
+                    # for a timeout), whatever Slack did.
+                    if status != 0:
+                        time.sleep(fake.timeout_seconds)
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -199,9 +269,156 @@ class FakeSlack:
                 return self.random.choice([
                     (429, {"ok": False, "error": "ratelimited", "retry_after": 1}),
                     (500, {"ok": False, "error": "internal_error"}), (0, {})])
+            limited = self._rate_limited(method, args)
+            if limited is not None:
+                return 429, {"ok": False, "error": "ratelimited", "retry_after": limited}
             self._validate(method, args)
+            refused = self._refusal(method, args)
+            if refused is not None:
+                return 200, {"ok": False, "error": refused}
             handler = getattr(self, "_" + method.replace(".", "_"), None)
-            return 200, (handler(args) if handler else {"ok": True})
+            answer = handler(args) if handler else {"ok": True}
+            posted = self.messages.get(answer.get("ts", "")) if method == "chat.postMessage" \
+                else None
+            loss = self._loss(method) if answer.get("ok") else None
+        if posted is not None and self.after_post is not None:
+            self.after_post(posted)  # outside the lock: it may wait for the test
+        if loss == "500":
+            return 500, {"ok": False, "error": "internal_error"}
+        if loss == "drop":
+            return 0, {}
+        if loss == "timeout":
+            return 200, {**answer, "_timeout": True}
+        return 200, answer
+
+    def _loss(self, method: str) -> str | None:
+        queued = self.lose_next.get(method)
+        if queued:
+            return queued.pop(0)
+        if self.lose_rate and method in ("chat.postMessage", "chat.update") and \
+                self.random.random() < self.lose_rate:
+            return self.random.choice(["500", "drop"])
+        return None
+
+    def _rate_limited(self, method: str, args: dict[str, Any]) -> int | None:
+        """Seconds to wait when over Slack's limit, else None.
+        https://docs.slack.dev/apis/web-api/rate-limits: limits are per method per workspace
+        by tier; chat.postMessage allows about one message per second per channel, with short
+        bursts; over a limit Slack answers HTTP 429 with Retry-After."""
+        if not self.rate_limits:
+            return None
+        key, rate, burst = slack_limits.limit_for(method, args)
+        bucket = self._buckets.setdefault(key, slack_limits.Bucket(rate, burst, self.clock()))
+        wait = bucket.take(self.clock())
+        return None if wait is None else max(1, math.ceil(wait))
+
+    def _has(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+    def _refusal(self, method: str, args: dict[str, Any]) -> str | None:
+        """The error Slack answers for this call, from the method's documented error table."""
+        check = getattr(self, "_refuse_" + method.replace(".", "_"), None)
+        return check(args) if check else None
+
+    def _refuse_chat_postMessage(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/chat.postMessage#errors
+        channel, text = str(args.get("channel", "")), str(args.get("text") or "")
+        if channel in self.private:
+            return "channel_not_found"  # a private channel the bot isn't in looks absent
+        if channel in self.cannot_post_in:
+            return "not_in_channel"
+        if channel in self.archived:
+            return "is_archived"
+        if channel in self.read_only:
+            return "restricted_action_read_only_channel"
+        if channel in self.thread_only and not args.get("thread_ts"):
+            return "restricted_action_thread_only_channel"
+        if channel.startswith("D") and not self.messages_tab_enabled:
+            return "messages_tab_disabled"  # a DM when the app's Messages tab is off
+        if len(text) > slack_limits.MAX_TEXT:
+            return "msg_too_long"
+        if "blocks" in args and slack_limits.text_in_blocks(args["blocks"]) > \
+                slack_limits.BLOCKS_TEXT_BUDGET:
+            return "msg_blocks_too_long"
+        metadata = args.get("metadata")
+        if metadata is not None and not (isinstance(metadata, dict)
+                                         and isinstance(metadata.get("event_type"), str)
+                                         and isinstance(metadata.get("event_payload"), dict)):
+            return "invalid_metadata_format"
+        return None
+
+    def _refuse_chat_update(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/chat.update#errors
+        channel = str(args.get("channel", ""))
+        if channel in self.archived:
+            return "is_inactive"
+        posted = self.messages.get(str(args.get("ts", "")))
+        if posted is not None and posted.user is not None:
+            return "cant_update_message"  # a person's message: only its author edits it
+        if "blocks" in args and slack_limits.text_in_blocks(args["blocks"]) > \
+                slack_limits.BLOCKS_TEXT_BUDGET:
+            return "msg_blocks_too_long"
+        return None
+
+    def _refuse_chat_postEphemeral(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/chat.postEphemeral#errors
+        channel, user = str(args.get("channel", "")), str(args.get("user", ""))
+        if channel in self.private or channel in self.archived:
+            return "channel_not_found"
+        members = self.members.get(channel)
+        if members is not None and user not in members:
+            return "user_not_in_channel"
+        return None
+
+    def _refuse_views_open(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/views.open#errors: a trigger_id works
+        # once (exchanged_trigger_id), within 3 seconds of the click (expired_trigger_id).
+        trigger = str(args.get("trigger_id", ""))
+        if trigger in self._used_triggers:
+            return "exchanged_trigger_id"
+        issued = self._issued.get(trigger)
+        if issued is not None and self.clock() - issued > 3:
+            return "expired_trigger_id"
+        self._used_triggers.add(trigger)  # a trigger the fake didn't issue counts as fresh
+        return None
+
+    _refuse_views_push = _refuse_views_open  # https://docs.slack.dev/reference/methods/views.push
+
+    def _refuse_views_update(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/views.update#errors: with a hash, the
+        # update is refused if the view changed since that hash was read.
+        view = self.views.get(str(args.get("view_id", "")))
+        if view is None:
+            return "not_found"
+        if args.get("hash") and args["hash"] != view.get("hash"):
+            return "hash_conflict"
+        return None
+
+    def _refuse_conversations_open(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/conversations.open#errors
+        user = str(args.get("users", ""))
+        if user in self.missing_users:
+            return "user_not_found"
+        if user in self.disabled_users:
+            return "user_disabled"
+        if user in self.bots:
+            return "cannot_dm_bot"
+        return None
+
+    def _refuse_history(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/conversations.history#errors: reading
+        # needs channels:history (groups:history private, im:history DMs).
+        channel = str(args.get("channel", ""))
+        scope = "im:history" if channel.startswith("D") else (
+            "groups:history" if channel.startswith("G") else "channels:history")
+        if not self._has(scope):
+            return "missing_scope"
+        if channel in self.private:
+            return "channel_not_found"
+        return None
+
+    _refuse_conversations_history = _refuse_history
+    _refuse_conversations_replies = _refuse_history  # .../conversations.replies#errors
 
     def _validate(self, method: str, args: dict[str, Any]) -> None:
         if "blocks" in args:
@@ -217,12 +434,11 @@ class FakeSlack:
                 "url": "https://shop.slack.com/", "team": "Shop", "user": "amends"}
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = args["channel"]
-        if channel in self.cannot_post_in:
-            return {"ok": False, "error": "not_in_channel"}
-        ts = f"1700000000.{next(self._ts):06d}"
+        channel, ts = args["channel"], self.new_ts()
+        metadata = args.get("metadata")
         self.messages[ts] = Posted(channel=channel, ts=ts, text=args.get("text", ""),
-                                   blocks=args.get("blocks", []), thread_ts=args.get("thread_ts"))
+                                   blocks=args.get("blocks", []), thread_ts=args.get("thread_ts"),
+                                   metadata=metadata if isinstance(metadata, dict) else None)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -237,11 +453,42 @@ class FakeSlack:
         return {"ok": True, "channel": posted.channel, "ts": posted.ts}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        ts = f"1700000000.{next(self._ts):06d}"
+        ts = self.new_ts()
         self.ephemerals.append(Posted(channel=args["channel"], ts=ts, text=args.get("text", ""),
                                       blocks=args.get("blocks") or [],
                                       thread_ts=args.get("thread_ts"), user=args["user"]))
         return {"ok": True, "message_ts": ts}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Top-level messages, newest first, after `oldest`; metadata only when asked for.
+        channel, oldest = args["channel"], float(args.get("oldest") or 0)
+        found = [m for m in self.messages.values() if m.channel == channel
+                 and m.thread_ts in (None, m.ts) and float(m.ts) > oldest]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        return self._page(found, args)
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        # The parent and its replies, oldest first.
+        channel, parent = args["channel"], str(args.get("ts", ""))
+        head = self.messages.get(parent)
+        if head is None or head.channel != channel:
+            return {"ok": False, "error": "thread_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        replies = [m for m in self.messages.values() if m.channel == channel
+                   and m.thread_ts == parent and m.ts != parent and float(m.ts) > oldest]
+        replies.sort(key=lambda m: float(m.ts))
+        return self._page([head, *replies], args)
+
+    def _page(self, found: list[Posted], args: dict[str, Any]) -> dict[str, Any]:
+        start = int(args.get("cursor") or 0)
+        size = max(1, min(int(args.get("limit") or 100), 999))
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        page = found[start:start + size]
+        more = start + size < len(found)
+        return {"ok": True, "messages": [m.as_message(with_metadata=with_metadata)
+                                         for m in page],
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(start + size) if more else ""}}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view_id = f"V{next(self._views):06d}"
@@ -251,6 +498,8 @@ class FakeSlack:
         if user is not None:
             self.open_views.setdefault(user, []).append(view_id)
         return {"ok": True, "view": view}
+
+    _views_push = _views_open
 
     def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         old = self.views.get(args["view_id"], {})
@@ -274,9 +523,12 @@ class FakeSlack:
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = args["user"]
+        if user in self.missing_users:
+            return {"ok": False, "error": "user_not_found"}  # .../users.info#errors
         known = self.users.get(user, {}).get("name")
         name = known or {"U0STAFF1": "Alex", "U0MGR001": "Morgan"}.get(user, "Jo")
         return {"ok": True, "user": {"id": user, "name": name.lower(), "real_name": name,
+                                     "deleted": user in self.disabled_users,
                                      "profile": {"display_name": name}}}
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -23,14 +25,44 @@ def form_headers(body: str, **kwargs: Any) -> dict[str, str]:
     return {"content-type": "application/x-www-form-urlencoded", **sign(body, **kwargs)}
 
 
+_triggers = itertools.count(1)
+
+
+def new_trigger() -> str:
+    """A trigger_id Slack never issued: each request its own, as in Slack (a fake that
+    hands out triggers, FakeSlack.trigger, also knows when each was issued)."""
+    return f"{int(time.time())}.{next(_triggers)}.local"
+
+
+def as_slack_sends(text: str, *, users: dict[str, str] | None = None,
+                   channels: dict[str, str] | None = None) -> str:
+    """A slash command's text as Slack sends it (https://docs.slack.dev/messaging/
+    formatting-message-text#escaping): &, < and > as entities; with should_escape on,
+    @name of a known person as <@U123|name> and #name of a known channel as <#C123|name>."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    by_name = {name.lower(): uid for uid, name in (users or {}).items()}
+    by_channel = {name.lower(): cid for cid, name in (channels or {}).items()}
+
+    def person(match: re.Match[str]) -> str:
+        uid = by_name.get(match.group(1).lower())
+        return f"<@{uid}|{match.group(1).lower()}>" if uid else match.group(0)
+
+    def channel(match: re.Match[str]) -> str:
+        cid = by_channel.get(match.group(1).lower())
+        return f"<#{cid}|{match.group(1).lower()}>" if cid else match.group(0)
+
+    escaped = re.sub(r"(?<![\w&])@([\w.-]+)", person, escaped)
+    return re.sub(r"(?<![\w&])#([\w-]+)", channel, escaped)
+
+
 def command_body(text: str, *, user: str, channel: str = "C0SHOPFLOOR",
-                 trigger: str = "trig-1") -> str:
+                 trigger: str | None = None) -> str:
     return urlencode({
         "token": "legacy", "team_id": TEAM["id"], "team_domain": TEAM["domain"],
         "channel_id": channel, "channel_name": "shop-floor", "user_id": user,
         "user_name": user.lower(), "command": "/recover", "text": text,
         "api_app_id": "A0AMENDS", "response_url": "http://127.0.0.1:9/commands/1",
-        "trigger_id": trigger,
+        "trigger_id": trigger or new_trigger(),
     })
 
 
@@ -39,11 +71,11 @@ def interaction_body(payload: dict[str, Any]) -> str:
 
 
 def block_action(*, user: str, action: dict[str, Any], message: dict[str, Any] | None = None,
-                 channel: str | None = None, view: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 channel: str | None = None, view: dict[str, Any] | None = None,
+                 trigger: str | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": "block_actions", "team": TEAM, "user": {"id": user, "team_id": TEAM["id"]},
-        "api_app_id": "A0AMENDS", "token": "legacy", "trigger_id": "trig-action",
+        "api_app_id": "A0AMENDS", "token": "legacy", "trigger_id": trigger or new_trigger(),
         "response_url": "http://127.0.0.1:9/actions/1",
         "actions": [{**action, "action_ts": str(time.time())}],
     }
@@ -58,9 +90,10 @@ def block_action(*, user: str, action: dict[str, Any], message: dict[str, Any] |
     return payload
 
 
-def view_submission(*, user: str, view: dict[str, Any]) -> dict[str, Any]:
+def view_submission(*, user: str, view: dict[str, Any], trigger: str | None = None
+                    ) -> dict[str, Any]:
     return {"type": "view_submission", "team": TEAM, "user": {"id": user, "team_id": TEAM["id"]},
-            "api_app_id": "A0AMENDS", "token": "legacy", "trigger_id": "trig-view",
+            "api_app_id": "A0AMENDS", "token": "legacy", "trigger_id": trigger or new_trigger(),
             "view": view}
 
 

@@ -61,14 +61,11 @@ class Sandbox(FakeSlack):
             return exc.code, exc.read().decode()
 
     def _trigger(self, user: str) -> str:
-        trigger = f"sandbox-trigger-{next(self._triggers)}"
-        with self._lock:
-            self.triggers[trigger] = user
-        return trigger
+        return self.trigger(user)
 
     def command(self, user: str, channel: str, text: str) -> dict[str, Any]:
         if not text.startswith("/"):
-            ts = f"1700000000.{next(self._ts):06d}"
+            ts = self.new_ts()
             with self._lock:
                 self.messages[ts] = Posted(channel=channel, ts=ts, text=text, blocks=[],
                                            user=user)
@@ -76,8 +73,9 @@ class Sandbox(FakeSlack):
         command, _, rest = text.partition(" ")
         if command != "/recover":
             return {"ok": False, "error": f"{command} is not a command here; try /recover"}
-        body = sr.command_body(rest.strip(), user=user, channel=channel,
-                               trigger=self._trigger(user))
+        # As Slack sends it: escaped, with @names and #channels as mentions (should_escape).
+        text = sr.as_slack_sends(rest.strip(), users=self.names(), channels=CHANNELS)
+        body = sr.command_body(text, user=user, channel=channel, trigger=self._trigger(user))
         status, answer = self._send(body)
         if status == 200 and answer:
             try:
@@ -88,7 +86,7 @@ class Sandbox(FakeSlack):
         return {"ok": status == 200, "status": status}
 
     def _ephemeral(self, channel: str, user: str, text: str) -> None:
-        ts = f"1700000000.{next(self._ts):06d}"
+        ts = self.new_ts()
         with self._lock:
             self.ephemerals.append(Posted(channel=channel, ts=ts, text=text,
                                           blocks=[{"type": "section", "text": {

@@ -32,6 +32,8 @@ FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 STAFF, STAFF2, MANAGER, MANAGER2, STRANGER = (
     "U0STAFF1", "U0STAFF2", "U0MGR001", "U0MGR002", "U0NOBODY")
 SHOP_FLOOR, RECOVERY = "C0SHOPFLOOR", "C0RECOVERY"
+PEOPLE = {STAFF: "Alex", STAFF2: "Jo", MANAGER: "Morgan", MANAGER2: "Sam"}
+CHANNELS = {SHOP_FLOOR: "shop-floor", RECOVERY: "recovery"}
 
 
 class TrackingExecutor(ThreadPoolExecutor):
@@ -80,6 +82,7 @@ class Harness:
     outbox: OutboxWorker | None = None
     inbox: Inbox | None = None
     responses: list[BoltResponse] = field(default_factory=list)
+    last_trigger: str = ""
 
     def send(self, body: str, headers: dict[str, str]) -> BoltResponse:
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
@@ -97,10 +100,17 @@ class Harness:
 
     def command(self, text: str, *, user: str = STAFF, channel: str = SHOP_FLOOR
                 ) -> BoltResponse:
-        body = sr.command_body(text, user=user, channel=channel)
+        """`text` as the person types it; it reaches the app as Slack sends it."""
+        self.last_trigger = self.fake.trigger(user)
+        body = sr.command_body(sr.as_slack_sends(text, users=PEOPLE, channels=CHANNELS),
+                               user=user, channel=channel, trigger=self.last_trigger)
         return self.send(body, sr.form_headers(body))
 
     def interact(self, payload: dict[str, Any]) -> BoltResponse:
+        # Each click or submission carries a trigger Slack just issued.
+        user = (payload.get("user") or {}).get("id")
+        self.last_trigger = self.fake.trigger(user)
+        payload = {**payload, "trigger_id": self.last_trigger}
         body = sr.interaction_body(payload)
         return self.send(body, sr.form_headers(body))
 
@@ -174,6 +184,7 @@ def harness(engine: Engine, fake_slack: FakeSlack, library: PlaybookLibrary,
     client = make_client(token=settings.slack_bot_token or "", base_url=settings.slack_api_url)
     sessions = sessionmaker(engine, expire_on_commit=False)
     executor, clock = TrackingExecutor(), Clock()
+    fake_slack.clock = lambda: clock.now.timestamp()  # Slack's time is the tests' time
     parts = assemble(settings, client=client, sessions=sessions, library=library,
                      executor=executor, work_executor=executor, clock=clock)
     worker = parts.outbox

@@ -57,7 +57,7 @@ def test_recover_opens_a_modal_with_the_suggested_playbook(harness: Harness) -> 
     response = harness.command("order A-1042 was 50 minutes late")
     assert response.status == 200
     (call,) = harness.fake.called("views.open")
-    assert call.args["trigger_id"] == "trig-1"
+    assert call.args["trigger_id"] == harness.last_trigger
     view = call.args["view"]
     playbook = next(b for b in view["blocks"] if b.get("block_id") == Field.PLAYBOOK)
     assert playbook["element"]["initial_option"]["value"] == "late-delivery"

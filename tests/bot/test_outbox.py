@@ -80,7 +80,8 @@ def test_what_cannot_succeed_is_dead_lettered_and_can_be_retried(
     worker.run_once(harness.clock.now)
     dead = rows(harness)[-1]
     assert dead.status == "dead" and dead.attempts == 1
-    assert dead.last_error == "slack: channel_not_found (HTTP 200)"
+    assert dead.last_error == ("slack: channel_not_found (HTTP 200): no such channel, or "
+                               "private without the bot")
 
     monkeypatch.setenv("DATABASE_URL", harness.sessions.kw["bind"].url.render_as_string(
         hide_password=False))
