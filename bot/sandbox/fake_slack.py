@@ -277,9 +277,9 @@ class FakeSlack:
             if refused is not None:
                 return 200, {"ok": False, "error": refused}
             handler = getattr(self, "_" + method.replace(".", "_"), None)
-            answer = handler(args) if handler else {"ok": True}
-            posted = self.messages.get(answer.get("ts", "")) if method == "chat.postMessage" \
-                else None
+            answer: dict[str, Any] = handler(args) if handler else {"ok": True}
+            posted = self.messages.get(str(answer.get("ts"))) \
+                if method == "chat.postMessage" else None
             loss = self._loss(method) if answer.get("ok") else None
         if posted is not None and self.after_post is not None:
             self.after_post(posted)  # outside the lock: it may wait for the test
