@@ -103,7 +103,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
         if settings.webhook_url else None)
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).
-    worker = OutboxWorker(sessions, deliver, clock=clock, gate=gate, wake=wake)
+    worker = OutboxWorker(sessions, deliver, clock=clock, gate=gate, wake=wake,
+                          gave_up=deliver.gave_up)
 
     def _rerun(kind: str, body: dict[str, Any]) -> None:
         # A stored click runs again through `deps` (the inbox's recovery, after a crash).

@@ -237,6 +237,20 @@ class WeeklyDigest(Effect):
     due: datetime
 
 
+@_kind("undelivered")
+@dataclasses.dataclass(frozen=True)
+class Undelivered(Effect):
+    """Slack refused for good a message someone is waiting on (their case card, their
+    approval request): they are told directly, so nothing they were promised vanishes."""
+
+    case: int
+    what: str  # "card" or "approval"
+    reason: str
+    user: str | None = None  # None: whoever the message was for (the requester)
+    number: int = 0  # the compensation, for an approval request
+    channel: str | None = None  # where the card was to go
+
+
 # -- the shop's own systems --------------------------------------------------------------
 
 @_kind("webhook")

@@ -1,24 +1,48 @@
-"""Talking to Slack's Web API: posting with a fallback channel, editing in place, names.
+"""Talking to Slack's Web API: posting with a fallback place, editing in place, names.
 
 The calls here never retry by themselves: deliveries run from the outbox, which retries
 with its own back-off after the case is committed, so a failed call never loses a case.
+A retried delivery must not post twice: each post carries message metadata naming its
+delivery, and a retry first looks for that tag where it would post (conversations.history,
+or conversations.replies in a thread), so a post whose reply was lost is found, not doubled.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.base import Message
+from bot import slack_errors
+from bot.blocks.base import Message, context, message, section
+from bot.blocks.text import escape, mention
 
 log = logging.getLogger("amends.messaging")
 
-# Errors meaning "the bot can't post here", after which the recovery channel is tried.
-CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
-                    "cannot_reply_to_message", "method_not_supported_for_channel_type"}
+METADATA_TYPE = "amends_delivery"
+LOOK_BACK_PAGES = 5  # of 200 messages: a retry looks at most this far for its earlier post
+CLOCK_SKEW = 120  # seconds: Slack's clock and ours may differ a little
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outbox delivery being made: its posts are tagged with `key`; on a retry (an
+    earlier attempt ran, and may have posted before its reply was lost) each post first
+    looks for its tag in messages since the delivery was queued."""
+
+    key: str
+    retry: bool
+    since: datetime
+
+
+# Set by the deliverer around one delivery (deliveries run on several threads; each has
+# its own context). Posts made outside a delivery (a refusal, a modal's note) are untagged.
+attempt: ContextVar[Attempt | None] = ContextVar("amends_delivery_attempt", default=None)
 
 
 def make_client(*, token: str, base_url: str) -> WebClient:
@@ -67,25 +91,71 @@ class Slack:
         return self._names.get(user)
 
     def post_case(self, channel: str, user: str, msg: Message) -> tuple[str, str]:
-        """Post where the case was opened; else the recovery channel; else a DM."""
-        candidates = [channel, self.recovery_channel]
-        for candidate in [c for c in candidates if c]:
+        """Post where the case was opened; where Amends may not post (archived, read-only,
+        thread-only, private without the bot), the recovery channel; else a DM."""
+        for candidate in dict.fromkeys(c for c in (channel, self.recovery_channel) if c):
             try:
-                response = self.client.chat_postMessage(channel=candidate, **msg.kwargs())
-                return response["channel"], response["ts"]
+                return self.post(candidate, msg, label="card")
             except SlackApiError as exc:
-                error = exc.response.get("error")
-                if error not in CANNOT_POST_HERE:
+                if not slack_errors.post_elsewhere(exc):
                     raise
-                log.info("cannot post in %s (%s); trying the next place", candidate, error)
-        dm = self.open_dm(user)
-        response = self.client.chat_postMessage(channel=dm, **msg.kwargs())
-        return response["channel"], response["ts"]
+                log.info("cannot post in %s (%s); trying the next place", candidate,
+                         slack_errors.error_of(exc))
+        return self.post(self.open_dm(user), msg, label="card")
 
-    def reply(self, channel: str, thread_ts: str, msg: Message) -> str:
-        response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                                **msg.kwargs())
-        return str(response["ts"])
+    def reply(self, channel: str, thread_ts: str, msg: Message, *, label: str = "reply"
+              ) -> str:
+        return self.post(channel, msg, thread_ts=thread_ts, label=label)[1]
+
+    def post(self, channel: str, msg: Message, *, thread_ts: str | None = None,
+             label: str = "post") -> tuple[str, str]:
+        """chat.postMessage, at most once per delivery and label, however often it's tried."""
+        kwargs: dict[str, Any] = msg.kwargs()
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        current = attempt.get()
+        if current is not None:
+            key = f"{current.key}.{label}"
+            if current.retry:
+                found = self.find(channel, thread_ts, key, current.since)
+                if found is not None:
+                    log.info("delivery %s was posted before its reply was lost; not again", key)
+                    return channel, found
+            kwargs["metadata"] = {"event_type": METADATA_TYPE,
+                                  "event_payload": {"delivery": key}}
+        response = self.client.chat_postMessage(channel=channel, **kwargs)
+        return str(response["channel"]), str(response["ts"])
+
+    def find(self, channel: str, thread_ts: str | None, key: str, since: datetime
+             ) -> str | None:
+        """The ts of a message tagged `key` in the channel (or thread) since `since`.
+        None when there is none, or when Slack won't let Amends read there (the history
+        scopes missing, not a member): the post goes out, and may then be a second copy.
+        A passing failure (rate limit, Slack down) raises: the delivery is tried later."""
+        oldest = f"{max(since.timestamp() - CLOCK_SKEW, 0):.6f}"
+        cursor: str | None = None
+        try:
+            for _ in range(LOOK_BACK_PAGES):
+                args: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": 200,
+                                        "include_all_metadata": True}
+                if cursor:
+                    args["cursor"] = cursor
+                page = (self.client.conversations_replies(ts=thread_ts, **args) if thread_ts
+                        else self.client.conversations_history(**args))
+                for found in page.get("messages") or []:
+                    tag = found.get("metadata") or {}
+                    if tag.get("event_type") == METADATA_TYPE and \
+                            (tag.get("event_payload") or {}).get("delivery") == key:
+                        return str(found["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return None
+        except SlackApiError as exc:
+            if slack_errors.kind(exc) is slack_errors.Kind.RETRY:
+                raise
+            log.warning("could not look in %s for an earlier copy of %s (%s): posting, "
+                        "which may show it twice", channel, key, slack_errors.error_of(exc))
+        return None
 
     def update(self, channel: str, ts: str, msg: Message) -> None:
         self.client.chat_update(channel=channel, ts=ts, **msg.kwargs())
@@ -93,17 +163,43 @@ class Slack:
     def open_dm(self, user: str) -> str:
         return str(self.client.conversations_open(users=user)["channel"]["id"])
 
-    def dm(self, user: str, msg: Message) -> tuple[str, str]:
+    def dm(self, user: str, msg: Message, *, label: str = "dm") -> tuple[str, str]:
+        """A direct message; where Slack refuses the app's DMs (its Messages tab off), the
+        recovery channel instead, naming the person, so a follow-up is never silenced."""
         channel = self.open_dm(user)
-        response = self.client.chat_postMessage(channel=channel, **msg.kwargs())
-        return response["channel"], response["ts"]
+        try:
+            return self.post(channel, msg, label=label)
+        except SlackApiError as exc:
+            if not (slack_errors.post_elsewhere(exc) and self.recovery_channel):
+                raise
+            reason = slack_errors.error_of(exc)
+            log.warning("cannot DM %s (%s); posting in the recovery channel", user, reason)
+        note = context(f"For {mention(user)}: Amends can't send you direct messages "
+                       f"(Slack says {escape(reason)}).")
+        addressed = Message(text=msg.text, blocks=[note.to_dict(), *msg.blocks][:50])
+        return self.post(self.recovery_channel, addressed, label=label)
 
     def tell(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
-        """An ephemeral note only `user` sees, e.g. a refusal. Never raises."""
+        """A note only `user` sees, e.g. a refusal: ephemeral where they are, else (not in
+        that channel, or it's gone) a DM. Never raises."""
         try:
             kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
             if thread_ts:
                 kwargs["thread_ts"] = thread_ts
             self.client.chat_postEphemeral(**kwargs)
+            return
         except SlackApiError as exc:
-            log.warning("could not tell %s: %s", user, exc.response.get("error"))
+            log.info("could not tell %s in %s (%s); sending a DM", user, channel,
+                     slack_errors.error_of(exc))
+        except OSError as exc:
+            log.warning("could not tell %s: %s", user, exc)
+            return
+        self.tell_directly(user, text)
+
+    def tell_directly(self, user: str, text: str) -> None:
+        """A DM to one person, e.g. a refusal from a modal or Home. Never raises."""
+        try:
+            self.dm(user, message(text, [section(text)]), label="note")
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not tell %s by DM either: %s", user,
+                        slack_errors.error_of(exc) or exc)

@@ -28,6 +28,7 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     case_id: int | None = None
+    created_at: datetime | None = None
 
 
 def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | None,
@@ -55,7 +56,8 @@ def claim(session: Session, now: datetime, *, limit: int = 20,
     jobs = []
     for row in rows:
         row.locked_until, row.attempts = now + lease, row.attempts + 1
-        jobs.append(Job(row.id, row.kind, dict(row.payload), row.attempts, row.case_id))
+        jobs.append(Job(row.id, row.kind, dict(row.payload), row.attempts, row.case_id,
+                        row.created_at))
     return jobs
 
 

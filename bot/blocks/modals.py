@@ -20,7 +20,7 @@ from bot.blocks.case_messages import Style
 from bot.blocks.text import escape, mrkdwn, plain
 from bot.domain import intake, limits
 from bot.domain.lifecycle import Case, Compensation, Reaction
-from bot.domain.playbook import CompensationOption, CompensationType, Playbook
+from bot.domain.playbook import CompensationOption, CompensationType, Playbook, cause_id
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.ids import Action, Field
 from bot.ids import View as ViewId
@@ -181,7 +181,7 @@ def resolve(case: Case, playbook: Playbook, manager: str | None,
                               "if it wasn't needed; the manager following up will see it."))
     blocks += [
         _select(Field.REACTION, "How did the customer leave?", reactions),
-        _select(Field.ROOT_CAUSE, "Root cause", [(c, c) for c in playbook.causes],
+        _select(Field.ROOT_CAUSE, "Root cause", [(c, cause_id(c)) for c in playbook.causes],
                 hint="What really went wrong, so the weekly digest shows what keeps happening."),
         _text(Field.ACTION_TAKEN, "Action taken", multiline=True,
               placeholder="What you did to put it right"),

@@ -58,3 +58,17 @@ def hotspot(*, location: str, count: int, day: str) -> Message:
     return message(f"{count} cases at {escape(location)} today", [section(
         f"🔥 *{count} recovery cases at {mrkdwn(location, 100)} today* ({day}). Something may "
         "be going wrong there right now: worth a look before the end of the day.")])
+
+
+def undelivered_card(*, case_id: int, channel: str, reason: str) -> Message:
+    return message(f"Slack refused to post {_ref(case_id)}", [section(
+        f"⚠️ *{_ref(case_id)} is saved, but Slack refused to post its case card* in "
+        f"<#{escape(channel)}> ({escape(reason)}). Carry on from your Amends Home tab, and "
+        "please tell whoever runs Amends so they can fix it.")])
+
+
+def undelivered_approval(*, case_id: int, amount: str, reason: str) -> Message:
+    return message(f"Your approval request on {_ref(case_id)} wasn't posted", [section(
+        f"⚠️ *Your request to give {amount} on {_ref(case_id)} is saved, but Slack refused to "
+        f"post it in the case thread* ({escape(reason)}). Managers see it on their Amends "
+        "Home tab; you may want to ask one directly.")])

@@ -27,7 +27,8 @@ from bot.domain.weeks import Week
 from bot.ids import Message as Part
 from bot.jobs import alerts, digest
 from bot.jobs.context import JobContext
-from bot.messaging import Slack
+from bot.messaging import Attempt, Slack
+from bot.messaging import attempt as current_attempt
 from storage import cases
 
 T = TypeVar("T")
@@ -61,11 +62,16 @@ class Deliverer:
             fx.OpenCaseNudge: self.open_case_nudge, fx.CheckHotspot: self.check_hotspot,
             fx.HotspotAlert: self.hotspot_alert, fx.WeeklyDigest: self.weekly_digest,
             fx.Webhook: self.webhook, fx.QueuedMessage: self.queued_message,
+            fx.Undelivered: self.undelivered,
         }
 
-    def __call__(self, effect: fx.Effect) -> None:
-        with self.sessions() as session:
-            self.handlers[type(effect)](session, effect)
+    def __call__(self, effect: fx.Effect, attempt: Attempt | None = None) -> None:
+        token = current_attempt.set(attempt)  # tags this delivery's posts (bot.messaging)
+        try:
+            with self.sessions() as session:
+                self.handlers[type(effect)](session, effect)
+        finally:
+            current_attempt.reset(token)
 
     # -- reading and remembering: each one short transaction, none held across a call ------
 
@@ -85,11 +91,8 @@ class Deliverer:
     def _post(self, to: fx.Place, msg: Message) -> None:
         if to.user:
             self.slack.dm(to.user, msg)
-            return
-        kwargs: dict[str, Any] = msg.kwargs()
-        if to.thread_ts:
-            kwargs["thread_ts"] = to.thread_ts
-        self.slack.client.chat_postMessage(channel=to.channel or "", **kwargs)
+        else:
+            self.slack.post(to.channel or "", msg, thread_ts=to.thread_ts)
 
     # -- the case thread -------------------------------------------------------------------
 
@@ -104,7 +107,8 @@ class Deliverer:
         channel, thread_ts = where
         for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
             if part not in seen.messages:
-                ts = self.slack.reply(channel, thread_ts, self.render.part(seen.case, part))
+                ts = self.slack.reply(channel, thread_ts, self.render.part(seen.case, part),
+                                      label=part)
                 self._remember(session, partial(cases.set_message, case_id=e.case_id,
                                                 kind=part, channel_id=channel, ts=ts))
 
@@ -124,7 +128,7 @@ class Deliverer:
             return  # posted by an earlier attempt
         thread = seen.posted_thread()
         ts = self.slack.reply(*thread, self.render.approval_request(
-            seen.case, seen.case.compensation(e.number)))
+            seen.case, seen.case.compensation(e.number)), label="approval")
         self._remember(session, partial(cases.set_approval_message, case_id=e.case_id,
                                         number=e.number, channel_id=thread[0], ts=ts))
 
@@ -232,6 +236,30 @@ class Deliverer:
         text = digest.compose(self.jobs, session, week, late=e.late, due=e.due)
         self._post(fx.Place.thread(e.channel), text.message())
         digest.mark_sent(session, e.week, e.channel, self.clock())
+
+    # -- what Slack refused for good --------------------------------------------------------
+
+    @staticmethod
+    def gave_up(effect: fx.Effect, reason: str) -> fx.Effect | None:
+        """What to queue when `effect` is dead-lettered: who waited on it is told."""
+        if isinstance(effect, fx.StartThread):
+            return fx.Undelivered(case=effect.case_id, what="card", user=effect.user,
+                                  reason=reason, channel=effect.channel)
+        if isinstance(effect, fx.ApprovalRequest):
+            return fx.Undelivered(case=effect.case_id, what="approval", number=effect.number,
+                                  reason=reason)
+        return None
+
+    def undelivered(self, session: Session, e: fx.Undelivered) -> None:
+        case = self._see(session, e.case).case
+        if e.what == "card":
+            self.slack.dm(e.user or case.opened_by, msgs.undelivered_card(
+                case_id=e.case, channel=e.channel or "-", reason=e.reason))
+            return
+        comp = case.compensation(e.number)
+        self.slack.dm(comp.requested_by, msgs.undelivered_approval(
+            case_id=e.case, amount=self.render.style.amount(comp.amount_minor),
+            reason=e.reason))
 
     # -- the shop's own systems, and rows from earlier versions -----------------------------
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import effects, logs, redact, slack_errors
 from bot.delivery.webhooks import WebhookRejected
+from bot.messaging import Attempt
 from bot.work import RequestGate
 from storage import outbox
 from storage.outbox import Job
@@ -57,10 +58,15 @@ def _seconds(header: str | list[str] | None) -> float:
 
 class OutboxWorker:
     def __init__(self, sessions: sessionmaker[Session],
-                 deliver: Callable[[effects.Effect], None], *, clock: Callable[[], datetime],
+                 deliver: Callable[[effects.Effect, Attempt], None], *,
+                 clock: Callable[[], datetime],
                  gate: RequestGate | None = None, interval: float = 1.0,
-                 concurrency: int = 4, wake: threading.Event | None = None) -> None:
+                 concurrency: int = 4, wake: threading.Event | None = None,
+                 gave_up: Callable[[effects.Effect, str], effects.Effect | None] | None = None
+                 ) -> None:
         self.sessions, self.deliver, self.clock = sessions, deliver, clock
+        # What to queue when a delivery is dead-lettered (telling whoever waited on it).
+        self.gave_up = gave_up
         self.gate, self.interval = gate, interval
         # A claimed batch holds at most one job per case, so its jobs may go in parallel:
         # most of a delivery is waiting for Slack.
@@ -85,13 +91,22 @@ class OutboxWorker:
 
     def _one(self, job: Job) -> None:
         logs.case_id.set(job.payload.get("case_id") or job.payload.get("case"))
+        effect: effects.Effect | None = None
         try:
-            self.deliver(effects.decode(job.kind, job.payload, job.case_id))
+            effect = effects.decode(job.kind, job.payload, job.case_id)
+            # A second attempt may follow one whose post landed but whose reply was lost (or
+            # whose worker died): its posts look for their own tag before posting again.
+            self.deliver(effect, Attempt(key=f"o{job.id}", retry=job.attempts > 1,
+                                 since=job.created_at or self.clock()))
         except Exception as exc:
             permanent, retry_after, reason = classify(exc)
             with self.sessions.begin() as session:
                 outcome = outbox.failed(session, job, self.clock(), reason,
                                         permanent=permanent, retry_after=retry_after)
+                notice = self.gave_up(effect, reason) if (
+                    outcome == "dead" and effect is not None and self.gave_up) else None
+                if notice is not None:  # in the same transaction: told exactly once
+                    effects.queue(session, notice, now=self.clock())
             log.warning("outbox delivery %s (%s) failed, %s: %s", job.id, job.kind,
                         "dead-lettered" if outcome == "dead" else "will retry", reason)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -82,6 +83,12 @@ class FollowUpPolicy:
     escalate_to: str | None = None
 
 
+def cause_id(cause: str) -> str:
+    """A root cause's id in a form: the same for the same text, however long the text is
+    (a select shows 75 characters; a cut text as the value would name no cause)."""
+    return "cause-" + hashlib.sha256(cause.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Playbook:
     id: str
@@ -103,6 +110,11 @@ class Playbook:
     @property
     def severity_keys(self) -> tuple[str, ...]:
         return tuple(s.key for s in self.severities)
+
+    def cause(self, chosen: str) -> str | None:
+        """The root cause a form's choice names: by its stable id (see `cause_id`), or by
+        its text (forms opened before causes had ids). None: not one of this playbook's."""
+        return next((c for c in self.causes if chosen in (cause_id(c), c)), None)
 
     def options_for(self, severity: str) -> tuple[CompensationOption, ...]:
         return self.compensation.get(severity, ())

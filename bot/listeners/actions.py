@@ -8,9 +8,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import effects as fx
-from bot.blocks import case_messages, modals
+from bot import slack_errors
+from bot.blocks import modals
 from bot.blocks.text import mention
 from bot.domain import authority
 from bot.domain.errors import AlreadyDecided, DomainError
@@ -18,7 +20,7 @@ from bot.domain.lifecycle import Case, CompensationStatus, EventKind
 from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
-from bot.listeners.common import Deps, Malformed, meta, slack_call
+from bot.listeners.common import Deps, Malformed, log, meta
 from bot.recovery import AlreadyHandled, StorageError, Unit
 from bot.values import CaseRef, CompensationRef, FollowUpRef, OptionPick, Snooze, StepTick
 
@@ -127,6 +129,18 @@ def reporting(deps: Deps, body: dict[str, Any], work: Callable[[], None]) -> Non
         _tell(deps, body, f"{exc} Nothing was changed.")
     except StorageError as exc:
         _tell(deps, body, str(exc))
+    except SlackApiError as exc:
+        # Opening a modal is the one Slack call a click makes itself (everything else goes
+        # through the outbox). Its trigger_id lasts 3 s and opens one modal: only a new
+        # click can try again, so the person is asked to, privately; nothing was changed.
+        error = slack_errors.error_of(exc)
+        log.warning("a click's Slack call failed: %s", error)
+        if slack_errors.click_again(exc):
+            _tell(deps, body, "Slack took too long to open that form (it allows three "
+                              "seconds). Please click the button again.")
+        else:
+            _tell(deps, body, f"Slack couldn't open that just now ({error}). Please try "
+                              "again in a moment; nothing was changed.")
 
 
 def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
@@ -135,8 +149,7 @@ def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
     if channel:
         deps.slack.tell(channel, user, text, thread_ts)
     else:  # a modal or the Home tab: a direct message instead
-        slack_call("dm refusal", None, lambda: deps.slack.dm(
-            user, case_messages.thread_note(text, text)))
+        deps.slack.tell_directly(user, text)
 
 
 def _open_modal(deps: Deps, unit: Unit, body: dict[str, Any], client: WebClient, *,

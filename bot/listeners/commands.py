@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -26,6 +27,31 @@ HELP = (
 )
 
 
+# Slack's angle-bracket forms in a command's text: <@U1|name>, <#C1|name>, <!here>,
+# <!subteam^S1|@group>, <https://x|label>.
+_LINK = re.compile(r"<([@#!]?)([^<>|]{0,500})(?:\|([^<>]{0,500}))?>")
+MAX_COMMAND_TEXT = 4000  # more than the form takes (what happened: limits.SUMMARY)
+
+
+def readable(text: str) -> str:
+    """A slash command's text as the person typed it. Slack sends it escaped (&amp; &lt;
+    &gt;) and, with should_escape, mentions as <@U123|name> and channels as <#C123|name>
+    (https://docs.slack.dev/interactivity/implementing-slash-commands): unescape it once,
+    names instead of ids, so `/recover fish & chips late` fills the form with just that.
+    The result is plain text: it is escaped again wherever it goes into mrkdwn."""
+
+    def one(match: re.Match[str]) -> str:
+        sigil, target, label = match.groups()
+        if sigil == "!":  # <!here>, <!subteam^S1|@group>, <!date^…|fallback>
+            return label or "@" + target.split("^")[0]
+        if sigil:  # a person or a channel: its name when Slack sent one
+            return sigil + (label or target)
+        return f"{label} ({target})" if label and label != target else target
+
+    readable_text = _LINK.sub(one, text[:MAX_COMMAND_TEXT])
+    return readable_text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def open_new_case_modal(client: WebClient, deps: Deps, *, trigger_id: str, text: str,
                         channel: str) -> None:
     chosen = deps.library.suggest(text) if text else None
@@ -36,7 +62,7 @@ def open_new_case_modal(client: WebClient, deps: Deps, *, trigger_id: str, text:
 
 def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps, unit: Unit
             ) -> None:
-    text = (command.get("text") or "").strip()
+    text = readable(str(command.get("text") or "")).strip()
     word = text.lower()
     if word in ("help", "?", "-h", "--help"):
         ack(text=HELP, response_type="ephemeral")

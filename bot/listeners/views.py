@@ -172,9 +172,10 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
     reaction = values.get(Field.REACTION)
     if reaction not in {r.value for r in Reaction}:
         errors[Field.REACTION] = "Pick how the customer left."
+    cause = _chosen_cause(deps, unit, data, values.get(Field.ROOT_CAUSE) or "")
     if not values.get(Field.ROOT_CAUSE):
         errors[Field.ROOT_CAUSE] = "Pick the root cause (or Other)."
-    elif not _offered_cause(deps, unit, data, values[Field.ROOT_CAUSE] or ""):
+    elif cause is None:
         errors[Field.ROOT_CAUSE] = "Pick one of the root causes listed."
     action_taken = values.get(Field.ACTION_TAKEN) or ""
     if not action_taken:
@@ -188,7 +189,7 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
     if errors:
         _reject(ack, errors)
         return
-    outcome = Outcome(reaction=Reaction(reaction or ""), root_cause=values[Field.ROOT_CAUSE] or "",
+    outcome = Outcome(reaction=Reaction(reaction or ""), root_cause=cause or "",
                       action_taken=action_taken, notes=values.get(Field.NOTES) or "")
     user = body["user"]["id"]
     _record(ack, Field.ACTION_TAKEN, lambda: deps.service.change(
@@ -199,13 +200,17 @@ def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
         effects=lambda c, follow_up: resolved_effects(c, follow_up, user), key=_key(view)))
 
 
-def _offered_cause(deps: Deps, unit: Unit, data: dict[str, Any], cause: str) -> bool:
-    """The root cause is one the form offered (the playbook's), not any text sent to us."""
+def _chosen_cause(deps: Deps, unit: Unit, data: dict[str, Any], chosen: str) -> str | None:
+    """The root cause the form offered under this id (the playbook's), not any text sent
+    to us; None when it names none."""
+    if not chosen:
+        return None
     try:
         case = deps.service.get(unit, meta_int(data, "case"))
-        return cause in deps.service.playbook(case.playbook_id).causes
+        playbook = deps.service.playbook(case.playbook_id)
     except (LookupError, Malformed, StorageError):
-        return True  # the change itself reports a missing case or playbook
+        return chosen  # the change itself reports a missing case or playbook
+    return playbook.cause(chosen)
 
 
 def resolved_effects(case: Case, follow_up: Any, user: str) -> list[fx.Effect]:

@@ -115,7 +115,9 @@ def fill(view: dict[str, Any], answers: dict[str, str | None]) -> dict[str, Any]
         if kind == "plain_text_input":
             state: dict[str, Any] = {"type": kind, "value": answer}
         elif kind == "static_select":
-            chosen = next((o for o in element["options"] if o["value"] == answer), None)
+            # A person picks what they see; tests may name the value instead.
+            chosen = next((o for o in element["options"] if answer in (
+                o["value"], o["text"]["text"])), None)
             if answer is not None and chosen is None:
                 raise AssertionError(f"{answer!r} is not an option of {block_id}")
             if answer is None and element.get("initial_option"):
