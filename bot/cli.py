@@ -153,6 +153,8 @@ def _playbooks_check(args: argparse.Namespace, settings: Settings) -> int:
     result = load_directory(directory)
     for error in result.errors:
         print(error)
+    for warning in result.warnings:
+        print(f"{warning} (warning)")
     if result.errors:
         print(f"\n{len(result.errors)} problem(s) in {directory}", file=sys.stderr)
         return 1

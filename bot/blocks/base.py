@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,11 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks.text import cut, plain, shorten
+from bot.domain.limits import MESSAGE_TEXT
 
 MAX_MESSAGE_BLOCKS = 50
+CUT_NOTE = ("✂️ Part of this message was cut to fit Slack's message size; "
+            "`amends playbooks show` prints a playbook in full.")
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,54 @@ class Message:
 
 
 def message(fallback: str, blocks: list[Block]) -> Message:
-    """Serialise (which runs slack_sdk's validators) and hold Slack's 50-block limit."""
+    """Serialise (which runs slack_sdk's validators) and hold Slack's 50-block limit and
+    its budget for the text of all blocks together (cut visibly, never refused)."""
     if len(blocks) > MAX_MESSAGE_BLOCKS:
         raise ValueError(f"a message may have at most {MAX_MESSAGE_BLOCKS} blocks")
-    return Message(text=cut(fallback, 3000), blocks=[b.to_dict() for b in blocks])
+    return Message(text=cut(fallback, 3000), blocks=fit([b.to_dict() for b in blocks]))
+
+
+def _texts(blocks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every text object the blocks hold (section text and fields, context, headers,
+    buttons, options...), depth first."""
+    stack: list[Any] = list(blocks)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("type") in ("mrkdwn", "plain_text") and isinstance(item.get("text"), str):
+                yield item
+            else:
+                stack.extend(item.values())
+
+
+def text_size(blocks: list[dict[str, Any]]) -> int:
+    return sum(len(t["text"]) for t in _texts(blocks))
+
+
+def fit(blocks: list[dict[str, Any]], budget: int = MESSAGE_TEXT) -> list[dict[str, Any]]:
+    """Blocks whose text stays within `budget`: the longest prose (mrkdwn in sections and
+    context) is cut first, each with a visible marker, and a note says so. Buttons, options
+    and headings are never cut: they are short, and their text is what people click."""
+    total = text_size(blocks)
+    if total <= budget:
+        return blocks
+    blocks = json.loads(json.dumps(blocks))  # a copy: the caller's dicts stay as they were
+    prose = sorted((t for t in _texts(blocks) if t["type"] == "mrkdwn"),
+                   key=lambda t: len(t["text"]), reverse=True)
+    excess = total - budget + len(CUT_NOTE)
+    for floor in (300, 40):  # first spare the short texts; cut them too only if needed
+        for item in prose:
+            if excess <= 0:
+                break
+            before = len(item["text"])
+            keep = max(before - excess, floor)
+            if keep < before:
+                item["text"] = cut(item["text"], keep)
+                excess -= before - len(item["text"])
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": CUT_NOTE}]}
+    return [*blocks, note] if len(blocks) < MAX_MESSAGE_BLOCKS else blocks
 
 
 def section(text: str, *, accessory: Any = None, block_id: str | None = None) -> SectionBlock:

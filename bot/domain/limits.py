@@ -21,3 +21,7 @@ PLAYBOOK_ID = 64
 PLAYBOOK_VERSION = 32
 SEVERITY_KEY = 32
 OPTION_KEY = 64
+
+# What one Slack message's blocks may carry in all: Slack refuses about 12,000 characters
+# of block text (msg_blocks_too_long); messages are cut to this, with a margin.
+MESSAGE_TEXT = 11_000

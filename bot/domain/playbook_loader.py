@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -433,6 +433,29 @@ class LoadResult:
     playbooks: dict[str, Playbook]
     errors: list[PlaybookError]
     files: int
+    warnings: list[PlaybookError] = field(default_factory=list)
+
+
+def size_warnings(playbook: Playbook, text: str) -> list[PlaybookError]:
+    """Parts whose text would not fit one Slack message together: they are still posted,
+    cut visibly, but the author should know. The count is the text itself, a little under
+    what the message carries (its headings and buttons are extra)."""
+    parts = {
+        "apology": (playbook.apology.guidance, playbook.apology.wording,
+                    *playbook.apology.do, *playbook.apology.dont),
+        "fix": tuple(f"{s.text} {s.who or ''}" for s in playbook.fix),
+        "compensation": tuple(o.label for options in playbook.compensation.values()
+                              for o in options),
+    }
+    found = []
+    for key, texts in parts.items():
+        size = sum(len(t) for t in texts)
+        if size > limits.MESSAGE_TEXT:
+            found.append(PlaybookError(
+                str(playbook.source), _key_line(text, key), key,
+                f"carries {size:,} characters; one Slack message holds about "
+                f"{limits.MESSAGE_TEXT:,}, so it would be shown cut: shorten or merge"))
+    return found
 
 
 def load_directory(directory: Path) -> LoadResult:
@@ -443,6 +466,7 @@ def load_directory(directory: Path) -> LoadResult:
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     playbooks: dict[str, Playbook] = {}
     errors: list[PlaybookError] = []
+    warnings: list[PlaybookError] = []
     for path in files:
         try:
             text = read_playbook_file(path)
@@ -459,13 +483,18 @@ def load_directory(directory: Path) -> LoadResult:
                                         f"'{playbook.id}' is already used by {first}"))
             continue
         playbooks[playbook.id] = playbook
+        warnings.extend(size_warnings(playbook, text))
     if not files:
         errors.append(PlaybookError(str(directory), 0, "directory", "holds no *.yaml playbooks"))
-    return LoadResult(playbooks, errors, len(files))
+    return LoadResult(playbooks, errors, len(files), warnings)
 
 
 def _id_line(text: str) -> int:
+    return _key_line(text, "id")
+
+
+def _key_line(text: str, key: str) -> int:
     for number, line in enumerate(text.splitlines(), start=1):
-        if line.startswith("id:"):
+        if line.startswith(f"{key}:"):
             return number
     return 1
