@@ -37,6 +37,7 @@ DOCS = "https://docs.slack.dev/reference/methods/"
 class Call:
     method: str
     args: dict[str, Any]
+    error: str | None = None  # what the fake answered, when it refused
 
 
 @dataclass
@@ -216,13 +217,16 @@ class FakeSlack:
 
             def _reply(self, status: int, content_type: str, payload: bytes,
                        headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller is gone (a killed worker): the reply is lost, as in life
 
             def do_GET(self) -> None:
                 status, content_type, payload = fake.get_page(self.path)
@@ -271,10 +275,12 @@ class FakeSlack:
                     (500, {"ok": False, "error": "internal_error"}), (0, {})])
             limited = self._rate_limited(method, args)
             if limited is not None:
+                self.calls[-1].error = "ratelimited"
                 return 429, {"ok": False, "error": "ratelimited", "retry_after": limited}
             self._validate(method, args)
             refused = self._refusal(method, args)
             if refused is not None:
+                self.calls[-1].error = refused
                 return 200, {"ok": False, "error": refused}
             handler = getattr(self, "_" + method.replace(".", "_"), None)
             answer: dict[str, Any] = handler(args) if handler else {"ok": True}
