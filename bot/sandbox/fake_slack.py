@@ -132,6 +132,8 @@ class FakeSlack:
         self.timeout_seconds = 1.0  # how long a "timeout" loss holds the reply
         # A hook run after a post is done and before its reply goes back (the kill tests).
         self.after_post: Callable[[Posted], None] | None = None
+        # Socket Mode: the ws:// address apps.connections.open hands out (a test serves it).
+        self.socket_url: str | None = None
         self._issued: dict[str, float] = {}  # trigger -> when Slack issued it
         self._used_triggers: set[str] = set()
         self._ts = itertools.count(1)
@@ -523,6 +525,13 @@ class FakeSlack:
         view = {**args["view"], "id": f"VHOME{user}"}
         self.homes[user] = view
         return {"ok": True, "view": view}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/apps.connections.open: a WebSocket URL
+        # for Socket Mode, one per call.
+        if self.socket_url is None:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.socket_url}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": {"id": "D" + args["users"].lstrip("UW")}}

@@ -20,7 +20,8 @@ TIERS = {"chat.update": 3, "chat.postEphemeral": 4, "chat.delete": 3,
          "conversations.open": 3, "conversations.history": 3, "conversations.replies": 3,
          "views.open": 4, "views.push": 4, "views.update": 4, "views.publish": 4,
          "users.info": 4, "usergroups.users.list": 2, "auth.test": 4,
-         "files.getUploadURLExternal": 4, "files.completeUploadExternal": 4}
+         "apps.connections.open": 1, "files.getUploadURLExternal": 4,
+         "files.completeUploadExternal": 4}
 # chat.postMessage is special: about one message per second per channel, with short bursts.
 POSTS_PER_SECOND, POST_BURST = 1.0, 5
 

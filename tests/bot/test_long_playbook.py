@@ -42,7 +42,7 @@ def library(tmp_path: Path) -> PlaybookLibrary:  # overrides the shipped one for
 def test_a_checklist_too_long_for_one_message_is_posted_cut_visibly(
         harness: Harness) -> None:
     card = open_case(harness)
-    apology, fix, compensation = thread(harness, card)
+    _apology, fix, _compensation = thread(harness, card)
     assert "2. Fix" in block_text(fix) and CUT_NOTE in block_text(fix)
     assert text_size(fix.blocks) <= 11_000
     assert all(c.error is None for c in harness.fake.called("chat.postMessage"))
