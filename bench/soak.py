@@ -7,7 +7,10 @@ Retry-After, 500, dropped connections). At the end it waits for the outboxes to 
 checks: no case lost, no duplicate compensation or decision, no duplicate message, and every
 outbox delivery sent or dead-lettered with its reason. Prints throughput and the counts.
 
-    python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1]
+    python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1] [--lost-replies 0.05]
+
+--lost-replies: the share of posts and edits Slack makes but whose reply is lost (a 500 or
+a dropped connection after the work): a retry must find the earlier copy, not post again.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--failure-rate", type=float, default=0.1)
+    parser.add_argument("--lost-replies", type=float, default=0.05)
     parser.add_argument("--settle", type=float, default=900, help="seconds to wait for the "
                         "outboxes to deliver everything")
     args = parser.parse_args()
@@ -150,7 +154,7 @@ def main() -> int:
     sessions = db.make_sessions(engine)
 
     fake = subprocess.Popen([sys.executable, "-m", "bot.sandbox.fake_slack",
-                             str(args.failure_rate)], cwd=ROOT, stdin=subprocess.PIPE,
+                             str(args.failure_rate), str(args.lost_replies)], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     fake_url = fake.stdout.readline().strip()  # type: ignore[union-attr]
     tmp = tempfile.mkdtemp(prefix="amends-soak-")
@@ -225,7 +229,8 @@ def main() -> int:
     cards = sum(1 for m in messages if m["thread_ts"] is None and m["text"].startswith("C-"))
 
     print(f"soak: {args.cases} cases, {args.users} simulated users, 2 processes on one "
-          f"PostgreSQL, fake Slack failing {args.failure_rate:.0%} of calls")
+          f"PostgreSQL, fake Slack failing {args.failure_rate:.0%} of calls and losing "
+          f"{args.lost_replies:.0%} of its replies to posts and edits")
     print(f"walked in {walked:.1f}s ({args.cases / walked:.1f} cases/s, about "
           f"{args.cases * 9 / walked:.0f} requests/s); outboxes settled after {settled:.1f}s")
     print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}")

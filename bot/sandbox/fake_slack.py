@@ -560,6 +560,7 @@ if __name__ == "__main__":
     server = FakeSlack()
     server.lenient = True
     server.failure_rate = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    server.lose_rate = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     server.start()
     print(server.url, flush=True)
     sys.stdin.read()  # until the parent closes our stdin
