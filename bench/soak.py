@@ -154,8 +154,8 @@ def main() -> int:
     sessions = db.make_sessions(engine)
 
     fake = subprocess.Popen([sys.executable, "-m", "bot.sandbox.fake_slack",
-                             str(args.failure_rate), str(args.lost_replies)], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+                             str(args.failure_rate), str(args.lost_replies)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     fake_url = fake.stdout.readline().strip()  # type: ignore[union-attr]
     tmp = tempfile.mkdtemp(prefix="amends-soak-")
     ports = [free_port(), free_port()]

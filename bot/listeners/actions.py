@@ -277,7 +277,16 @@ def resolve(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, 
     named = [(m, deps.staff_name(m)) for m in people]
     if named != known:
         view = opened["view"]
-        client.views_update(view_id=view["id"], hash=view.get("hash"), view=form(case, named))
+        _update_view(client, view, form(case, named))
+
+
+def _update_view(client: WebClient, view: dict[str, Any], new: dict[str, Any]) -> None:
+    """Redraw an open form, unless the person changed it meanwhile (hash_conflict): then it
+    stays as they have it, rather than losing what they chose."""
+    try:
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
+    except SlackApiError as exc:
+        log.info("form %s left as it is: %s", view.get("id"), slack_errors.error_of(exc))
 
 
 def default_manager(deps: Deps, case: Case) -> str | None:
@@ -330,8 +339,7 @@ def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Dep
     view = body["view"]
     values = modals.values(view)
     chosen = deps.library.get(values.get(Field.PLAYBOOK) or "")
-    deps.soon(lambda: client.views_update(view_id=view["id"], hash=view.get("hash"),
-                                          view=modals.new_case(
+    deps.soon(lambda: _update_view(client, view, modals.new_case(
         deps.library, chosen=chosen, text=values.get(Field.WHAT_HAPPENED) or "",
         channel=meta(view).get("channel", ""), unmatched=False, style=deps.style)))
 
@@ -346,8 +354,9 @@ def show_summary(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: U
 
 def open_case_from_home(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     ack()
-    deps.soon(lambda: open_new_case_modal(client, deps, trigger_id=body["trigger_id"], text="",
-                                          channel=""))
+    # From the Home tab: a form Slack won't open is told by DM (there's no channel).
+    deps.soon(lambda: reporting(deps, body, lambda: open_new_case_modal(
+        client, deps, trigger_id=body["trigger_id"], text="", channel="")))
 
 
 def register(app: App) -> None:

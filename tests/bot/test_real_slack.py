@@ -237,6 +237,25 @@ def test_a_modal_slack_wont_open_asks_for_another_click(harness: Harness) -> Non
     assert case_row(harness).state == "opened"  # nothing changed
 
 
+def test_a_form_from_home_slack_wont_open_is_told_by_dm(harness: Harness) -> None:
+    body = sr.event_body({"type": "app_home_opened", "user": STAFF, "tab": "home",
+                          "channel": "D0STAFF1", "event_ts": "1.1"})
+    harness.send(body, {"content-type": "application/json", **sr.sign(body)})
+    home = harness.fake.homes[STAFF]
+    button = next(e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["action_id"] == Action.OPEN_CASE)
+    late = harness.fake.trigger(STAFF)
+    harness.clock.advance(seconds=4)
+    payload = sr.block_action(user=STAFF, trigger=late, view=home, action={
+        "action_id": button["action_id"], "block_id": "", "type": "button",
+        "value": button.get("value")})
+    click = sr.interaction_body(payload)
+    harness.send(click, sr.form_headers(click))
+    assert errors_of(harness, "views.open") == ["expired_trigger_id"]
+    (told,) = harness.fake.posts_in("D0STAFF1")
+    assert "Please click the button again" in block_text(told)
+
+
 def test_views_update_refuses_a_stale_hash(harness: Harness) -> None:
     client = harness.app.client
     view = {"type": "modal", "title": {"type": "plain_text", "text": "Test"},
