@@ -360,9 +360,10 @@ def test_readable_is_bounded() -> None:
 
 # -- replies lost after Slack did the work ------------------------------------------------------
 
-def journey(harness: Harness) -> Posted:
-    """A case from start to close: card, walkthrough, approval, decision, resolve, follow-up."""
-    card = open_case(harness)
+def journey(harness: Harness, card: Posted | None = None) -> Posted:
+    """A case from start to close: card, walkthrough, approval, decision, resolve, follow-up
+    (from its card, when the case is already open)."""
+    card = card or open_case(harness)
     apology, _fix, compensation = thread(harness, card)[:3]
     harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
     harness.click(compensation, Action.COMPENSATION_CUSTOM, user=STAFF)
@@ -471,3 +472,9 @@ def test_a_worker_killed_between_slacks_post_and_saving_its_ts_leaves_one_card(
     assert harness.fake.posts_in(SHOP_FLOOR) == [card]  # still one card
     assert case_row(harness).message_ts == card.ts and len(thread(harness, card)) == 3
     assert {r.status for r in rows(harness)} == {"sent"}
+
+    # The rest of the case with a third of Slack's replies lost: still one of everything.
+    harness.outbox, harness.fake.lose_rate = worker, 0.35
+    journey(harness, card)
+    assert {r.status for r in rows(harness)} == {"sent"}
+    assert_one_of_each(harness)
