@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.blocks.base import Message, message, section
-from bot.blocks.text import date, escape, mention, mrkdwn
+from bot.blocks.text import channel_mention, date, escape, mention, mrkdwn
 from bot.domain.lifecycle import case_reference as _ref
 
 
@@ -60,10 +60,10 @@ def hotspot(*, location: str, count: int, day: str) -> Message:
         "be going wrong there right now: worth a look before the end of the day.")])
 
 
-def undelivered_card(*, case_id: int, channel: str, reason: str) -> Message:
+def undelivered_card(*, case_id: int, channel: str | None, reason: str) -> Message:
     return message(f"Slack refused to post {_ref(case_id)}", [section(
         f"⚠️ *{_ref(case_id)} is saved, but Slack refused to post its case card* in "
-        f"<#{escape(channel)}> ({escape(reason)}). Carry on from your Amends Home tab, and "
+        f"{channel_mention(channel)} ({escape(reason)}). Carry on from your Amends Home tab, and "
         "please tell whoever runs Amends so they can fix it.")])
 
 

@@ -60,6 +60,13 @@ def mention(user_id: str | None) -> str:
     return escape(user_id or "someone")
 
 
+def channel_mention(channel_id: str | None) -> str:
+    """A channel link, only for something that really is a channel id."""
+    if channel_id and _ID.match(channel_id) and channel_id[0] in "CGD":
+        return f"<#{channel_id}>"
+    return escape(channel_id or "the channel")
+
+
 def group_mention(group_id: str) -> str:
     return f"<!subteam^{group_id}>" if _ID.match(group_id) else ""
 

@@ -1,8 +1,9 @@
 """Delivering effects: one handler per kind, each rendering from the database as it is now.
 
 A delivery may run more than once (a retry after a failure), so each is safe to repeat:
-edits are idempotent, and a handler that posts first checks whether an earlier attempt
-already posted (the stored ts), so a retry never posts twice. Each delivery uses one
+edits are idempotent, a handler that posts first checks whether an earlier attempt already
+posted and saved its ts, and every post is tagged with its delivery so a retry finds one
+whose reply was lost (bot.messaging), so a retry never posts twice. Each delivery uses one
 session, in short transactions that are never held across a Slack call.
 """
 
@@ -254,7 +255,7 @@ class Deliverer:
         case = self._see(session, e.case).case
         if e.what == "card":
             self.slack.dm(e.user or case.opened_by, msgs.undelivered_card(
-                case_id=e.case, channel=e.channel or "-", reason=e.reason))
+                case_id=e.case, channel=e.channel, reason=e.reason))
             return
         comp = case.compensation(e.number)
         self.slack.dm(comp.requested_by, msgs.undelivered_approval(

@@ -60,9 +60,6 @@ class Sandbox(FakeSlack):
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    def _trigger(self, user: str) -> str:
-        return self.trigger(user)
-
     def command(self, user: str, channel: str, text: str) -> dict[str, Any]:
         if not text.startswith("/"):
             ts = self.new_ts()
@@ -75,7 +72,7 @@ class Sandbox(FakeSlack):
             return {"ok": False, "error": f"{command} is not a command here; try /recover"}
         # As Slack sends it: escaped, with @names and #channels as mentions (should_escape).
         text = sr.as_slack_sends(rest.strip(), users=self.names(), channels=CHANNELS)
-        body = sr.command_body(text, user=user, channel=channel, trigger=self._trigger(user))
+        body = sr.command_body(text, user=user, channel=channel, trigger=self.trigger(user))
         status, answer = self._send(body)
         if status == 200 and answer:
             try:
@@ -116,7 +113,7 @@ class Sandbox(FakeSlack):
                        **({"thread_ts": posted.thread_ts} if posted.thread_ts else {})}
             payload = sr.block_action(user=user, action=action, message=message,
                                       channel=posted.channel)
-        payload["trigger_id"] = self._trigger(user)
+        payload["trigger_id"] = self.trigger(user)
         status, _ = self._send(sr.interaction_body(payload))
         return {"ok": status == 200, "status": status}
 

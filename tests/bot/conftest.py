@@ -106,16 +106,17 @@ class Harness:
                                user=user, channel=channel, trigger=self.last_trigger)
         return self.send(body, sr.form_headers(body))
 
-    def interact(self, payload: dict[str, Any]) -> BoltResponse:
-        # Each click or submission carries a trigger Slack just issued.
+    def interact(self, payload: dict[str, Any], *, trigger: str | None = None) -> BoltResponse:
+        # Each click or submission carries a trigger Slack just issued (or the one given:
+        # issued earlier, or already used).
         user = (payload.get("user") or {}).get("id")
-        self.last_trigger = self.fake.trigger(user)
+        self.last_trigger = trigger or self.fake.trigger(user)
         payload = {**payload, "trigger_id": self.last_trigger}
         body = sr.interaction_body(payload)
         return self.send(body, sr.form_headers(body))
 
-    def click(self, posted: Posted, action_prefix: str, *, user: str, index: int = 0
-              ) -> BoltResponse:
+    def click(self, posted: Posted, action_prefix: str, *, user: str, index: int = 0,
+              trigger: str | None = None) -> BoltResponse:
         """Click the index-th element of a posted message whose action_id starts so."""
         element, block_id = find_element(posted.blocks, action_prefix, index)
         action = {"action_id": element["action_id"], "block_id": block_id,
@@ -125,7 +126,7 @@ class Harness:
                    "blocks": posted.blocks, **({"thread_ts": posted.thread_ts}
                                                if posted.thread_ts else {})}
         return self.interact(sr.block_action(user=user, action=action, message=message,
-                                             channel=posted.channel))
+                                             channel=posted.channel), trigger=trigger)
 
     def choose(self, posted: Posted, action_prefix: str, value: str, *, user: str
                ) -> BoltResponse:

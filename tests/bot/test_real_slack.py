@@ -209,29 +209,17 @@ def test_a_refusal_that_cannot_be_ephemeral_arrives_as_a_dm(harness: Harness) ->
 
 # -- views.open, views.update -----------------------------------------------------------------
 
-def _click_with(harness: Harness, posted: Posted, action_id: str, trigger: str) -> None:
-    element = next(e for b in posted.blocks if b["type"] == "actions" for e in b["elements"]
-                   if e["action_id"].startswith(action_id))
-    payload = sr.block_action(
-        user=STAFF, trigger=trigger, channel=posted.channel,
-        action={"action_id": element["action_id"], "type": "button",
-                "value": element.get("value"), "block_id": ""},
-        message={"type": "message", "ts": posted.ts, "blocks": posted.blocks})
-    body = sr.interaction_body(payload)
-    harness.send(body, sr.form_headers(body))
-
-
 def test_a_modal_slack_wont_open_asks_for_another_click(harness: Harness) -> None:
     card = open_case(harness)
     opened = len(harness.fake.called("views.open"))
     late = harness.fake.trigger(STAFF)
     harness.clock.advance(seconds=4)  # the click waited: Slack's trigger lasts 3 s
-    _click_with(harness, card, Action.RESOLVE, late)
+    harness.click(card, Action.RESOLVE, user=STAFF, trigger=late)
     assert errors_of(harness, "views.open")[opened:] == ["expired_trigger_id"]
     assert "Please click the button again" in ephemerals(harness, STAFF)[-1]
     used = harness.fake.trigger(STAFF)
-    _click_with(harness, card, Action.RESOLVE, used)
-    _click_with(harness, card, Action.RESOLVE, used)  # the same trigger again
+    harness.click(card, Action.RESOLVE, user=STAFF, trigger=used)
+    harness.click(card, Action.RESOLVE, user=STAFF, trigger=used)  # the same trigger again
     assert errors_of(harness, "views.open")[opened + 1:] == [None, "exchanged_trigger_id"]
     assert len(ephemerals(harness, STAFF)) == 2
     assert case_row(harness).state == "opened"  # nothing changed
@@ -246,11 +234,9 @@ def test_a_form_from_home_slack_wont_open_is_told_by_dm(harness: Harness) -> Non
                   if e["action_id"] == Action.OPEN_CASE)
     late = harness.fake.trigger(STAFF)
     harness.clock.advance(seconds=4)
-    payload = sr.block_action(user=STAFF, trigger=late, view=home, action={
+    harness.interact(sr.block_action(user=STAFF, view=home, action={
         "action_id": button["action_id"], "block_id": "", "type": "button",
-        "value": button.get("value")})
-    click = sr.interaction_body(payload)
-    harness.send(click, sr.form_headers(click))
+        "value": button.get("value")}), trigger=late)
     assert errors_of(harness, "views.open") == ["expired_trigger_id"]
     (told,) = harness.fake.posts_in("D0STAFF1")
     assert "Please click the button again" in block_text(told)
