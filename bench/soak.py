@@ -8,9 +8,16 @@ checks: no case lost, no duplicate compensation or decision, no duplicate messag
 outbox delivery sent or dead-lettered with its reason. Prints throughput and the counts.
 
     python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1] [--lost-replies 0.05]
+                         [--kill]
 
 --lost-replies: the share of posts and edits Slack makes but whose reply is lost (a 500 or
 a dropped connection after the work): a retry must find the earlier copy, not post again.
+--kill: halfway through, one process is killed with SIGKILL and started again two seconds
+later; meanwhile requests that can't reach it go to the other (as a load balancer would).
+
+The lag a person sees: for every delivery, the time from the change that queued it (its
+request's transaction) to Slack's answer to the call that shows it, as p50/p99/max, and the
+time from the last request until every outbox has settled.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,17 +53,31 @@ POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
 MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
+CHANNELS = 20
+
+
+URLS: list[str] = []  # both processes, for a request whose process is down
+LAST_REQUEST = [0.0]
 
 
 def post(url: str, body: str, content_type: str = "application/x-www-form-urlencoded"
          ) -> tuple[int, str]:
-    headers = {"content-type": content_type, **sr.sign(body)}
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    """Send a signed request; if its process can't be reached (killed), send the same
+    request to the other, as a load balancer would."""
+    for target in [url] + [u for u in URLS if u != url]:
+        headers = {"content-type": content_type, **sr.sign(body)}
+        request = urllib.request.Request(target, data=body.encode(), headers=headers,
+                                         method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            continue
+        finally:
+            LAST_REQUEST[0] = time.perf_counter()
+    raise ConnectionError("no process answered")
 
 
 def state(values: dict[str, tuple[str, str]]) -> dict[str, object]:
@@ -81,26 +103,30 @@ def submit(url: str, user: str, callback: str, view_id: str, meta: dict[str, obj
     return post(url, sr.interaction_body(sr.view_submission(user=user, view=view)))
 
 
-def click(url: str, user: str, action_id: str, value: str, label: str = "x") -> tuple[int, str]:
+def click(url: str, user: str, action_id: str, value: str, label: str = "x",
+          channel: str = "C0SHOP00") -> tuple[int, str]:
     action = {"action_id": action_id, "block_id": "b", "type": "button", "value": value,
               "text": {"type": "plain_text", "text": label}}
     message = {"type": "message", "ts": "1.0", "blocks": []}
     return post(url, sr.interaction_body(sr.block_action(user=user, action=action,
                                                           message=message,
-                                                          channel="C0SHOPFLOOR")))
+                                                          channel=channel)))
 
 
 def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
     a, b = urls[n % 2], urls[(n + 1) % 2]
     staff = STAFF[n % len(STAFF)]
+    # A shop's cases are spread over its channels (Slack allows about one post per second
+    # in each).
+    channel = f"C0SHOP{n % CHANNELS:02d}"
     post(a, sr.command_body(f"order {n} arrived late", user=staff, trigger=f"t{n}"))
     origin = f"VSOAK{n:06d}"
     answers = {"customer": ("text", f"Customer {n}"), "what_happened": ("text", "late"),
                "playbook": ("select", "late-delivery"),
                "severity:late-delivery": ("select", "major"), "purchase": ("text", "40")}
-    submit(a, staff, "new_case", origin, {"channel": "C0SHOPFLOOR"}, answers)
+    submit(a, staff, "new_case", origin, {"channel": channel}, answers)
     if rng.random() < 0.2:  # a modal submitted twice, to the other process
-        submit(b, staff, "new_case", origin, {"channel": "C0SHOPFLOOR"}, answers)
+        submit(b, staff, "new_case", origin, {"channel": channel}, answers)
     with sessions() as session:
         case_id = session.scalar(select(CaseRow.id).where(CaseRow.origin_key == origin))
     if case_id is None:
@@ -121,7 +147,9 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
         click(b, first, "approve", f"{case_id}:1")
     # A person sees the approval land before resolving: wait for it (clicks are applied
     # just after their acknowledgement).
-    for _ in range(200):
+    # (A click acknowledged by a process killed just after is run again by the other's
+    # inbox once its lease ends: up to about a minute and a quarter.)
+    for _ in range(1800):
         with sessions() as session:
             if session.scalar(select(CompensationRow.status).where(
                     CompensationRow.case_id == case_id)) == "approved":
@@ -134,6 +162,10 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
            {"reaction": ("select", "delighted")})
 
 
+def percentile(ordered: list[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=1000)
@@ -142,6 +174,8 @@ def main() -> int:
     parser.add_argument("--lost-replies", type=float, default=0.05)
     parser.add_argument("--settle", type=float, default=900, help="seconds to wait for the "
                         "outboxes to deliver everything")
+    parser.add_argument("--kill", action="store_true", help="SIGKILL one process halfway "
+                        "and start it again")
     args = parser.parse_args()
 
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
@@ -163,11 +197,19 @@ def main() -> int:
            "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url, "SLACK_APP_TOKEN": "",
            "AMENDS_MANAGERS": ",".join(MANAGERS), "AMENDS_STAFF_LIMIT": "20",
            "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY", "AMENDS_SCHEDULER": "off",
-           "AMENDS_LOG_LEVEL": "ERROR", "PYTHONPATH": str(ROOT)}
-    servers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host",
-                                 "127.0.0.1"], env={**env, "PORT": str(port)}, cwd=tmp)
-               for port in ports]
+           "AMENDS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+
+    def serve(port: int) -> subprocess.Popen[bytes]:
+        # Their logs (every failure the fake Slack makes) go to a file, not the report.
+        with open(os.path.join(tmp, f"serve-{port}.log"), "ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host",
+                                     "127.0.0.1"], env={**env, "PORT": str(port)}, cwd=tmp,
+                                    stdout=log, stderr=subprocess.STDOUT)
+
+    servers = [serve(port) for port in ports]
     urls = [f"http://127.0.0.1:{port}/slack/events" for port in ports]
+    URLS[:] = urls
+    killed: list[float] = []
     try:
         for port in ports:
             for _ in range(300):
@@ -181,6 +223,12 @@ def main() -> int:
         lock = threading.Lock()
 
         def one(n: int) -> None:
+            if args.kill and n == args.cases // 2:
+                servers[0].send_signal(signal.SIGKILL)  # mid-run, whatever it was doing
+                servers[0].wait()
+                killed.append(time.perf_counter() - started)
+                time.sleep(2)
+                servers[0] = serve(ports[0])
             try:
                 walk(n, urls, sessions, random.Random(n))
             except Exception as exc:
@@ -190,6 +238,7 @@ def main() -> int:
         with ThreadPoolExecutor(args.users) as pool:
             list(pool.map(one, range(args.cases)))
         walked = time.perf_counter() - started
+        last_request = LAST_REQUEST[0]
         deadline = time.monotonic() + args.settle
         while time.monotonic() < deadline:
             with sessions() as session:
@@ -197,8 +246,9 @@ def main() -> int:
                     OutboxRow.status == "pending")) or 0
             if pending == 0:
                 break
-            time.sleep(1)
-        settled = time.perf_counter() - started
+            time.sleep(0.1)
+        settled_at = time.perf_counter()
+        settled = settled_at - started
         with urllib.request.urlopen(fake_url + "?messages", timeout=30) as response:
             record = json.loads(response.read())
     finally:
@@ -222,17 +272,30 @@ def main() -> int:
                                               .group_by(OutboxRow.status)).all()))
         dead_reasons = Counter(r for (r,) in session.execute(
             select(OutboxRow.last_error).where(OutboxRow.status == "dead")))
+        lags = sorted((sent - created).total_seconds() for created, sent in session.execute(
+            select(OutboxRow.created_at, OutboxRow.sent_at).where(
+                OutboxRow.status == "sent", OutboxRow.kind != "webhook")))
     messages = record["messages"]
     seen = Counter((m["channel"], m["thread_ts"], m["text"], json.dumps(m["blocks"]))
                    for m in messages)
     duplicates = sum(n - 1 for n in seen.values() if n > 1)
-    cards = sum(1 for m in messages if m["thread_ts"] is None and m["text"].startswith("C-"))
+    per_card = Counter(m["text"].split(" ", 1)[0] for m in messages
+                       if m["thread_ts"] is None and m["channel"].startswith("C0SHOP")
+                       and m["text"].startswith("C-"))
+    cards = sum(per_card.values())
+    twice = sorted(case for case, n in per_card.items() if n > 1)
 
     print(f"soak: {args.cases} cases, {args.users} simulated users, 2 processes on one "
           f"PostgreSQL, fake Slack failing {args.failure_rate:.0%} of calls and losing "
           f"{args.lost_replies:.0%} of its replies to posts and edits")
     print(f"walked in {walked:.1f}s ({args.cases / walked:.1f} cases/s, about "
           f"{args.cases * 9 / walked:.0f} requests/s); outboxes settled after {settled:.1f}s")
+    if killed:
+        print(f"process 1 killed with SIGKILL {killed[0]:.1f}s in, started again 2s later")
+    print(f"lag from change to Slack over {len(lags)} deliveries: p50 "
+          f"{percentile(lags, 0.5):.2f}s, p99 {percentile(lags, 0.99):.2f}s, max "
+          f"{lags[-1] if lags else 0:.2f}s; outboxes settled "
+          f"{max(settled_at - last_request, 0):.1f}s after the last request")
     print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}")
     print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")
     print(f"Slack calls {record['calls']}; messages {len(messages)}; case cards {cards}; "
@@ -244,7 +307,8 @@ def main() -> int:
     if set(per_case) != {1} or set(decisions) != {1}:
         problems.append("duplicate compensation or decision")
     if duplicates or cards != args.cases:
-        problems.append(f"messages: {duplicates} duplicates, {cards} cards")
+        problems.append(f"messages: {duplicates} duplicates, {cards} cards (more than one "
+                        f"for {', '.join(twice[:10]) or '-'}; logs in {tmp})")
     if states.get("closed") != args.cases:
         problems.append(f"cases not closed: {dict(states)}")
     if outbox.get("pending") or (outbox.get("dead") and not all(dead_reasons)):

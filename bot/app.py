@@ -32,6 +32,7 @@ from bot.managers import ManagerDirectory
 from bot.messaging import Slack
 from bot.recovery import RecoveryService, utc_now
 from bot.settings import Settings
+from bot.slack_pacing import PacedClient
 from bot.work import Background, RequestGate
 from storage import db
 
@@ -88,6 +89,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
         return CompensationPolicy(staff_limit_minor=settings.staff_limit_minor,
                                   managers=managers.all(), currency=settings.currency)
 
+    if isinstance(client, PacedClient):  # its holds keep the app's time (tests drive it)
+        client.holds.clock = lambda: clock().timestamp()
     slack = Slack(client, recovery_channel=settings.recovery_channel)
     style = Style(currency=settings.currency, staff_limit_minor=settings.staff_limit_minor,
                   timezone=settings.timezone)

@@ -92,9 +92,40 @@ class StartThread(CaseEffect):
 @_kind("refresh")
 @dataclasses.dataclass(frozen=True)
 class Refresh(CaseEffect):
-    """Edit the card and these walkthrough messages to show the case as it is now."""
+    """Edit the card (unless `card` is off: a retry that already did it) and these
+    walkthrough messages to show the case as it is now."""
 
     parts: tuple[str, ...] = ()
+    card: bool = True
+
+
+def fold(effect: Effect, later: list[Effect]) -> Effect:
+    """One delivery for a run of effects of one kind queued back to back for a case: a
+    Refresh renders the case as it is when delivered, so one edit of every part any of them
+    named shows them all."""
+    if not isinstance(effect, Refresh):
+        return effect
+    parts, card = list(effect.parts), effect.card
+    for other in later:
+        if isinstance(other, Refresh):
+            parts += [part for part in other.parts if part not in parts]
+            card = card or other.card
+    return dataclasses.replace(effect, parts=tuple(parts), card=card)
+
+
+class Unfinished(Exception):
+    """A delivery that did part of its work before a call failed: `rest` is what is left,
+    so a retry doesn't redo (and risk failing again on) what already went through."""
+
+    def __init__(self, rest: Effect, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.rest, self.cause = rest, cause
+
+
+# Under a backlog these go first: someone is waiting on them (a new case's card, a request
+# for approval, its answer, word that something could not be delivered).
+FIRST = ("start_thread", "approval_request", "decision", "undelivered")
+FOLDABLE = ("refresh",)  # kinds fold() merges
 
 
 @_kind("approval_request")

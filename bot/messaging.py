@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot import slack_errors
 from bot.blocks.base import Message, context, message, section
 from bot.blocks.text import escape, mention
+from bot.slack_pacing import PacedClient
 
 log = logging.getLogger("amends.messaging")
 
@@ -51,9 +52,10 @@ def make_client(*, token: str, base_url: str) -> WebClient:
     slack_sdk's retry handlers resend a call after a 5xx or a dropped connection, sleeping
     in between: a post whose reply was lost would be posted twice, and the sleep holds a
     thread. The outbox is the one place that retries (its row's next attempt time is the
-    back-off); a modal's trigger_id can't be retried at all.
+    back-off); a modal's trigger_id can't be retried at all. It does honour Slack's 429s
+    per method and channel (bot.slack_pacing), refusing locally what Slack would refuse.
     """
-    client = WebClient(token=token, base_url=base_url, timeout=10)
+    client = PacedClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers = []
     return client
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
@@ -119,12 +119,14 @@ def thread(session: Session, case_id: int) -> tuple[str, str] | None:
 
 
 def set_message(session: Session, case_id: int, kind: str, channel_id: str, ts: str) -> None:
-    row = session.scalar(select(CaseMessageRow).where(
-        CaseMessageRow.case_id == case_id, CaseMessageRow.kind == kind))
-    if row is None:
-        session.add(CaseMessageRow(case_id=case_id, kind=kind, channel_id=channel_id, ts=ts))
-    else:
-        row.channel_id, row.ts = channel_id, ts
+    # Plain statements (Core): saved once per post a delivery makes, so the ORM's unit of
+    # work would be paid on every one.
+    table = cast(Table, CaseMessageRow.__table__)
+    result = session.execute(update(table).where(
+        table.c.case_id == case_id, table.c.kind == kind).values(channel_id=channel_id, ts=ts))
+    if db.changed(result) == 0:
+        session.execute(insert(table).values(case_id=case_id, kind=kind,
+                                             channel_id=channel_id, ts=ts))
 
 
 def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:

@@ -2,23 +2,37 @@
 
 A claim is a lease (locked_until), so a worker that dies mid-delivery leaves the row to be
 taken again once the lease ends: nothing is lost across a restart. On PostgreSQL, claims
-skip rows another worker holds (FOR UPDATE SKIP LOCKED). Deliveries for one case go out in
-order: a row waits while an earlier row of its case is still pending.
+skip rows another worker holds (FOR UPDATE SKIP LOCKED); on SQLite a claim's transaction
+holds the write lock (BEGIN IMMEDIATE), so two claims can't take one row. Deliveries for one
+case go out in order: a row waits while an earlier row of its case is still pending.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.orm import Session
 
 from storage import db
 from storage.models import OutboxRow
 
-MAX_ATTEMPTS = 8
+# A failed delivery is tried again after 0.25 s, 0.5 s, 1 s, … (each ±25%, spread by row so
+# a burst of failures doesn't come back at once), at most 5 minutes apart: a blip costs a
+# person a fraction of a second, and the twelve attempts span about ten minutes of outage
+# before a row is dead-lettered.
+MAX_ATTEMPTS = 12
+FIRST_RETRY = 0.25
+LONGEST_WAIT = 300.0
+LEASE = timedelta(seconds=60)
+FOLD_LOOKAHEAD = 50  # later rows of a case looked at when folding into its head
+# Settling a delivery is a plain UPDATE on the table (Core): the ORM's bulk update would
+# look for loaded rows to synchronise, a cost paid on every delivery for nothing.
+TABLE = cast(Table, OutboxRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,9 @@ class Job:
     attempts: int
     case_id: int | None = None
     created_at: datetime | None = None
+    # Rows of the same kind queued right behind this one for its case, delivered by it
+    # (their payloads, to merge; settled with it).
+    folded: tuple[tuple[int, dict[str, Any]], ...] = field(default=())
 
 
 def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | None,
@@ -39,45 +56,111 @@ def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | 
                           attempts=0, next_attempt_at=now, created_at=now))
 
 
-def claim(session: Session, now: datetime, *, limit: int = 20,
-          lease: timedelta = timedelta(seconds=60)) -> list[Job]:
+def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta = LEASE,
+          first: Collection[str] = (), fold: Collection[str] = ()) -> list[Job]:
+    """Lease up to `limit` rows that may go now: kinds in `first` ahead of the rest (someone
+    waits on them), then oldest first. A head whose kind is in `fold` takes along the rows
+    of the same kind queued right behind it for its case (one edit shows them all)."""
     # Each case's oldest pending row is the only one of that case that may go now; rows
     # about no case stand alone. One grouped pass, however long the queue.
     heads = (select(func.min(OutboxRow.id))
              .where(OutboxRow.status == "pending")
              .group_by(func.coalesce(OutboxRow.case_id, -OutboxRow.id)))
+    order = [case((OutboxRow.kind.in_(list(first)), 0), else_=1)] if first else []
     statement = (select(OutboxRow)
                  .where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
                         (OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until < now))
-                 .order_by(OutboxRow.id).limit(limit))
+                 .order_by(*order, OutboxRow.id).limit(limit))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=OutboxRow)
     rows = session.scalars(statement).all()
+    behind = _behind(session, [r for r in rows if r.kind in fold and r.case_id is not None])
     jobs = []
     for row in rows:
         row.locked_until, row.attempts = now + lease, row.attempts + 1
         jobs.append(Job(row.id, row.kind, dict(row.payload), row.attempts, row.case_id,
-                        row.created_at))
+                        row.created_at, folded=behind.get(row.id, ())))
     return jobs
 
 
-def sent(session: Session, job_id: int, now: datetime) -> None:
-    session.execute(update(OutboxRow).where(OutboxRow.id == job_id).values(
+def _behind(session: Session, heads: list[OutboxRow]
+            ) -> dict[int, tuple[tuple[int, dict[str, Any]], ...]]:
+    """For each head, the pending rows right behind it in its case while they are of its
+    kind: all queued before this claim, so the head's delivery (which reads the case after
+    it) shows what they would have. A row of another kind ends the run: order is kept."""
+    if not heads:
+        return {}
+    by_case = {row.case_id: row for row in heads}
+    later = session.execute(
+        select(OutboxRow.id, OutboxRow.case_id, OutboxRow.kind, OutboxRow.payload)
+        .where(OutboxRow.status == "pending", OutboxRow.case_id.in_(list(by_case)),
+               OutboxRow.id.not_in([row.id for row in heads]))
+        .order_by(OutboxRow.case_id, OutboxRow.id)).all()
+    found: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    ended: set[int] = set()
+    for row_id, case_id, kind, payload in later:
+        head = by_case[case_id]
+        if case_id in ended or row_id < head.id:
+            continue
+        run = found.setdefault(head.id, [])
+        if kind != head.kind or len(run) >= FOLD_LOOKAHEAD:
+            ended.add(case_id)
+            continue
+        run.append((row_id, dict(payload)))
+    return {head: tuple(run) for head, run in found.items() if run}
+
+
+def sent(session: Session, job: Job | int, now: datetime) -> None:
+    """Settle a delivered row, and the rows it folded in."""
+    ids = [job] if isinstance(job, int) else [job.id, *(row_id for row_id, _ in job.folded)]
+    session.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(
         status="sent", sent_at=now, locked_until=None, last_error=None))
 
 
+def backoff(attempts: int, row_id: int) -> float:
+    """Seconds before attempt `attempts + 1`: doubling from FIRST_RETRY, spread ±25% by the
+    row's id (the same row always waits the same), at most LONGEST_WAIT."""
+    spread = hashlib.blake2b(str(row_id).encode(), digest_size=2).digest()
+    factor = 0.75 + 0.5 * int.from_bytes(spread, "big") / 0xFFFF
+    return min(FIRST_RETRY * 2.0 ** max(attempts - 1, 0) * factor, LONGEST_WAIT)
+
+
 def failed(session: Session, job: Job, now: datetime, error: str, *, permanent: bool,
-           retry_after: float | None) -> str:
-    """Back off (or honour Retry-After) and try again; dead-letter when it can't succeed."""
+           retry_after: float | None, payload: dict[str, Any] | None = None
+           ) -> str | datetime:
+    """Back off (or honour Retry-After) and try again: returns when; or "dead" when it can't
+    succeed. With `payload`, part of the delivery went through and this is what is left:
+    the row keeps only that, and its back-off starts again (it made progress). Rows folded
+    into the job stay pending, to be folded again next time."""
     if permanent or job.attempts >= MAX_ATTEMPTS:
-        session.execute(update(OutboxRow).where(OutboxRow.id == job.id).values(
-            status="dead", locked_until=None, last_error=error[:2000]))
+        session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
+            status="dead", locked_until=None, last_error=error[:2000],
+            **({"payload": payload} if payload is not None else {})))
         return "dead"
-    wait = retry_after if retry_after is not None else min(2 ** job.attempts, 300)
-    session.execute(update(OutboxRow).where(OutboxRow.id == job.id).values(
-        next_attempt_at=now + timedelta(seconds=wait), locked_until=None,
-        last_error=error[:2000]))
-    return "retry"
+    wait = retry_after if retry_after is not None else backoff(
+        1 if payload is not None else job.attempts, job.id)
+    when = now + timedelta(seconds=wait)
+    session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
+        next_attempt_at=when, locked_until=None, last_error=error[:2000],
+        **({"payload": payload} if payload is not None else {})))
+    return when
+
+
+def postpone(session: Session, job: Job, until: datetime, *,
+             payload: dict[str, Any] | None = None) -> None:
+    """Not tried after all (Slack asked for a pause in what it needs): again at `until`,
+    with no attempt used; with `payload`, only what is left of it."""
+    session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
+        next_attempt_at=until, locked_until=None, attempts=job.attempts - 1,
+        **({"payload": payload} if payload is not None else {})))
+
+
+def release(session: Session, jobs: list[Job]) -> None:
+    """Hand back claimed rows that were never tried (a worker stopping): no attempt used,
+    no lease to wait out."""
+    for job in jobs:
+        session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
+            locked_until=None, attempts=job.attempts - 1))
 
 
 def counts(session: Session) -> dict[str, int]:
@@ -98,4 +181,3 @@ def retry(session: Session, now: datetime, ids: list[int] | None = None) -> int:
     result = session.execute(statement.values(status="pending", attempts=0,
                                               next_attempt_at=now, last_error=None))
     return db.changed(result)
-

@@ -69,7 +69,12 @@ class Deliverer:
     def __call__(self, effect: fx.Effect, attempt: Attempt | None = None) -> None:
         token = current_attempt.set(attempt)  # tags this delivery's posts (bot.messaging)
         try:
-            with self.sessions() as session:
+            # One connection for the whole delivery: its short transactions (read, then
+            # remember each post's ts) would otherwise each take one from the pool and ping
+            # it. No transaction is open across a Slack call, only the idle connection.
+            with self.sessions() as plain:
+                engine = plain.get_bind().engine
+            with engine.connect() as connection, self.sessions(bind=connection) as session:
                 self.handlers[type(effect)](session, effect)
         finally:
             current_attempt.reset(token)
@@ -118,9 +123,16 @@ class Deliverer:
         if seen.thread is None:
             return  # the thread isn't posted yet; start_thread will show the case as it is
         targets = {CARD: seen.thread, **seen.messages}
-        for part in (CARD, *e.parts):
-            if part in targets:
+        todo = [part for part in ([CARD] if e.card else []) + list(e.parts) if part in targets]
+        for done, part in enumerate(todo):
+            try:
                 self.slack.update(*targets[part], self.render.part(seen.case, part))
+            except Exception as exc:
+                if done == 0:
+                    raise
+                rest = todo[done:]
+                raise fx.Unfinished(fx.Refresh(e.case_id, tuple(p for p in rest if p != CARD),
+                                               card=CARD in rest), exc) from exc
 
     def approval_request(self, session: Session, e: fx.ApprovalRequest) -> None:
         seen, posted = self._read(session, lambda s: (

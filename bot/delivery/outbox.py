@@ -10,10 +10,11 @@ loses nothing: the next worker takes them up.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import effects, logs, redact, slack_errors
 from bot.delivery.webhooks import WebhookRejected
 from bot.messaging import Attempt
+from bot.slack_pacing import Held
 from bot.work import RequestGate
 from storage import outbox
 from storage.outbox import Job
@@ -57,35 +59,55 @@ def _seconds(header: str | list[str] | None) -> float:
 
 
 class OutboxWorker:
+    """Delivers due rows on `concurrency` threads of its own, claiming as threads free up.
+
+    One dispatcher claims as many rows as there are idle delivery threads, whenever one
+    frees up or something new is queued (kick): no thread waits for a batch to finish, and
+    nothing waits for a poll. A failed delivery's back-off is its row's next attempt time
+    (the Slack client never sleeps), so it holds up nothing but its own case's later rows.
+    """
+
     def __init__(self, sessions: sessionmaker[Session],
                  deliver: Callable[[effects.Effect, Attempt], None], *,
                  clock: Callable[[], datetime],
                  gate: RequestGate | None = None, interval: float = 1.0,
-                 concurrency: int = 4, wake: threading.Event | None = None,
-                 gave_up: Callable[[effects.Effect, str], effects.Effect | None] | None = None
-                 ) -> None:
+                 concurrency: int = 8, wake: threading.Event | None = None,
+                 gave_up: Callable[[effects.Effect, str], effects.Effect | None] | None = None,
+                 patience: float = 0.1) -> None:
         self.sessions, self.deliver, self.clock = sessions, deliver, clock
         # What to queue when a delivery is dead-lettered (telling whoever waited on it).
         self.gave_up = gave_up
-        self.gate, self.interval = gate, interval
-        # A claimed batch holds at most one job per case, so its jobs may go in parallel:
-        # most of a delivery is waiting for Slack.
-        self._pool = ThreadPoolExecutor(max_workers=concurrency,
-                                        thread_name_prefix="amends-outbox")
-        # Set by whoever commits a delivery (the case service, the jobs): deliver it now,
-        # not at the next poll.
+        # Acknowledgements go first: before each claim, wait up to `patience` for a quiet
+        # moment between requests. Short: under steady load there is rarely one.
+        self.gate, self.interval, self.patience = gate, interval, patience
+        self.concurrency = concurrency
+        # Set by whoever commits a delivery (the case service, the jobs) and by each
+        # finished delivery: claim now, not at the next poll.
         self._wake = wake or threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._in_hand = 0  # claimed and not yet settled
+        self._next_retry: datetime | None = None  # the earliest retry this worker set
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._pool: ThreadPoolExecutor | None = None  # run_once's, made when first needed
 
     def kick(self) -> None:
         """Something was just written to the outbox: deliver it now, not at the next poll."""
         self._wake.set()
 
-    def run_once(self, now: datetime | None = None, *, limit: int = 20) -> int:
-        now = now or self.clock()
+    def claim(self, now: datetime, limit: int) -> list[Job]:
         with self.sessions.begin() as session:
-            jobs = outbox.claim(session, now, limit=limit)
+            return outbox.claim(session, now, limit=limit, first=effects.FIRST,
+                                fold=effects.FOLDABLE)
+
+    def run_once(self, now: datetime | None = None, *, limit: int = 20) -> int:
+        """Claim what is due and deliver it, returning when all of it is settled (tests,
+        and `amends outbox run`)."""
+        jobs = self.claim(now or self.clock(), limit)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency,
+                                            thread_name_prefix="amends-outbox-once")
         list(self._pool.map(self._one, jobs))
         return len(jobs)
 
@@ -94,24 +116,49 @@ class OutboxWorker:
         effect: effects.Effect | None = None
         try:
             effect = effects.decode(job.kind, job.payload, job.case_id)
+            if job.folded:
+                effect = effects.fold(effect, [effects.decode(job.kind, payload, job.case_id)
+                                               for _, payload in job.folded])
             # A second attempt may follow one whose post landed but whose reply was lost (or
             # whose worker died): its posts look for their own tag before posting again.
             self.deliver(effect, Attempt(key=f"o{job.id}", retry=job.attempts > 1,
                                  since=job.created_at or self.clock()))
         except Exception as exc:
-            permanent, retry_after, reason = classify(exc)
-            with self.sessions.begin() as session:
-                outcome = outbox.failed(session, job, self.clock(), reason,
-                                        permanent=permanent, retry_after=retry_after)
-                notice = self.gave_up(effect, reason) if (
-                    outcome == "dead" and effect is not None and self.gave_up) else None
-                if notice is not None:  # in the same transaction: told exactly once
-                    effects.queue(session, notice, now=self.clock())
-            log.warning("outbox delivery %s (%s) failed, %s: %s", job.id, job.kind,
-                        "dead-lettered" if outcome == "dead" else "will retry", reason)
+            self._failed(job, effect, exc)
             return
         with self.sessions.begin() as session:
-            outbox.sent(session, job.id, self.clock())
+            outbox.sent(session, job, self.clock())
+
+    def _failed(self, job: Job, effect: effects.Effect | None, exc: Exception) -> None:
+        """Settle a failed delivery: put off, retried (what is left of it), or dead."""
+        rest: dict[str, Any] | None = None
+        if isinstance(exc, effects.Unfinished):  # part went through: retry only the rest
+            rest, exc = exc.rest.to_payload(), exc.cause
+        if isinstance(exc, Held):
+            # Refused here while Slack's Retry-After for that channel or method runs: not an
+            # attempt; the row waits out the pause, and other channels go on.
+            until = self.clock() + timedelta(seconds=exc.seconds)
+            with self.sessions.begin() as session:
+                outbox.postpone(session, job, until, payload=rest)
+            self._retry_at(until)
+            return
+        permanent, retry_after, reason = classify(exc)
+        with self.sessions.begin() as session:
+            outcome = outbox.failed(session, job, self.clock(), reason, permanent=permanent,
+                                    retry_after=retry_after, payload=rest)
+            notice = self.gave_up(effect, reason) if (
+                outcome == "dead" and effect is not None and self.gave_up) else None
+            if notice is not None:  # in the same transaction: told exactly once
+                effects.queue(session, notice, now=self.clock())
+        if isinstance(outcome, datetime):
+            self._retry_at(outcome)
+        log.warning("outbox delivery %s (%s) failed, %s: %s", job.id, job.kind,
+                    "dead-lettered" if outcome == "dead" else "will retry", reason)
+
+    def _retry_at(self, when: datetime) -> None:
+        with self._lock:
+            if self._next_retry is None or when < self._next_retry:
+                self._next_retry = when
 
     def drain(self, now: datetime | None = None, rounds: int = 100) -> None:
         """Deliver everything that is due (tests and `amends outbox run`)."""
@@ -119,34 +166,85 @@ class OutboxWorker:
             if self.run_once(now) == 0:
                 return
 
-    def _loop(self) -> None:
+    # -- running beside the app ------------------------------------------------------------
+
+    def _dispatch(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                while not self._stop.is_set():
-                    if self.gate is not None:
-                        self.gate.wait_quiet(1.0)  # acknowledgements go first, every batch
-                    if not self.run_once():
-                        break
-            except RuntimeError:
-                # The interpreter is exiting and has closed the delivery threads: what is
-                # left waits in the database for the next start.
+            self._wake.clear()  # before claiming: a kick during the claim is not lost
+            with self._lock:
+                idle = self.concurrency - self._in_hand
+            if idle > 0:
+                if self.gate is not None:
+                    self.gate.wait_quiet(self.patience)
+                try:
+                    jobs = self.claim(self.clock(), idle)
+                except Exception:
+                    log.exception("outbox claim failed; it tries again shortly")
+                    jobs = []
+                with self._lock:
+                    self._in_hand += len(jobs)
+                for job in jobs:
+                    self._queue.put(job)
+            self._wake.wait(self._until_due())
+
+    def _until_due(self) -> float:
+        """How long to sleep when nothing wakes the dispatcher: until the earliest retry it
+        set, at most the poll interval (rows other processes queue or leave behind)."""
+        now = self.clock()
+        with self._lock:
+            if self._next_retry is not None and self._next_retry <= now:
+                self._next_retry = None  # due: the claim that follows takes it
+            due = self._next_retry
+        return self.interval if due is None else min((due - now).total_seconds(),
+                                                     self.interval)
+
+    def _deliverer(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
                 return
-            except Exception:
-                log.exception("outbox worker pass failed; it tries again shortly")
+            if self._stop.is_set():  # stopping: hand it back untried
+                self._hand_back([job])
+            else:
+                try:
+                    self._one(job)
+                except Exception:  # settling failed (the database away): the lease ends it
+                    log.exception("outbox delivery %s could not be settled", job.id)
+            with self._lock:
+                self._in_hand -= 1
+            self._wake.set()
+
+    def _hand_back(self, jobs: list[Job]) -> None:
+        try:
+            with self.sessions.begin() as session:
+                outbox.release(session, jobs)
+        except Exception:
+            log.exception("could not hand back claimed deliveries; their lease ends it")
 
     def start(self) -> OutboxWorker:
-        self._thread = threading.Thread(target=self._loop, name="amends-outbox", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._deliverer, daemon=True,
+                                          name=f"amends-outbox-{n}")
+                         for n in range(self.concurrency)]
+        self._threads.append(threading.Thread(target=self._dispatch, name="amends-outbox",
+                                              daemon=True))
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self, timeout: float = 20) -> None:
-        """Finish the delivery in hand, then stop (graceful shutdown)."""
+        """Stop claiming, finish the deliveries in hand, hand back what was claimed and not
+        begun (graceful shutdown): the dispatcher stops before its delivery threads."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._threads:
+            self._threads[-1].join(timeout)
+            for _ in self._threads[:-1]:
+                self._queue.put(None)
+            for thread in self._threads[:-1]:
+                thread.join(timeout)
+            self._threads = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def status(sessions: sessionmaker[Session]) -> dict[str, Any]:

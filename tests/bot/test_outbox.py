@@ -45,7 +45,8 @@ def test_a_429_waits_for_retry_after(harness: Harness) -> None:
     assert job.attempts == 1 and "429" in (job.last_error or "")
     assert job.next_attempt_at == now + timedelta(seconds=30)
     assert worker.run_once(now + timedelta(seconds=29)) == 0  # still waiting
-    assert worker.run_once(now + timedelta(seconds=31)) == 1
+    harness.clock.advance(seconds=31)  # the client holds chat.update there until then too
+    assert worker.run_once() == 1
     assert [r.status for r in rows(harness)][-1] == "sent"
     assert "Apology recorded" in str(thread(harness, card)[0].blocks)
 
@@ -60,13 +61,21 @@ def test_server_errors_and_dropped_connections_back_off_then_deliver(harness: Ha
     now = harness.clock.now
     worker.run_once(now)
     first = rows(harness)[-1]
-    assert first.status == "pending" and first.next_attempt_at == now + timedelta(seconds=2)
-    worker.run_once(now + timedelta(seconds=2))
+    # A blip costs a fraction of a second: 0.25 s, then 0.5 s, … (each spread ±25% by row).
+    wait = timedelta(seconds=outbox.backoff(1, first.id))
+    assert timedelta(seconds=0.18) <= wait <= timedelta(seconds=0.32)
+    assert first.status == "pending" and first.next_attempt_at == now + wait
+    assert worker.run_once(now + wait - timedelta(milliseconds=1)) == 0
+    later = now + wait
+    worker.run_once(later)
     second = rows(harness)[-1]
-    assert second.attempts == 2 and second.next_attempt_at == now + timedelta(seconds=4)
+    # (failures are settled at the worker's clock, which this test leaves at `now`)
+    assert second.attempts == 2 and second.next_attempt_at == now + timedelta(
+        seconds=outbox.backoff(2, second.id))
+    assert outbox.backoff(2, second.id) == 2 * outbox.backoff(1, second.id)
     assert "ConnectionResetError" in (second.last_error or "") or "Remote" in (
         second.last_error or "")
-    worker.run_once(now + timedelta(seconds=4))
+    worker.run_once(second.next_attempt_at)
     assert rows(harness)[-1].status == "sent"
 
 
@@ -128,11 +137,16 @@ def test_a_cases_deliveries_go_out_in_order(harness: Harness) -> None:
     harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
     harness.click(fix, Action.FIX_STEP, user=STAFF)
     now = harness.clock.now
-    assert worker.run_once(now) == 1  # the first fails; the second waits behind it
+    # The first refresh fails; the second waits behind it (one at a time per case) ...
+    assert worker.run_once(now) == 1
     assert [r.status for r in rows(harness)[-2:]] == ["pending", "pending"]
-    assert worker.run_once(now + timedelta(seconds=2)) == 1
+    # ... and is then folded into it: one edit of each message shows both clicks.
+    updates = len(harness.fake.called("chat.update"))
     assert worker.run_once(now + timedelta(seconds=2)) == 1
     assert [r.status for r in rows(harness)[-2:]] == ["sent", "sent"]
+    edited = [c.args["ts"] for c in harness.fake.called("chat.update")[updates:]]
+    assert sorted(edited) == sorted({card.ts, apology.ts, fix.ts})
+    assert "Apology recorded" in str(harness.fake.messages[apology.ts].blocks)
 
 
 @responses.activate

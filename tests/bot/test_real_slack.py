@@ -68,12 +68,14 @@ def test_each_error_in_the_table_is_retried_or_dead_lettered_as_it_says(
 
 def test_retry_after_is_honoured_and_bounded(harness: Harness) -> None:
     worker, now = hold(harness), harness.clock.now
-    for header, wait in (("7", 7), ("86400", 900), ("soon", 1)):
+    # (each in a channel of its own: a 429 holds posting in its channel, see test_pacing)
+    for header, wait, channel in (("7", 7, "C0LEADERS"), ("86400", 900, "C0RECOVERY"),
+                                  ("soon", 1, "C0SHOPFLOOR")):
         harness.fake.fail_next["chat.postMessage"] = [
             (429, {"ok": False, "error": "ratelimited", "retry_after": header})]
         with harness.sessions.begin() as session:
             fx.queue(session, fx.HotspotAlert(location="Mall", count=3, day="Mon",
-                                              to=fx.Place.thread("C0LEADERS")), now=now)
+                                              to=fx.Place.thread(channel)), now=now)
         worker.run_once(now)
         row = rows(harness)[-1]
         assert row.status == "pending" and row.next_attempt_at == now + timedelta(seconds=wait)

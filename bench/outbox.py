@@ -1,0 +1,265 @@
+"""The outbox against this machine's floor: how fast Amends tells Slack, beside how fast
+Slack can be told at all, measured in the same run against the same fake Slack.
+
+1. The floor: a plain loop of `slack_sdk` `WebClient.chat_postMessage` calls from 8 threads
+   against the fake Slack Web API (a process of its own): the most calls per second this
+   machine can make.
+2. A backlog: N cases are opened at once (each a case card with its apology, fix and
+   compensation messages, then three clicks' refreshes and a hotspot check), as a burst of
+   people would leave them; one outbox worker (the real one, with the real handlers and
+   database) drains them. Printed: effects settled per second, Slack calls per second and
+   that as a share of the floor, with no faults and with `--failure-rate` of Slack's calls
+   failing (429 with Retry-After, 500, dropped connections).
+3. The lag a person sees while the backlog drains: each effect's time from being queued to
+   being sent (p50/p99/max), and how long a case card queued *behind* the backlog waits.
+
+    python bench/outbox.py [--cases 300] [--database postgres|sqlite] [--failure-rate 0.1]
+
+Target: the outbox's calls per second at least half the floor; a card queued behind the
+backlog reaches Slack within 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from slack_sdk import WebClient  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bot import effects as fx  # noqa: E402
+from bot.app import assemble  # noqa: E402
+from bot.domain.lifecycle import Customer  # noqa: E402
+from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
+from bot.ids import Message as Part  # noqa: E402
+from bot.messaging import make_client  # noqa: E402
+from bot.sandbox import slack_requests as sr  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from storage import db  # noqa: E402
+from storage.models import OutboxRow  # noqa: E402
+
+POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+FLOOR_THREADS = 8
+FLOOR_CALLS = 3000
+
+
+class FakeProcess:
+    """The fake Slack Web API in a process of its own, as the soak runs it."""
+
+    def __init__(self, failure_rate: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.sandbox.fake_slack", str(failure_rate), "0"], cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self.process.stdout.readline().strip()  # type: ignore[union-attr]
+
+    def calls(self) -> int:
+        with urllib.request.urlopen(self.url, timeout=60) as response:
+            return int(json.loads(response.read())["calls"])
+
+    def messages(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self.url + "?messages", timeout=60) as response:
+            return list(json.loads(response.read())["messages"])
+
+    def cpu(self) -> float:
+        """CPU seconds the fake has used (user + system, from /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.process.stdin.close()  # type: ignore[union-attr]
+        self.process.wait(timeout=10)
+
+
+def floor(messages: list[dict[str, Any]]) -> float:
+    """Plain chat.postMessage calls from a few threads: calls per second. With `messages`
+    (text and blocks), those messages in turn; without, one line of text each."""
+    fake = FakeProcess(0.0)
+    try:
+        client = WebClient(token="xoxb-bench-token-000", base_url=fake.url, timeout=10)
+        per_thread = FLOOR_CALLS // FLOOR_THREADS
+
+        def loop(n: int) -> None:
+            for i in range(per_thread):
+                if messages:
+                    m = messages[(n * per_thread + i) % len(messages)]
+                    client.chat_postMessage(channel=f"C0FLOOR{n}", text=m["text"],
+                                            blocks=m["blocks"] or None)
+                else:
+                    client.chat_postMessage(channel=f"C0FLOOR{n}", text=f"message {i}")
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(FLOOR_THREADS) as pool:
+            list(pool.map(loop, range(FLOOR_THREADS)))
+        return per_thread * FLOOR_THREADS / (time.perf_counter() - started)
+    finally:
+        fake.close()
+
+
+def database(kind: str) -> str:
+    if kind == "sqlite":
+        return "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="amends-bench-"), "a.db")
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "amends_bench_outbox" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "amends_bench_outbox"'))
+    admin.dispose()
+    return make_url(POSTGRES).set(database="amends_bench_outbox").render_as_string(
+        hide_password=False)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def backlog(kind: str, cases: int, failure_rate: float) -> dict[str, Any]:
+    """Open `cases` cases at once, then time one worker draining what they queued."""
+    fake = FakeProcess(failure_rate)
+    url = database(kind)
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    sessions = db.make_sessions(engine)
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-bench-token-000",
+                              "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake.url,
+                              "AMENDS_MANAGERS": "U0MGR0001", "DATABASE_URL": url,
+                              "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY"}, dotenv_path=None)
+    library = PlaybookLibrary.load(ROOT / "playbooks")
+    parts = assemble(settings, client=make_client(token="xoxb-bench-token-000",
+                                                  base_url=fake.url),
+                     sessions=sessions, library=library)
+    service = parts.deps.service
+    try:
+        def open_one(n: int) -> int:
+            with sessions() as session:
+                case, _ = service.open_case(
+                    session, origin_key=f"V{n}", playbook_id="late-delivery",
+                    severity="major", customer=Customer(name=f"Customer {n}"),
+                    summary="late", opened_by="U0STAFF001", currency="USD",
+                    effects=lambda c: [fx.StartThread(c.id or 0, f"C0SHOP{n % 20:02d}",
+                                                      "U0STAFF001"),
+                                       fx.CheckHotspot(c.location, c.opened_at)])
+                with session.begin():
+                    for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
+                        fx.queue(session, fx.Refresh(case.id or 0, (part,)),
+                                 now=datetime.now(UTC))
+                return case.id or 0
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(open_one, range(cases)))
+        with sessions() as session:
+            effects = session.scalar(select(func.count()).select_from(OutboxRow)) or 0
+        calls_before, fake_cpu, own_cpu = fake.calls(), fake.cpu(), time.process_time()
+        late: dict[str, float] = {}
+
+        def watch() -> None:
+            # Halfway through the drain, a new case: how long until its card is in Slack?
+            while True:
+                with sessions() as session:
+                    left = session.scalar(select(func.count()).where(
+                        OutboxRow.status == "pending")) or 0
+                if left <= effects // 2:
+                    break
+                time.sleep(0.01)
+            queued = time.perf_counter()
+            case_id = open_one(cases + 1)
+            while True:
+                with sessions() as session:
+                    done = session.scalar(select(func.count()).where(
+                        OutboxRow.case_id == case_id, OutboxRow.kind == "start_thread",
+                        OutboxRow.status == "sent"))
+                if done:
+                    late["card"] = time.perf_counter() - queued
+                    return
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch)
+        started = time.perf_counter()
+        parts.outbox.start()
+        watcher.start()
+        while True:
+            with sessions() as session:
+                left = session.scalar(select(func.count()).where(
+                    OutboxRow.status == "pending")) or 0
+            if left == 0 and not watcher.is_alive():
+                break
+            time.sleep(0.02)
+        took = time.perf_counter() - started
+        parts.outbox.stop()
+        calls = fake.calls() - calls_before
+        fake_cpu, own_cpu = fake.cpu() - fake_cpu, time.process_time() - own_cpu
+        with sessions() as session:
+            rows = session.execute(select(OutboxRow.created_at, OutboxRow.sent_at).where(
+                OutboxRow.status == "sent")).all()
+            dead = session.scalar(select(func.count()).where(OutboxRow.status == "dead")) or 0
+        lags = [(sent - created).total_seconds() for created, sent in rows if sent]
+        return {"effects": effects, "seconds": took, "calls": calls,
+                "effects_per_s": effects / took, "calls_per_s": calls / took,
+                "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99),
+                "lag_max": max(lags), "card_behind": late.get("card", float("nan")),
+                "dead": dead, "cpu_per_effect": own_cpu / effects,
+                "fake_cpu_per_call": fake_cpu / max(calls, 1),
+                "busy": (own_cpu + fake_cpu) / took, "messages": fake.messages()}
+    finally:
+        parts.outbox.stop()
+        engine.dispose()
+        fake.close()
+
+
+def main() -> int:
+    logging.getLogger("amends").setLevel(logging.ERROR)  # retries are expected here
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--failure-rate", type=float, default=0.1)
+    args = parser.parse_args()
+
+    runs = [(rate, backlog(args.database, args.cases, rate))
+            for rate in (0.0, args.failure_rate)]
+    plain = floor([])
+    same = floor(runs[0][1]["messages"])
+    print(f"floor: {FLOOR_THREADS} threads of plain WebClient.chat_postMessage against the fake "
+          f"Slack: {plain:.0f} calls/s with a line of text; {same:.0f} calls/s with the "
+          "outbox's own messages (its cards and walkthroughs, blocks and all)")
+    print(f"backlog: {args.cases} cases opened at once ({args.database}), one worker drains "
+          "what they queued")
+    print("| Slack faults | effects | drained in | effects/s | Slack calls/s | share of floor "
+          "(same messages) | lag p50 | lag p99 | lag max | a new card behind the backlog "
+          "| dead | worker CPU per effect | fake Slack CPU per call | cores busy |")
+    print("| --- " * 14 + "|")
+    worst_share, worst_card = 1.0, 0.0
+    for rate, r in runs:
+        share = r["calls_per_s"] / same
+        worst_share, worst_card = min(worst_share, share), max(worst_card, r["card_behind"])
+        print(f"| {rate:.0%} | {r['effects']:.0f} | {r['seconds']:.1f} s | "
+              f"{r['effects_per_s']:.0f} | {r['calls_per_s']:.0f} | {share:.0%} "
+              f"({r['calls_per_s'] / plain:.0%} of text-only) | "
+              f"{r['lag_p50']:.2f} s | {r['lag_p99']:.2f} s | {r['lag_max']:.2f} s | "
+              f"{r['card_behind']:.2f} s | {r['dead']:.0f} | "
+              f"{r['cpu_per_effect'] * 1000:.1f} ms | {r['fake_cpu_per_call'] * 1000:.1f} ms | "
+              f"{r['busy']:.2f} |")
+    ok = worst_share >= 0.5 and worst_card <= 2.0
+    print(f"target: calls/s at least half the floor with the same messages (worst "
+          f"{worst_share:.0%}), a new card within 2 s behind the backlog (worst "
+          f"{worst_card:.2f} s): " + ("met" if ok else "NOT met"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

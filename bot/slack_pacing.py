@@ -1,0 +1,112 @@
+"""Slack's rate limits, honoured where they were hit: per method, in the channel it was hit.
+
+https://docs.slack.dev/apis/web-api/rate-limits: each Web API method has a per-workspace
+limit by tier (chat.update is Tier 3, about 50 a minute); chat.postMessage allows about one
+message per second per channel, with short bursts. Over a limit Slack answers HTTP 429 with
+`Retry-After`. When it does, this client holds what was refused (the method, in the channel
+the call named, if it named one) until then, and refuses further such calls itself with the
+same 429, without asking Slack: the outbox puts those deliveries off until the hold ends,
+without counting an attempt, and every other channel and method goes on at full speed.
+Nothing sleeps. Where a limit is really the whole workspace's, each other channel meets its
+own 429 and is held in turn: one extra refusal per channel, instead of one busy channel
+stopping every case.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
+
+LONGEST_HOLD = 900.0  # a garbled or huge Retry-After must not silence a method for long
+
+
+def hold_key(method: str, args: dict[str, Any] | None) -> str:
+    """What one 429 holds: the method, in the channel the call named if it named one."""
+    channel = (args or {}).get("channel")
+    return f"{method} {channel}" if isinstance(channel, str) and channel else method
+
+
+class Holds:
+    """Until when each method (or method in a channel) is held after a 429."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def left(self, key: str) -> float:
+        """Seconds before `key` may be called again (0: now)."""
+        with self._lock:
+            until = self._until.get(key)
+            if until is None:
+                return 0.0
+            left = until - self.clock()
+            if left <= 0:
+                del self._until[key]
+                return 0.0
+            return left
+
+    def hold(self, key: str, seconds: float) -> None:
+        seconds = min(max(seconds, 0.0), LONGEST_HOLD)
+        with self._lock:
+            self._until[key] = max(self._until.get(key, 0.0), self.clock() + seconds)
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+def retry_after(response: SlackResponse) -> float:
+    value = response.headers.get("Retry-After") or response.headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return float(value) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+class PacedClient(WebClient):
+    """A WebClient that honours Slack's 429s per method and channel (see the module doc)."""
+
+    def __init__(self, *args: Any, holds: Holds | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holds = holds or Holds()
+
+    def api_call(self, api_method: str, *, http_verb: str = "POST",
+                 files: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None, json: dict[str, Any] | None = None,
+                 headers: dict[str, Any] | None = None, auth: dict[str, Any] | None = None
+                 ) -> SlackResponse:
+        key = hold_key(api_method, json or data or params)
+        left = self.holds.left(key)
+        if left > 0:
+            raise Held(self, api_method, left)
+        try:
+            return super().api_call(api_method, http_verb=http_verb, files=files, data=data,
+                                    params=params, json=json, headers=headers, auth=auth)
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code == 429:
+                self.holds.hold(key, retry_after(exc.response))
+            raise
+
+
+class Held(SlackApiError):
+    """A call refused here, not by Slack, while Slack's Retry-After for it runs: it is the
+    429 Slack would answer (so everything downstream treats it as Slack's), but nothing was
+    sent, so the outbox doesn't count it as an attempt."""
+
+    def __init__(self, client: WebClient, method: str, left: float) -> None:
+        self.seconds = left
+        whole = max(1, int(left + 0.999))
+        response = SlackResponse(client=client, http_verb="POST",
+                                 api_url=client.base_url + method, req_args={},
+                                 data={"ok": False, "error": "ratelimited"},
+                                 headers={"Retry-After": str(whole)}, status_code=429)
+        super().__init__(f"held: Slack asked for a pause in {method} ({whole}s left)",  # type: ignore[no-untyped-call]
+                         response)
