@@ -279,6 +279,8 @@ def main() -> int:
     seen = Counter((m["channel"], m["thread_ts"], m["text"], json.dumps(m["blocks"]))
                    for m in messages)
     duplicates = sum(n - 1 for n in seen.values() if n > 1)
+    doubled = [f"{channel}/{thread or '-'}: {text[:60]!r}"
+               for (channel, thread, text, _), n in seen.items() if n > 1]
     per_card = Counter(m["text"].split(" ", 1)[0] for m in messages
                        if m["thread_ts"] is None and m["channel"].startswith("C0SHOP")
                        and m["text"].startswith("C-"))
@@ -307,7 +309,8 @@ def main() -> int:
     if set(per_case) != {1} or set(decisions) != {1}:
         problems.append("duplicate compensation or decision")
     if duplicates or cards != args.cases:
-        problems.append(f"messages: {duplicates} duplicates, {cards} cards (more than one "
+        problems.append(f"messages: {duplicates} duplicates ({'; '.join(doubled[:5])}), "
+                        f"{cards} cards (more than one "
                         f"for {', '.join(twice[:10]) or '-'}; logs in {tmp})")
     if states.get("closed") != args.cases:
         problems.append(f"cases not closed: {dict(states)}")

@@ -126,6 +126,13 @@ class Unfinished(Exception):
 # for approval, its answer, word that something could not be delivered).
 FIRST = ("start_thread", "approval_request", "decision", "undelivered")
 FOLDABLE = ("refresh",)  # kinds fold() merges
+# A case's deliveries go out in order within a lane; lanes don't wait for each other, so a
+# failing edit of the card never holds up the thread's notes, nor a DM a webhook. Lane 0
+# (every kind not named) is the thread: the card, then its posts, in order. The card and
+# its walkthrough (start_thread) go before anything else of the case, in every lane: an
+# edit needs its messages posted. A DM's update follows the DM in its own lane.
+LANES = {"refresh": 1, "follow_up_dm": 2, "follow_up_dm_update": 2, "webhook": 3}
+BARRIERS = ("start_thread",)
 
 
 @_kind("approval_request")

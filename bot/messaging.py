@@ -181,9 +181,11 @@ class Slack:
         addressed = Message(text=msg.text, blocks=[note.to_dict(), *msg.blocks][:50])
         return self.post(self.recovery_channel, addressed, label=label)
 
-    def tell(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+    def tell(self, channel: str, user: str, text: str, thread_ts: str | None = None, *,
+             about: str | None = None) -> None:
         """A note only `user` sees, e.g. a refusal: ephemeral where they are, else (not in
-        that channel, or it's gone) a DM. Never raises."""
+        that channel, or it's gone) a DM, which names what it is `about` (a case). Never
+        raises."""
         try:
             kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
             if thread_ts:
@@ -196,10 +198,13 @@ class Slack:
         except OSError as exc:
             log.warning("could not tell %s: %s", user, exc)
             return
-        self.tell_directly(user, text)
+        self.tell_directly(user, text, about=about)
 
-    def tell_directly(self, user: str, text: str) -> None:
-        """A DM to one person, e.g. a refusal from a modal or Home. Never raises."""
+    def tell_directly(self, user: str, text: str, *, about: str | None = None) -> None:
+        """A DM to one person, e.g. a refusal from a modal or Home, naming what it is
+        `about` (a case) when known. Never raises."""
+        if about:
+            text = f"{about}: {text}"
         try:
             self.dm(user, message(text, [section(text)]), label="note")
         except (SlackApiError, OSError) as exc:

@@ -32,6 +32,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)  # survive a database restart between requests
+    # Request threads (16), after-the-ack work, the outbox's delivery threads (each keeps
+    # its connection for the whole delivery) and the jobs: the default 5 (+10) made them
+    # queue for connections under load. Two replicas stay well inside PostgreSQL's 100.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
 
 

@@ -4,19 +4,21 @@ A claim is a lease (locked_until), so a worker that dies mid-delivery leaves the
 taken again once the lease ends: nothing is lost across a restart. On PostgreSQL, claims
 skip rows another worker holds (FOR UPDATE SKIP LOCKED); on SQLite a claim's transaction
 holds the write lock (BEGIN IMMEDIATE), so two claims can't take one row. Deliveries for one
-case go out in order: a row waits while an earlier row of its case is still pending.
+case go out in order within their lane (the caller maps kinds to lanes: the thread's posts,
+the card's edits, direct messages, webhooks): a row waits while an earlier row of its case
+and lane is still pending, so a failing edit never holds up the thread's notes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, case, exists, func, literal, select, update
+from sqlalchemy.orm import Session, aliased
 
 from storage import db
 from storage.models import OutboxRow
@@ -57,24 +59,36 @@ def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | 
 
 
 def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta = LEASE,
-          first: Collection[str] = (), fold: Collection[str] = ()) -> list[Job]:
+          first: Collection[str] = (), fold: Collection[str] = (),
+          lanes: Mapping[str, int] | None = None, barriers: Collection[str] = ()
+          ) -> list[Job]:
     """Lease up to `limit` rows that may go now: kinds in `first` ahead of the rest (someone
     waits on them), then oldest first. A head whose kind is in `fold` takes along the rows
-    of the same kind queued right behind it for its case (one edit shows them all)."""
-    # Each case's oldest pending row is the only one of that case that may go now; rows
-    # about no case stand alone. One grouped pass, however long the queue.
+    of the same kind queued right behind it in its case's lane (one edit shows them all).
+    `lanes` maps kinds to lanes (others: lane 0); a pending row of a kind in `barriers`
+    holds every later row of its case, in every lane."""
+    lanes = lanes or {}
+    lane = case(lanes, value=OutboxRow.kind, else_=0) if lanes else literal(0)
+    # Each case's oldest pending row in each lane is the only one there that may go now;
+    # rows about no case stand alone. One grouped pass, however long the queue.
     heads = (select(func.min(OutboxRow.id))
              .where(OutboxRow.status == "pending")
-             .group_by(func.coalesce(OutboxRow.case_id, -OutboxRow.id)))
+             .group_by(func.coalesce(OutboxRow.case_id, -OutboxRow.id), lane))
     order = [case((OutboxRow.kind.in_(list(first)), 0), else_=1)] if first else []
     statement = (select(OutboxRow)
                  .where(OutboxRow.id.in_(heads), OutboxRow.next_attempt_at <= now,
                         (OutboxRow.locked_until.is_(None)) | (OutboxRow.locked_until < now))
                  .order_by(*order, OutboxRow.id).limit(limit))
+    if barriers:
+        earlier = aliased(OutboxRow)
+        statement = statement.where(~exists().where(
+            earlier.case_id == OutboxRow.case_id, earlier.status == "pending",
+            earlier.kind.in_(list(barriers)), earlier.id < OutboxRow.id))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=OutboxRow)
     rows = session.scalars(statement).all()
-    behind = _behind(session, [r for r in rows if r.kind in fold and r.case_id is not None])
+    behind = _behind(session, [r for r in rows if r.kind in fold and r.case_id is not None],
+                     lanes)
     jobs = []
     for row in rows:
         row.locked_until, row.attempts = now + lease, row.attempts + 1
@@ -83,11 +97,12 @@ def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta 
     return jobs
 
 
-def _behind(session: Session, heads: list[OutboxRow]
+def _behind(session: Session, heads: list[OutboxRow], lanes: Mapping[str, int]
             ) -> dict[int, tuple[tuple[int, dict[str, Any]], ...]]:
-    """For each head, the pending rows right behind it in its case while they are of its
-    kind: all queued before this claim, so the head's delivery (which reads the case after
-    it) shows what they would have. A row of another kind ends the run: order is kept."""
+    """For each head, the pending rows right behind it in its case's lane while they are of
+    its kind: all queued before this claim, so the head's delivery (which reads the case
+    after it) shows what they would have. A row of another kind ends the run: order is
+    kept."""
     if not heads:
         return {}
     by_case = {row.case_id: row for row in heads}
@@ -100,7 +115,8 @@ def _behind(session: Session, heads: list[OutboxRow]
     ended: set[int] = set()
     for row_id, case_id, kind, payload in later:
         head = by_case[case_id]
-        if case_id in ended or row_id < head.id:
+        if case_id in ended or row_id < head.id or \
+                lanes.get(kind, 0) != lanes.get(head.kind, 0):
             continue
         run = found.setdefault(head.id, [])
         if kind != head.kind or len(run) >= FOLD_LOOKAHEAD:

@@ -77,8 +77,8 @@ class OutboxWorker:
         self.sessions, self.deliver, self.clock = sessions, deliver, clock
         # What to queue when a delivery is dead-lettered (telling whoever waited on it).
         self.gave_up = gave_up
-        # Acknowledgements go first: before each claim, wait up to `patience` for a quiet
-        # moment between requests. Short: under steady load there is rarely one.
+        # Acknowledgements go first: before each delivery, wait up to `patience` for a
+        # quiet moment between requests. Short: under steady load there is rarely one.
         self.gate, self.interval, self.patience = gate, interval, patience
         self.concurrency = concurrency
         # Set by whoever commits a delivery (the case service, the jobs) and by each
@@ -99,7 +99,8 @@ class OutboxWorker:
     def claim(self, now: datetime, limit: int) -> list[Job]:
         with self.sessions.begin() as session:
             return outbox.claim(session, now, limit=limit, first=effects.FIRST,
-                                fold=effects.FOLDABLE)
+                                fold=effects.FOLDABLE, lanes=effects.LANES,
+                                barriers=effects.BARRIERS)
 
     def run_once(self, now: datetime | None = None, *, limit: int = 20) -> int:
         """Claim what is due and deliver it, returning when all of it is settled (tests,
@@ -174,8 +175,6 @@ class OutboxWorker:
             with self._lock:
                 idle = self.concurrency - self._in_hand
             if idle > 0:
-                if self.gate is not None:
-                    self.gate.wait_quiet(self.patience)
                 try:
                     jobs = self.claim(self.clock(), idle)
                 except Exception:
@@ -203,6 +202,10 @@ class OutboxWorker:
             job = self._queue.get()
             if job is None:
                 return
+            if self.gate is not None:
+                # Acknowledgements go first: wait a moment for a quiet one. Each delivery
+                # thread waits on its own, so the wait never throttles the claims.
+                self.gate.wait_quiet(self.patience)
             if self._stop.is_set():  # stopping: hand it back untried
                 self._hand_back([job])
             else:

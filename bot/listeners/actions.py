@@ -11,12 +11,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import effects as fx
-from bot import slack_errors
+from bot import logs, slack_errors
 from bot.blocks import modals
 from bot.blocks.text import mention
 from bot.domain import authority
 from bot.domain.errors import AlreadyDecided, DomainError
-from bot.domain.lifecycle import Case, CompensationStatus, EventKind
+from bot.domain.lifecycle import Case, CompensationStatus, EventKind, case_reference
 from bot.ids import Action, Field
 from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
@@ -146,10 +146,13 @@ def reporting(deps: Deps, body: dict[str, Any], work: Callable[[], None]) -> Non
 def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:
     channel, thread_ts = _where(body)
     user = body["user"]["id"]
+    # A DM arrives away from the click: it names the case the click was about.
+    case_id = logs.case_id.get()
+    about = case_reference(case_id) if isinstance(case_id, int) and case_id else None
     if channel:
-        deps.slack.tell(channel, user, text, thread_ts)
+        deps.slack.tell(channel, user, text, thread_ts, about=about)
     else:  # a modal or the Home tab: a direct message instead
-        deps.slack.tell_directly(user, text)
+        deps.slack.tell_directly(user, text, about=about)
 
 
 def _open_modal(deps: Deps, unit: Unit, body: dict[str, Any], client: WebClient, *,

@@ -1,0 +1,190 @@
+"""The outbox under load: who goes first, what waits for what, what a failure holds up.
+
+Claims put what someone waits on (a new case's card, an approval request) ahead of routine
+edits; a case's deliveries keep their order within a lane (the thread, the card's edits,
+DMs, webhooks) but lanes don't wait for each other; edits queued back to back go as one; a
+refresh that got partway retries only the rest; a 429 holds its method in its channel only,
+without spending attempts; the worker claims as its threads free up and, stopping, hands
+back what it never began. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import effects as fx
+from bot.delivery.outbox import OutboxWorker
+from bot.ids import Action
+from storage import outbox
+from storage.models import OutboxRow
+from tests.bot.conftest import RECOVERY, SHOP_FLOOR, STAFF, Harness
+from tests.bot.test_journey import open_case, thread
+from tests.bot.test_outbox import hold, rows
+from tests.conftest import T0
+
+
+def _queue(session: Session, effect: fx.Effect) -> None:
+    with session.begin():
+        fx.queue(session, effect, now=T0)
+
+
+def _claim(session: Session, limit: int = 20) -> list[outbox.Job]:
+    with session.begin():
+        return outbox.claim(session, T0, limit=limit, first=fx.FIRST, fold=fx.FOLDABLE,
+                            lanes=fx.LANES, barriers=fx.BARRIERS)
+
+
+def test_a_new_cases_card_goes_ahead_of_a_backlog_of_edits(session: Session) -> None:
+    for case_id in range(1, 6):
+        _queue(session, fx.Refresh(case_id, ("fix",)))
+    _queue(session, fx.StartThread(9, SHOP_FLOOR, STAFF))
+    first = _claim(session, limit=1)
+    assert [(job.kind, job.case_id) for job in first] == [("start_thread", 9)]
+    assert [job.case_id for job in _claim(session)] == [1, 2, 3, 4, 5]  # then oldest first
+
+
+def test_lanes_keep_order_within_and_do_not_wait_for_each_other(session: Session) -> None:
+    _queue(session, fx.Refresh(1, ("apology",)))
+    _queue(session, fx.ResolvedNote(1, by=STAFF, manager=STAFF, seconds=60.0))
+    # behind the note, in the thread's lane:
+    _queue(session, fx.CancelledNote(1, by=STAFF, reason="duplicate"))
+    _queue(session, fx.FollowUpDM(1, number=1))
+    _queue(session, fx.FollowUpDMUpdate(1, number=1))  # behind the DM, in its lane
+    claimed = _claim(session)
+    assert sorted(job.kind for job in claimed) == ["follow_up_dm", "refresh", "resolved_note"]
+
+
+def test_a_case_card_not_yet_posted_holds_everything_of_its_case(session: Session) -> None:
+    _queue(session, fx.StartThread(1, SHOP_FLOOR, STAFF))
+    _queue(session, fx.Refresh(1, ("apology",)))  # nothing to edit before the card exists
+    _queue(session, fx.FollowUpDM(1, number=1))
+    _queue(session, fx.Refresh(2, ("fix",)))  # another case goes on
+    claimed = _claim(session)
+    assert [(job.kind, job.case_id) for job in claimed] == [("start_thread", 1),
+                                                            ("refresh", 2)]
+
+
+def test_edits_queued_back_to_back_go_as_one(session: Session) -> None:
+    _queue(session, fx.Refresh(1, ("apology",)))
+    # another lane: doesn't end the run of edits
+    _queue(session, fx.ResolvedNote(1, by=STAFF, manager=STAFF, seconds=60.0))
+    _queue(session, fx.Refresh(1, ("fix",)))
+    _queue(session, fx.Refresh(1, ("apology", "compensation")))
+    (job, note) = sorted(_claim(session), key=lambda j: j.id)
+    assert (job.kind, note.kind) == ("refresh", "resolved_note")
+    merged = fx.fold(fx.decode(job.kind, job.payload, job.case_id),
+                     [fx.decode(job.kind, p, job.case_id) for _, p in job.folded])
+    assert merged == fx.Refresh(1, ("apology", "fix", "compensation"))
+    with session.begin():
+        outbox.sent(session, job, T0)
+    statuses = session.scalars(select(OutboxRow.status).order_by(OutboxRow.id)).all()
+    assert statuses == ["sent", "pending", "sent", "sent"]  # the note is still its own
+
+
+def test_back_off_starts_short_doubles_and_is_spread_by_row() -> None:
+    waits = [outbox.backoff(n, 7) for n in range(1, outbox.MAX_ATTEMPTS)]
+    assert 0.18 <= waits[0] <= 0.32
+    assert all(later == min(2 * earlier, outbox.LONGEST_WAIT)
+               for earlier, later in itertools.pairwise(waits)
+               if later < outbox.LONGEST_WAIT)
+    assert max(waits) <= outbox.LONGEST_WAIT
+    assert len({outbox.backoff(1, row) for row in range(50)}) > 40  # not all at once
+    assert sum(waits) > 5 * 60  # an outage of several minutes is ridden out
+
+
+def test_a_refresh_that_got_partway_retries_only_the_rest(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    apology, fix, _ = thread(harness, card)
+    # The card's edit goes through; the apology's fails with a passing error.
+    harness.fake.fail_next["chat.update"] = [(200, {"ok": True, "channel": card.channel,
+                                                    "ts": card.ts}),
+                                             (500, {"ok": False, "error": "internal_error"})]
+    harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
+    now = harness.clock.now
+    assert worker.run_once(now) == 1
+    row = rows(harness)[-1]
+    assert row.status == "pending" and row.attempts == 1
+    assert row.payload == fx.Refresh(row.case_id or 0, ("apology",), card=False).to_payload()
+    # It made progress, so its back-off starts again at the shortest.
+    assert row.next_attempt_at == now + timedelta(seconds=outbox.backoff(1, row.id))
+    before = len(harness.fake.called("chat.update"))
+    assert worker.run_once(row.next_attempt_at) == 1
+    retried = [c.args["ts"] for c in harness.fake.called("chat.update")[before:]]
+    assert retried == [apology.ts]  # not the card again
+    assert rows(harness)[-1].status == "sent"
+    assert "Apology recorded" in str(harness.fake.messages[apology.ts].blocks)
+    assert fix.ts not in retried
+
+
+def test_a_429_holds_its_method_in_its_channel_only_and_spends_no_attempt(
+        harness: Harness) -> None:
+    worker, now = hold(harness), harness.clock.now
+    harness.fake.fail_next["chat.postMessage"] = [
+        (429, {"ok": False, "error": "ratelimited", "retry_after": "20"})]
+
+    def alert(channel: str) -> None:
+        with harness.sessions.begin() as session:
+            fx.queue(session, fx.HotspotAlert(location="Mall", count=3, day="Mon",
+                                              to=fx.Place.thread(channel)), now=now)
+
+    alert(RECOVERY)
+    assert worker.run_once(now) == 1
+    limited = rows(harness)[-1]
+    assert limited.attempts == 1 and limited.next_attempt_at == now + timedelta(seconds=20)
+    alert(RECOVERY)  # the same channel: held here, Slack isn't asked
+    alert(SHOP_FLOOR)  # another channel: goes at once
+    posts = len(harness.fake.called("chat.postMessage"))
+    assert worker.run_once(now) == 2
+    held, other = rows(harness)[-2:]
+    assert other.status == "sent"
+    assert held.status == "pending" and held.attempts == 0  # no attempt spent
+    assert held.next_attempt_at == now + timedelta(seconds=20)
+    assert [c.args["channel"] for c in harness.fake.called("chat.postMessage")[posts:]] == [
+        SHOP_FLOOR]
+    harness.clock.advance(seconds=20)
+    assert worker.run_once() == 2  # the hold is over: both go
+    assert {r.status for r in rows(harness)} == {"sent"}
+
+
+def test_the_running_worker_claims_as_threads_free_up_and_stops_cleanly(
+        harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    apology, fix, _ = thread(harness, card)
+    harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
+    harness.click(fix, Action.FIX_STEP, user=STAFF)
+    done = threading.Event()
+    running = OutboxWorker(harness.sessions, worker.deliver, clock=harness.clock,
+                           concurrency=2, wake=threading.Event())
+    running.start()
+    running.kick()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not done.is_set():
+        if all(r.status == "sent" for r in rows(harness)):
+            done.set()
+        else:
+            done.wait(0.01)
+    running.stop()
+    assert done.is_set(), [(r.kind, r.status, r.last_error) for r in rows(harness)]
+    assert not any(t.is_alive() for t in running._threads)
+    assert "Apology recorded" in str(harness.fake.messages[apology.ts].blocks)
+
+
+def test_a_stopping_worker_hands_back_what_it_never_began(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    with harness.sessions.begin() as session:
+        (job,) = outbox.claim(session, harness.clock.now)
+    stopping = OutboxWorker(harness.sessions, worker.deliver, clock=harness.clock)
+    stopping._hand_back([job])
+    row = rows(harness)[-1]
+    assert (row.status, row.attempts, row.locked_until) == ("pending", 0, None)
+    assert stopping.run_once(harness.clock.now) == 1  # no lease to wait out
