@@ -9,7 +9,8 @@ without pause (saturation), where the work Amends does after each ack competes f
 
     python bench/ack_latency.py [--requests 1000] [--concurrency 50] [--pause 1]
 
-Target: in bursts of 50, Amends' p99 well inside Slack's 3 s and within 1.5x the bare app's.
+Target: in bursts of 50, Amends' p99 well inside Slack's 3 s and within 1.2x the bare app's;
+it prints the worst burst of each beside the same burst of the other.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from bot.domain.lifecycle import Case, Customer  # noqa: E402
 from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
 from storage import cases, db  # noqa: E402
+
+TARGET = 1.2  # Amends' p99 at most this many times the bare app's, in every run
 
 
 def free_port() -> int:
@@ -107,13 +110,14 @@ def load(port: int, work: list[tuple[str, dict[str, str]]], concurrency: int) ->
 
 
 def bursts(port: int, work: list[tuple[str, dict[str, str]]], size: int,
-           pause: float) -> list[float]:
-    """`size` requests at once, then a pause while the server finishes its post-ack work."""
-    latencies: list[float] = []
+           pause: float) -> list[list[float]]:
+    """`size` requests at once, then a pause while the server finishes its post-ack work;
+    each burst's latencies apart, to find the one that stalled."""
+    out: list[list[float]] = []
     for start in range(0, len(work), size):
-        latencies += load(port, work[start:start + size], size)
+        out.append(load(port, work[start:start + size], size))
         time.sleep(pause)
-    return latencies
+    return out
 
 
 def pct(values: list[float], p: float) -> float:
@@ -149,13 +153,14 @@ def main() -> int:
         wait_up(bare_port, "/healthz")
         work = requests_for(args.requests + args.concurrency)
         warm, work = work[:args.concurrency], work[args.concurrency:]
-        results, sustained = {}, {}
+        results, sustained, per_burst = {}, {}, {}
         for name, port in (("bare Bolt app", bare_port), ("amends serve", amends_port)):
             # Warm up with one burst: imports, connections, every pool's threads.
             load(port, warm, args.concurrency)
             time.sleep(3)  # first-time costs (SQL compilation caches, imports) settle
-            results[name] = bursts(port, work[: args.requests // 2], args.concurrency,
-                                   args.pause)
+            per_burst[name] = bursts(port, work[: args.requests // 2], args.concurrency,
+                                     args.pause)
+            results[name] = [value for burst in per_burst[name] for value in burst]
             # For information: the same concurrency held without pause, i.e. saturation.
             sustained[name] = load(port, work[args.requests // 2:], args.concurrency)
         time.sleep(2)  # let Amends finish the work it does after each ack
@@ -176,6 +181,13 @@ def main() -> int:
         for kind, part in (("  /recover", values[0::2]), ("  clicks", values[1::2])):
             print(f"{kind:<16}{pct(part, 50) * 1000:>10.1f}{pct(part, 99) * 1000:>10.1f}"
                   f"{max(part) * 1000:>10.1f}")
+    print("worst burst (by its slowest request), against the same burst of the other:")
+    for name, groups in per_burst.items():
+        worst = max(range(len(groups)), key=lambda i: max(groups[i]))
+        line = "  ".join(f"{other} #{worst + 1}: median {statistics.median(g[worst]) * 1000:.1f} "
+                         f"ms, max {max(g[worst]) * 1000:.1f} ms"
+                         for other, g in per_burst.items())
+        print(f"  {name:<14} {line}")
     print(f"\nfor information, saturation: {args.requests - args.requests // 2} requests "
           f"with {args.concurrency} always in flight (beyond any shop's traffic)")
     for name, values in sustained.items():
@@ -183,10 +195,11 @@ def main() -> int:
               f"{max(values) * 1000:>10.1f}")
     bare, amends = results["bare Bolt app"], results["amends serve"]
     ratio50, ratio99 = pct(amends, 50) / pct(bare, 50), pct(amends, 99) / pct(bare, 99)
-    print(f"\nratio amends/bare in bursts: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x")
+    print(f"\nratio amends/bare in bursts: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x "
+          f"(target {TARGET}x)")
     print(f"Slack Web API calls made by amends: {counts['calls']} "
           f"(invalid payloads: {counts['invalid']})")
-    met = pct(amends, 99) < 3.0 and ratio99 <= 1.5
+    met = pct(amends, 99) < 3.0 and ratio99 <= TARGET
     print(json.dumps({"target_met": met, "p99_s": round(pct(amends, 99), 4),
                       "ratio_p99": round(ratio99, 2)}))
     return 0 if met else 1
