@@ -141,6 +141,10 @@ def reporting(deps: Deps, body: dict[str, Any], work: Callable[[], None]) -> Non
         else:
             _tell(deps, body, f"Slack couldn't open that just now ({error}). Please try "
                               "again in a moment; nothing was changed.")
+    except OSError as exc:  # the connection to Slack dropped or timed out opening a form
+        log.warning("a click's Slack call did not get through: %s", exc)
+        _tell(deps, body, "Slack didn't answer just now. Please try again in a moment; "
+                          "nothing was changed.")
 
 
 def _tell(deps: Deps, body: dict[str, Any], text: str) -> None:

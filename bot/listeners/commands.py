@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import slack_errors
 from bot.blocks import modals
 from bot.blocks.text import date, escape, mrkdwn
 from bot.listeners.common import Deps, log
@@ -80,9 +81,11 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps, un
         try:
             open_new_case_modal(client, deps, trigger_id=command["trigger_id"],
                                 text=text[:2000], channel=channel)
-        except SlackApiError as exc:
-            # The trigger_id can't be retried later: say so, and nothing is lost.
-            log.warning("could not open the new-case form: %s", exc.response.get("error"))
+        except (SlackApiError, OSError) as exc:
+            # The trigger_id can't be retried later (nor can a call whose connection dropped:
+            # the form may have opened): say so, and nothing is lost.
+            log.warning("could not open the new-case form: %s",
+                        slack_errors.error_of(exc) or exc)
             deps.slack.tell(channel, user, "Slack couldn't open the form just now; please "
                                            "type `/recover` again.")
 

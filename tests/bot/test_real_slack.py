@@ -227,6 +227,19 @@ def test_a_modal_slack_wont_open_asks_for_another_click(harness: Harness) -> Non
     assert case_row(harness).state == "opened"  # nothing changed
 
 
+def test_a_form_whose_reply_from_slack_is_lost_is_told_not_crashed(harness: Harness) -> None:
+    # The connection drops on the way back from views.open: a form may or may not be open,
+    # and its trigger can't be used again. The person is told; nothing is left unhandled.
+    harness.fake.lose_next["views.open"] = ["drop"]
+    assert harness.command("order 7 arrived late").status == 200
+    assert "Slack couldn't open the form just now" in ephemerals(harness, STAFF)[-1]
+    card = open_case(harness)
+    harness.fake.lose_next["views.open"] = ["drop"]
+    harness.click(card, Action.RESOLVE, user=STAFF, trigger=harness.fake.trigger(STAFF))
+    assert "Slack didn't answer just now" in ephemerals(harness, STAFF)[-1]
+    assert case_row(harness).state == "opened"
+
+
 def test_a_form_from_home_slack_wont_open_is_told_by_dm(harness: Harness) -> None:
     body = sr.event_body({"type": "app_home_opened", "user": STAFF, "tab": "home",
                           "channel": "D0STAFF1", "event_ts": "1.1"})
