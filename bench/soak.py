@@ -65,14 +65,8 @@ def post(url: str, body: str, content_type: str = "application/x-www-form-urlenc
     """Send a signed request; if its process can't be reached (killed), send the same
     request to the other, as a load balancer would."""
     for target in [url] + [u for u in URLS if u != url]:
-        headers = {"content-type": content_type, **sr.sign(body)}
-        request = urllib.request.Request(target, data=body.encode(), headers=headers,
-                                         method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+            return sr.send(target, body, content_type=content_type, timeout=15)
         except (urllib.error.URLError, ConnectionError):
             continue
         finally:

@@ -53,20 +53,18 @@ class Holds:
             return left
 
     def hold(self, key: str, seconds: float) -> None:
-        seconds = min(max(seconds, 0.0), LONGEST_HOLD)
         with self._lock:
             self._until[key] = max(self._until.get(key, 0.0), self.clock() + seconds)
 
-    def __len__(self) -> int:
-        return len(self._until)
-
 
 def retry_after(response: SlackResponse) -> float:
+    """A 429's Retry-After in seconds, bounded (1 s to LONGEST_HOLD): a garbled or huge
+    value must not park a delivery or silence a method."""
     value = response.headers.get("Retry-After") or response.headers.get("retry-after")
     if isinstance(value, list):
         value = value[0] if value else None
     try:
-        return float(value) if value is not None else 1.0
+        return min(max(float(str(value)), 1.0), LONGEST_HOLD)
     except ValueError:
         return 1.0
 

@@ -1,10 +1,11 @@
 """The outbox worker: delivers what changes wrote to the outbox, with retries.
 
-Timeouts, connection errors and 5xx are retried with exponential back-off; a 429 waits for
-Slack's Retry-After; errors that can't succeed (a deleted channel, a revoked token, a
-webhook's 4xx) and deliveries that keep failing are dead-lettered with their reason, for
-`amends outbox status` and `amends outbox retry`. Rows live in the database, so a restart
-loses nothing: the next worker takes them up.
+Timeouts, connection errors and 5xx are retried with a short, growing back-off; a 429 waits
+for Slack's Retry-After (and holds that method in that channel, bot.slack_pacing); errors
+that can't succeed (a deleted channel, a revoked token, a webhook's 4xx) and deliveries that
+keep failing are dead-lettered with their reason, for `amends outbox status` and `amends
+outbox retry`. Rows live in the database, so a restart loses nothing: the next worker takes
+them up.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import effects, logs, redact, slack_errors
 from bot.delivery.webhooks import WebhookRejected
 from bot.messaging import Attempt
-from bot.slack_pacing import Held
+from bot.slack_pacing import Held, retry_after
 from bot.work import RequestGate
 from storage import outbox
 from storage.outbox import Job
@@ -37,9 +38,7 @@ def classify(exc: Exception) -> tuple[bool, float | None, str]:
     code = slack_errors.error_of(exc)
     if isinstance(exc, SlackApiError) and code is not None:
         if exc.response.status_code == 429:
-            after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
-                "retry-after")
-            return False, _seconds(after), "rate limited (429)"
+            return False, retry_after(exc.response), "rate limited (429)"
         rule = slack_errors.rule(code)
         return (rule.kind is not slack_errors.Kind.RETRY, None,
                 f"slack: {code} (HTTP {exc.response.status_code}): {rule.means}")
@@ -49,22 +48,14 @@ def classify(exc: Exception) -> tuple[bool, float | None, str]:
     return False, None, redact.text(f"{type(exc).__name__}: {exc}")
 
 
-def _seconds(header: str | list[str] | None) -> float:
-    """Retry-After in seconds, bounded: a garbled or huge value must not park a delivery."""
-    value = header[0] if isinstance(header, list) and header else header
-    try:
-        return min(max(float(str(value)), 1.0), 900.0)
-    except ValueError:
-        return 1.0
-
-
 class OutboxWorker:
     """Delivers due rows on `concurrency` threads of its own, claiming as threads free up.
 
     One dispatcher claims as many rows as there are idle delivery threads, whenever one
     frees up or something new is queued (kick): no thread waits for a batch to finish, and
     nothing waits for a poll. A failed delivery's back-off is its row's next attempt time
-    (the Slack client never sleeps), so it holds up nothing but its own case's later rows.
+    (the Slack client never sleeps), so it holds up nothing but the later rows of its case's
+    lane (storage.outbox).
     """
 
     def __init__(self, sessions: sessionmaker[Session],

@@ -8,6 +8,8 @@ import itertools
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +28,19 @@ def form_headers(body: str, **kwargs: Any) -> dict[str, str]:
 
 
 _triggers = itertools.count(1)
+
+
+def send(url: str, body: str, *, content_type: str = "application/x-www-form-urlencoded",
+         secret: str = SECRET, timeout: float = 10.0) -> tuple[int, str]:
+    """POST a signed request to the bot as Slack does: (status, body), an HTTP error's
+    included. A connection that can't be made raises (URLError, ConnectionError)."""
+    headers = {"content-type": content_type, **sign(body, secret=secret)}
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def new_trigger() -> str:

@@ -11,8 +11,6 @@ import html
 import itertools
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,14 +49,7 @@ class Sandbox(FakeSlack):
 
     def _send(self, body: str, content_type: str = "application/x-www-form-urlencoded"
               ) -> tuple[int, str]:
-        headers = {"content-type": content_type, **sr.sign(body, secret=self.secret)}
-        request = urllib.request.Request(self.bot_url, data=body.encode(), headers=headers,
-                                         method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        return sr.send(self.bot_url, body, content_type=content_type, secret=self.secret)
 
     def command(self, user: str, channel: str, text: str) -> dict[str, Any]:
         if not text.startswith("/"):
