@@ -9,8 +9,10 @@ prints the ratio. Both must agree on those figures; the script checks it.
 
     python bench/digest.py [--sizes 10000,100000,1000000] [--databases sqlite,postgres]
 
-Target: memory flat as cases grow; the 1M-case digest fast enough for a Slack interaction
-(well under 3 s).
+Target: memory flat as cases grow; the 1M-case digest under 0.5 s on both databases (each
+line says whether it is). Before covering indexes, SQLite's statistics refreshed by Amends
+and the week before computed for its headline figures only, it was 1.21 s on SQLite and
+0.73 s on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.domain.weeks import Week  # noqa: E402
 from storage import db  # noqa: E402
-from storage.digest import week_figures  # noqa: E402
+from storage.digest import week_against_last  # noqa: E402
 from storage.models import CaseRow, CompensationRow, FollowUpRow  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -48,6 +50,7 @@ PLAYBOOKS = ["late-delivery", "wrong-or-missing-item", "billing-error", "poor-se
 CAUSES = ["Courier delay", "Picking error", "Payment fault", "Training gap", "Packaging",
           "System outage", "Other"]
 REACTIONS = ["delighted", "satisfied", "satisfied", "neutral", "still_unhappy"]
+TARGET_S = 0.5  # the digest of both weeks, at any size
 TYPES = ["refund", "voucher", "discount", "free_item", "goodwill"]
 POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -113,17 +116,20 @@ def seed(engine, n: int) -> float:  # type: ignore[no-untyped-def]
             next_id += batch
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval('cases_id_seq', :n)"), {"n": n})
-    with engine.connect() as conn:  # fresh planner statistics after a bulk load
-        conn.execute(text("ANALYZE"))
-        conn.commit()
+    # Planner statistics as a running Amends has them: on SQLite its hourly refresh
+    # (db.refresh_statistics), on PostgreSQL what autovacuum does after a bulk load
+    # (statistics, and the visibility map that index-only scans rely on).
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        db.refresh_statistics(engine)
     return time.perf_counter() - began
 
 
 def digest_figures(sessions):  # type: ignore[no-untyped-def]
     with sessions() as session:
-        this = week_figures(session, *WEEK.bounds(ZONE))
-        last = week_figures(session, *WEEK.previous().bounds(ZONE))
-    return this, last
+        return week_against_last(session, WEEK.bounds(ZONE), WEEK.previous().bounds(ZONE))
 
 
 def naive_figures(sessions):  # type: ignore[no-untyped-def]
@@ -207,6 +213,8 @@ def main() -> int:
                         print(f"  MISMATCH: naive {naive} != digest {expected}")
                     line += (f"{naive_s * 1000:>10.0f}{naive_mb:>10.1f}"
                              f"{naive_s / digest_s:>7.1f}x{naive_mb / digest_mb:>9.0f}x")
+                line += f"   {'within' if digest_s < TARGET_S else 'OVER'} {TARGET_S:.1f} s"
+                ok = ok and digest_s < TARGET_S
                 print(line, flush=True)
                 if kind == "sqlite" and n == sizes[-1]:
                     opened = this.opened

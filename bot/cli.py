@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     dbc.add_parser("upgrade", help="create or migrate the schema to this version").set_defaults(
         run=_db_upgrade)
     dbc.add_parser("status", help="show the schema's revision").set_defaults(run=_db_status)
+    dbc.add_parser("analyze", help="refresh SQLite's query-planner statistics (the scheduler "
+                   "does it hourly; with AMENDS_SCHEDULER=off, schedule this)").set_defaults(
+        run=_db_analyze)
     return parser
 
 
@@ -465,6 +468,16 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     print(f"Database is at revision {db.current_revision(engine)} (latest).")
+    return 0
+
+
+def _db_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import db
+
+    if db.refresh_statistics(db.make_engine(settings.database_url)):
+        print("Refreshed SQLite's query-planner statistics.")
+    else:
+        print("Nothing to do: PostgreSQL's autovacuum keeps its statistics.")
     return 0
 
 

@@ -159,7 +159,7 @@ class RecoveryService:
     def _existing(self, session: Session, origin_key: str) -> Case | None:
         with session.begin():
             case_id = cases.find_by_origin(session, origin_key)
-            return cases.load(session, case_id)[0] if case_id is not None else None
+            return cases.read(session, case_id)[0] if case_id is not None else None
 
     def change(self, session: Session, case_id: int, apply: Callable[[Case, Context], T], *,
                actor: str, action: EventKind,
@@ -212,7 +212,7 @@ class RecoveryService:
 
     def get(self, session: Session, case_id: int) -> Case:
         with session.begin():
-            return cases.load(session, case_id)[0]
+            return cases.read(session, case_id)[0]
 
     # -- lists for people --------------------------------------------------------------
 

@@ -258,7 +258,33 @@ def _copy_follow_up(follow_up: FollowUp, row: FollowUpRow) -> None:
     row.note = follow_up.note or None
 
 
+def read(session: Session, case_id: int) -> tuple[Case, tuple[str, str] | None]:
+    """A case to read, not change (deliveries, forms), and where its thread is: plain rows,
+    without the ORM's identity map and instrumentation, which a delivery would otherwise pay
+    for on every message it renders."""
+    case_row = session.execute(select(_CASES).where(_CASES.c.id == case_id)).one_or_none()
+    if case_row is None:
+        raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
+    comps = session.execute(select(_COMPENSATIONS).where(_COMPENSATIONS.c.case_id == case_id)
+                            .order_by(_COMPENSATIONS.c.number)).all()
+    follow_ups = session.execute(select(_FOLLOW_UPS).where(_FOLLOW_UPS.c.case_id == case_id)
+                                 .order_by(_FOLLOW_UPS.c.number)).all()
+    thread = ((case_row.channel_id, case_row.message_ts)
+              if case_row.channel_id and case_row.message_ts else None)
+    return _build(case_row, comps, follow_ups), thread
+
+
+_CASES = cast(Table, CaseRow.__table__)
+_COMPENSATIONS = cast(Table, CompensationRow.__table__)
+_FOLLOW_UPS = cast(Table, FollowUpRow.__table__)
+
+
 def _to_domain(row: CaseRow) -> Case:
+    return _build(row, row.compensations, row.follow_ups)
+
+
+def _build(row: Any, compensations: Sequence[Any], follow_ups: Sequence[Any]) -> Case:
+    """The domain case from its row and child rows (ORM objects or plain rows alike)."""
     outcome = None
     if row.reaction is not None:
         outcome = Outcome(reaction=Reaction(row.reaction), root_cause=row.root_cause or "",
@@ -277,12 +303,12 @@ def _to_domain(row: CaseRow) -> Case:
             requested_by=c.requested_by, requested_at=c.requested_at,
             status=CompensationStatus(c.status), auto_approved=c.auto_approved,
             decided_by=c.decided_by, decided_at=c.decided_at, reason=c.reason,
-        ) for c in row.compensations],
+        ) for c in compensations],
         outcome=outcome, resolved_at=row.resolved_at, closed_at=row.closed_at,
         follow_ups=[FollowUp(
             number=f.number, manager=f.manager, due_at=f.due_at, snoozed_until=f.snoozed_until,
             done_at=f.done_at, done_by=f.done_by,
             reaction=Reaction(f.reaction) if f.reaction else None, note=f.note or "",
-        ) for f in row.follow_ups],
+        ) for f in follow_ups],
     )
 

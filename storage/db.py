@@ -120,6 +120,28 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
+    refresh_statistics(engine)  # the new schema's indexes, measured
+
+
+# Rows ANALYZE reads per index (PRAGMA analysis_limit): about 40 ms at a million cases, and
+# the plans it leads to are the full ANALYZE's (bench/digest.py).
+STATISTICS_ROWS = 20_000
+
+
+def refresh_statistics(engine: Engine) -> bool:
+    """Refresh SQLite's planner statistics (the scheduler does it hourly). SQLite plans
+    from what ANALYZE last wrote and, with nothing written, prefers any equality index: the
+    digest read a million-case week through the status index instead of decided_at, 0.5 s
+    instead of 0.15 s. PostgreSQL's autovacuum does this itself: False there."""
+    if engine.dialect.name != "sqlite":
+        return False
+    connection = engine.raw_connection()  # autocommit (isolation_level None): no BEGIN
+    try:
+        connection.execute(f"PRAGMA analysis_limit={STATISTICS_ROWS}")
+        connection.execute("ANALYZE")
+    finally:
+        connection.close()
+    return True
 
 
 def head_revision() -> str:

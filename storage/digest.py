@@ -7,7 +7,7 @@ many cases there are.
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
@@ -21,16 +21,21 @@ REPEAT_WINDOW = timedelta(days=90)
 RECOVERED = [Reaction.DELIGHTED.value, Reaction.SATISFIED.value]
 
 
-def _percentile(session: Session, start: datetime, end: datetime, count: int,
-                p: float) -> int | None:
+def _percentiles(session: Session, start: datetime, end: datetime, count: int,
+                 *percents: int) -> list[int | None]:
+    """Nearest-rank percentiles of the week's recovery times, all from one sorted pass."""
     if count == 0:
-        return None
-    offset = max(math.ceil(p * count) - 1, 0)  # nearest rank
-    return session.scalar(
-        select(CaseRow.recovery_seconds)
-        .where(CaseRow.resolved_at >= start, CaseRow.resolved_at < end,
-               CaseRow.recovery_seconds.is_not(None))
-        .order_by(CaseRow.recovery_seconds).limit(1).offset(offset))
+        return [None] * len(percents)
+    # ceil(percent/100 * count) in integers: 0.9 * 30 in floats is 27.000000000000004.
+    ranks = [max(-(-percent * count // 100), 1) for percent in percents]
+    rank = func.row_number().over(order_by=CaseRow.recovery_seconds).label("rank")
+    ranked = (select(CaseRow.recovery_seconds.label("seconds"), rank)
+              .where(CaseRow.resolved_at >= start, CaseRow.resolved_at < end,
+                     CaseRow.recovery_seconds.is_not(None))
+              .subquery())
+    found = dict(session.execute(select(ranked.c.rank, ranked.c.seconds)
+                                 .where(ranked.c.rank.in_(set(ranks)))).all())
+    return [found.get(r) for r in ranks]
 
 
 def _counts(session: Session, column, *where, limit: int | None = None) -> list[Count]:  # type: ignore[no-untyped-def]
@@ -42,7 +47,11 @@ def _counts(session: Session, column, *where, limit: int | None = None) -> list[
             for name, count in session.execute(statement)]
 
 
-def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigures:
+def week_figures(session: Session, start: datetime, end: datetime, *,
+                 detail: bool = True) -> WeekFigures:
+    """The week's figures. `detail=False` leaves out the breakdowns and lists (by playbook,
+    by location, outcomes, causes, overdue, the cases worth a look) for a week that is only
+    compared against: its headline figures are all the digest shows of it."""
     opened_in = and_(CaseRow.opened_at >= start, CaseRow.opened_at < end)
     resolved_in = and_(CaseRow.resolved_at >= start, CaseRow.resolved_at < end)
 
@@ -52,6 +61,7 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
         func.count(CaseRow.recovery_seconds),
         func.count(CaseRow.apology_given_at),
     ).where(resolved_in)).one()
+    median, p90 = _percentiles(session, start, end, recovered_n, 50, 90)
 
     decided_in = and_(CompensationRow.decided_at >= start, CompensationRow.decided_at < end)
     approved = CompensationRow.status == CompensationStatus.APPROVED.value
@@ -82,17 +92,25 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
     done, recovered = session.execute(select(
         func.count(), func.count(case((FollowUpRow.reaction.in_(RECOVERED), 1))),
     ).where(done_in, latest)).one()
-    overdue = _counts(session, FollowUpRow.manager, FollowUpRow.done_at.is_(None),
-                      FollowUpRow.due_at < end)
 
     # A repeat customer: one with an earlier case, opened at most 90 days before the week
-    # began (a bound computed here, so the query is the same on every database).
+    # began (a bound computed here, so the query is the same on every database). "Earlier"
+    # is strict, so a case is never its own: the probe reads only (customer_key, opened_at).
     earlier = aliased(CaseRow)
     repeat = session.scalar(select(func.count(func.distinct(CaseRow.customer_key))).where(
-        opened_in, select(earlier.id).where(
-            earlier.customer_key == CaseRow.customer_key, earlier.id != CaseRow.id,
+        opened_in, select(earlier.customer_key).where(
+            earlier.customer_key == CaseRow.customer_key,
             earlier.opened_at < CaseRow.opened_at,
             earlier.opened_at >= start - REPEAT_WINDOW).exists())) or 0
+
+    figures = WeekFigures(
+        opened=opened, resolved=resolved, median_recovery_s=median, p90_recovery_s=p90,
+        compensation=compensation, approvals=approvals, denials=denials,
+        follow_ups_due=due, follow_ups_on_time=on_time, follow_ups_late=late,
+        follow_ups_open=due - on_time - late, follow_ups_done=done,
+        recovered_at_follow_up=recovered, repeat_customers=repeat, apologies=apologies)
+    if not detail:
+        return figures
 
     open_states = [s.value for s in OPEN_STATES]
     oldest = [CaseLine(case_id=i, customer=name, at=at, detail=state, person=who)
@@ -127,24 +145,23 @@ def week_figures(session: Session, start: datetime, end: datetime) -> WeekFigure
                    .join(CaseRow, CaseRow.id == FollowUpRow.case_id)
                    .where(done_in, FollowUpRow.reaction == Reaction.STILL_UNHAPPY.value)
                    .order_by(FollowUpRow.done_at).limit(5))]
-
-    return WeekFigures(
-        opened=opened, resolved=resolved,
-        median_recovery_s=_percentile(session, start, end, recovered_n, 0.5),
-        p90_recovery_s=_percentile(session, start, end, recovered_n, 0.9),
+    return replace(
+        figures,
         by_playbook=_counts(session, CaseRow.playbook_id, opened_in),
         by_location=_counts(session, CaseRow.location, opened_in, limit=10),
-        compensation=compensation, approvals=approvals, denials=denials,
         outcomes=_counts(session, CaseRow.reaction, resolved_in),
-        follow_ups_due=due, follow_ups_on_time=on_time, follow_ups_late=late,
-        follow_ups_open=due - on_time - late, overdue_by_manager=overdue,
-        follow_ups_done=done, recovered_at_follow_up=recovered,
-        repeat_customers=repeat, apologies=apologies,
+        overdue_by_manager=_counts(session, FollowUpRow.manager, FollowUpRow.done_at.is_(None),
+                                   FollowUpRow.due_at < end),
         top_causes=_counts(session, CaseRow.root_cause, resolved_in,
                            CaseRow.root_cause.is_not(None), limit=5),
         oldest_open=oldest, largest_compensation=largest, denied=denied,
-        still_unhappy=unhappy,
-    )
+        still_unhappy=unhappy)
+
+
+def week_against_last(session: Session, this: tuple[datetime, datetime],
+                      last: tuple[datetime, datetime]) -> tuple[WeekFigures, WeekFigures]:
+    """What the digest shows: a week in full, and the week before's headline figures."""
+    return week_figures(session, *this), week_figures(session, *last, detail=False)
 
 
 def _known(at: datetime | None) -> datetime:

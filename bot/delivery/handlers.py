@@ -159,7 +159,7 @@ class Deliverer:
     def withdraw_approvals(self, session: Session, e: fx.WithdrawApprovals) -> None:
         """Each request the cancellation denied, edited to say so."""
         def read(s: Session) -> tuple[Case, list[tuple[Compensation, tuple[str, str]]]]:
-            case = cases.load(s, e.case_id)[0]
+            case = cases.read(s, e.case_id)[0]
             withdrawn = [(c, cases.approval_message(s, e.case_id, c.number))
                          for c in case.compensations if c.reason == "case cancelled"]
             return case, [(c, where) for c, where in withdrawn if where is not None]
@@ -309,8 +309,7 @@ class _Seen:
 
 def _seen(session: Session, case_id: int, messages: bool = False) -> _Seen:
     """One read inside the caller's transaction: the case, its thread, its messages."""
-    case, row = cases.load(session, case_id)
-    thread = (row.channel_id, row.message_ts) if row.channel_id and row.message_ts else None
+    case, thread = cases.read(session, case_id)
     return _Seen(case, thread, cases.messages(session, case_id) if messages else {})
 
 

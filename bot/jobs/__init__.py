@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.jobs import alerts, approvals, digest, follow_ups
+from bot.jobs import alerts, approvals, digest, follow_ups, maintenance
 from bot.jobs.context import JobContext
 
 
@@ -52,6 +52,7 @@ def run_reminders(ctx: JobContext, now: datetime, *, send_at: datetime | None = 
 SCHEDULED: dict[str, Callable[[JobContext, datetime], Any]] = {
     "reminders": run_reminders,
     "digest": digest.run,
+    "statistics": maintenance.Statistics(),
 }
 
 __all__ = ["SCHEDULED", "JobContext", "Report", "alerts", "approvals", "digest",

@@ -12,7 +12,7 @@ from bot.domain.weeks import Week, latest_due, send_time
 from bot.effects import WeeklyDigest
 from bot.jobs.context import JobContext
 from storage import claims
-from storage.digest import week_figures
+from storage.digest import week_against_last
 
 LATE_AFTER = timedelta(hours=1)  # a digest sent later than this after its slot says so
 
@@ -23,8 +23,8 @@ def compose(ctx: JobContext, session: Session, week: Week, *, late: bool = False
     """The week's digest from the database as it is now, against the week before."""
     zone = ctx.settings.timezone
     with session.begin():
-        this = week_figures(session, *week.bounds(zone))
-        last = week_figures(session, *week.previous().bounds(zone))
+        this, last = week_against_last(session, week.bounds(zone),
+                                       week.previous().bounds(zone))
     return digest_render.render(
         week=week, this=this, last=last, currency=ctx.settings.currency, zone=zone,
         on_time_goal=ctx.settings.on_time_goal, late=late, due=due,

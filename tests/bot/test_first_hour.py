@@ -14,6 +14,7 @@ import pytest
 from bot.jobs import run_reminders
 from bot.sandbox.fake_slack import FakeSlack
 from bot.settings import SettingsError, load_settings
+from storage import db
 from tests.bot.conftest import MANAGER, Harness
 from tests.bot.test_followthrough import dms, jobs_for, resolve
 from tests.bot.test_journey import open_case
@@ -46,10 +47,13 @@ def test_cli_commands_say_only_what_amends_has_to_say(tmp_path: Path,
     upgrade = _amends("db", "upgrade", env=env, cwd=tmp_path)
     status = _amends("db", "status", env=env, cwd=tmp_path)
     check = _amends("playbooks", "check", env=env, cwd=tmp_path)
-    for done in (upgrade, status, check):
+    analyze = _amends("db", "analyze", env=env, cwd=tmp_path)
+    assert analyze.stdout.strip() == "Refreshed SQLite's query-planner statistics."
+    for done in (upgrade, status, check, analyze):
         assert done.returncode == 0, done.stderr
         assert "alembic" not in done.stdout + done.stderr  # libraries speak at WARNING
-    assert (upgrade.stdout + upgrade.stderr).strip() == "Database is at revision 0003 (latest)."
+    assert (upgrade.stdout + upgrade.stderr).strip() == (
+        f"Database is at revision {db.head_revision()} (latest).")
     debug = _amends("db", "status", env={**env, "AMENDS_LOG_LEVEL": "DEBUG"}, cwd=tmp_path)
     assert "alembic" in debug.stderr  # and everything, when asked for
 

@@ -28,7 +28,7 @@ from bot.domain.playbook import CompensationType
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week
 from storage import cases
-from storage.digest import week_figures
+from storage.digest import week_against_last, week_figures
 
 UTC_ZONE = __import__("zoneinfo").ZoneInfo("UTC")
 STAFF, M1, M2 = "U0STAFF1", "U0MGR001", "U0MGR002"
@@ -161,6 +161,41 @@ def test_every_figure_of_a_hand_built_week(session: Session, library: PlaybookLi
     last = week_figures(session, *Week(2026, 46).bounds(UTC_ZONE))
     assert (last.opened, last.resolved, last.median_recovery_s) == (1, 1, 3600)
     assert last.repeat_customers == 0 and last.compensation_minor == 0
+
+
+def test_the_week_before_carries_its_headline_figures_only(session: Session,
+                                                          library: PlaybookLibrary) -> None:
+    build_week(session, library)
+    for week in (Week(2026, 47), Week(2026, 46)):
+        full = week_figures(session, *week.bounds(UTC_ZONE))
+        this, last = week_against_last(session, week.next().bounds(UTC_ZONE),
+                                       week.bounds(UTC_ZONE))
+        assert this == week_figures(session, *week.next().bounds(UTC_ZONE))
+        # Every figure the digest compares is the same as the full week's...
+        headline = ("opened", "resolved", "median_recovery_s", "p90_recovery_s",
+                    "compensation", "approvals", "denials", "follow_ups_due",
+                    "follow_ups_on_time", "follow_ups_late", "follow_ups_open",
+                    "follow_ups_done", "recovered_at_follow_up", "repeat_customers",
+                    "apologies")
+        assert {k: getattr(last, k) for k in headline} == {k: getattr(full, k) for k in headline}
+        # ...and no breakdown is queried for it.
+        assert last.by_playbook == last.overdue_by_manager == last.still_unhappy == []
+
+
+def test_percentiles_are_nearest_rank_for_any_count(session: Session,
+                                                    library: PlaybookLibrary) -> None:
+    b = Builder(session, library)
+    # 30 cases included: 0.9 * 30 in floats rounds up to rank 28, not 27.
+    minutes = [7, 3, 11, 3, 5, 20, 1, 9, 4, 13, 2, *range(30, 49)]
+    for n, m in enumerate(minutes, start=1):
+        case = b.open(at(16, 9), f"P{n}", contact=f"p{n}@example.com", location=None)
+        b.resolve(case, at(16, 9) + timedelta(minutes=m), Reaction.SATISFIED, "Courier delay")
+        session.flush()
+        f = week_figures(session, *Week(2026, 47).bounds(UTC_ZONE))
+        ranked = sorted(x * 60 for x in minutes[:n])
+        # Nearest rank: the ceil(p * n)-th smallest.
+        assert (f.median_recovery_s, f.p90_recovery_s) == (
+            ranked[-(-n // 2) - 1], ranked[-(-9 * n // 10) - 1]), n
 
 
 def test_an_empty_week_has_no_rates(session: Session) -> None:
