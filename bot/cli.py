@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -65,6 +66,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--purchase", default="40.00",
                       help="a sample purchase value for the compensation amounts (default 40.00)")
     show.set_defaults(run=_playbooks_show)
+    schema = pb.add_parser("schema", help="write the playbook format as a JSON Schema, for "
+                           "editors to complete keys and flag mistakes")
+    schema.add_argument("--output", "-o", type=Path,
+                        help="a file (default: standard output)")
+    schema.set_defaults(run=_playbooks_schema)
+    new = pb.add_parser("new", help="write a commented starting playbook that passes the check")
+    new.add_argument("id", help="its id, like gift-card-problem (the file is ID.yaml)")
+    new.add_argument("--dir", type=Path, dest="directory",
+                     help="where to write it (default: AMENDS_PLAYBOOKS_DIR, else here)")
+    new.set_defaults(run=_playbooks_new)
 
     serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode when "
                                 "SLACK_APP_TOKEN is set, else HTTP on PORT)")
@@ -162,6 +173,45 @@ def _playbooks_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\n{len(result.errors)} problem(s) in {directory}", file=sys.stderr)
         return 1
     print(f"{len(result.playbooks)} playbook(s) in {directory}: all valid")
+    return 0
+
+
+def _schema_text() -> str:
+    from bot.domain.playbook_schema import schema
+
+    return json.dumps(schema(), indent=2) + "\n"
+
+
+def _playbooks_schema(args: argparse.Namespace, settings: Settings) -> int:
+    if args.output is None:
+        sys.stdout.write(_schema_text())
+        return 0
+    args.output.write_text(_schema_text(), encoding="utf-8")
+    print(f"Wrote the playbook schema to {args.output}")
+    return 0
+
+
+def _playbooks_new(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.domain.playbook_starter import SCHEMA_FILE, starter
+
+    directory = args.directory or settings.playbooks_dir or Path.cwd()
+    try:
+        text = starter(args.id)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    target = directory / f"{args.id}.yaml"
+    if target.exists():
+        print(f"{target} already exists; pick another id or edit that file", file=sys.stderr)
+        return 1
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"Wrote {target}")
+    schema_file = directory / SCHEMA_FILE
+    if not schema_file.exists():  # what its first line points editors at
+        schema_file.write_text(_schema_text(), encoding="utf-8")
+        print(f"Wrote {schema_file} (for editors: completion and mistakes while typing)")
+    print(f"Check it with: amends playbooks check {directory}")
     return 0
 
 

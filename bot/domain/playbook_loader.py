@@ -282,7 +282,9 @@ def _fix(reader: _Reader, top: LinedDict) -> tuple[FixStep, ...]:
     for i, item in enumerate(steps_node):
         path, line = f"fix[{i + 1}]", steps_node.lines[i]
         if isinstance(item, str):
-            if reader.fits(item.strip(), line, path, MAX_TEXT) is not None:
+            if not item.strip():
+                reader.error(line, path, "must not be empty")
+            elif reader.fits(item.strip(), line, path, MAX_TEXT) is not None:
                 steps.append(FixStep(text=item.strip()))
             continue
         node = reader.mapping(item, line, path, required=("step",), optional=("who", "within"))
