@@ -145,30 +145,44 @@ def failed(session: Session, job: Job, now: datetime, error: str, *, permanent: 
            retry_after: float | None, payload: dict[str, Any] | None = None
            ) -> str | datetime:
     """Back off (or honour Retry-After) and try again: returns when; or "dead" when it can't
-    succeed. With `payload`, part of the delivery went through and this is what is left:
-    the row keeps only that, and its back-off starts again (it made progress). Rows folded
-    into the job stay pending, to be folded again next time."""
-    if permanent or job.attempts >= MAX_ATTEMPTS:
+    succeed. With `payload`, part of the delivery went through and this is what is left: the
+    row keeps only that, it counts as a first attempt again and its back-off starts again (it
+    made progress, and what is left is smaller each time, so this ends)."""
+    if permanent or (payload is None and job.attempts >= MAX_ATTEMPTS):
         session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
             status="dead", locked_until=None, last_error=error[:2000],
             **({"payload": payload} if payload is not None else {})))
-        return "dead"
+        return "dead"  # rows folded into it stay pending: they get their own attempts
     wait = retry_after if retry_after is not None else backoff(
         1 if payload is not None else job.attempts, job.id)
     when = now + timedelta(seconds=wait)
     session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
         next_attempt_at=when, locked_until=None, last_error=error[:2000],
-        **({"payload": payload} if payload is not None else {})))
+        **({"payload": payload, "attempts": 1} if payload is not None else {})))
+    _absorb(session, job, now, payload)
     return when
+
+
+def _absorb(session: Session, job: Job, now: datetime, rest: dict[str, Any] | None) -> None:
+    """A folded delivery that went partway: what is left of the rows folded into it is in
+    the rest now, so they are settled with it. Left pending, they would be folded in again
+    and the rest would never shrink (a soak dead-lettered a refresh that way)."""
+    folded = [row_id for row_id, _ in job.folded]
+    if rest is not None and folded:
+        session.execute(update(TABLE).where(TABLE.c.id.in_(folded)).values(
+            status="sent", sent_at=now, locked_until=None, last_error=None))
 
 
 def postpone(session: Session, job: Job, until: datetime, *,
              payload: dict[str, Any] | None = None) -> None:
     """Not tried after all (Slack asked for a pause in what it needs): again at `until`,
-    with no attempt used; with `payload`, only what is left of it."""
+    with no attempt used; with `payload`, only what is left of it (and of the rows folded
+    into it)."""
     session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
-        next_attempt_at=until, locked_until=None, attempts=job.attempts - 1,
+        next_attempt_at=until, locked_until=None,
+        attempts=0 if payload is not None else job.attempts - 1,
         **({"payload": payload} if payload is not None else {})))
+    _absorb(session, job, until, payload)
 
 
 def release(session: Session, jobs: list[Job]) -> None:

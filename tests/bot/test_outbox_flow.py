@@ -87,6 +87,38 @@ def test_edits_queued_back_to_back_go_as_one(session: Session) -> None:
     assert statuses == ["sent", "pending", "sent", "sent"]  # the note is still its own
 
 
+def test_a_folded_edit_that_goes_partway_shrinks_each_time_and_is_never_dead_lettered(
+        session: Session) -> None:
+    """Each attempt gets partway and fails: the rest is smaller every time and ends. (The
+    rows folded in were once left pending and folded in again, so the rest never shrank and
+    a soak dead-lettered the edit after twelve attempts of progress.)"""
+    _queue(session, fx.Refresh(1, ("apology",)))
+    _queue(session, fx.Refresh(1, ("fix",)))
+    _queue(session, fx.Refresh(1, ("compensation",)))
+    for attempt in range(outbox.MAX_ATTEMPTS + 2):
+        (job,) = _claim(session)
+        assert len(job.folded) == (2 if attempt == 0 else 0)
+        effect = fx.decode(job.kind, job.payload, job.case_id)
+        if job.folded:
+            effect = fx.fold(effect, [fx.decode(job.kind, p, job.case_id) for _, p in job.folded])
+        assert isinstance(effect, fx.Refresh)
+        todo = (["card"] if effect.card else []) + list(effect.parts)
+        if len(todo) == 1:
+            break
+        rest = todo[1:]  # the first went through, the next failed
+        with session.begin():
+            outcome = outbox.failed(session, job, T0, "slack: internal_error", permanent=False,
+                                    retry_after=0.0, payload=fx.Refresh(
+                                        1, tuple(p for p in rest if p != "card"),
+                                        card="card" in rest).to_payload())
+        assert outcome != "dead"
+    assert attempt == 3  # card, apology, fix went one by one; compensation is left
+    statuses = session.scalars(select(OutboxRow.status).order_by(OutboxRow.id)).all()
+    assert statuses == ["pending", "sent", "sent"]  # the folded rows live on in the rest
+    head = session.scalars(select(OutboxRow).order_by(OutboxRow.id)).first()
+    assert head is not None and head.attempts == 2  # the rest's first try, and this claim
+
+
 def test_back_off_starts_short_doubles_and_is_spread_by_row() -> None:
     waits = [outbox.backoff(n, 7) for n in range(1, outbox.MAX_ATTEMPTS)]
     assert 0.18 <= waits[0] <= 0.32
