@@ -128,9 +128,17 @@ def _behind(session: Session, heads: list[OutboxRow], lanes: Mapping[str, int]
 
 def sent(session: Session, job: Job | int, now: datetime) -> None:
     """Settle a delivered row, and the rows it folded in."""
-    ids = [job] if isinstance(job, int) else [job.id, *(row_id for row_id, _ in job.folded)]
-    session.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(
-        status="sent", sent_at=now, locked_until=None, last_error=None))
+    _settle(session, [job] if isinstance(job, int) else [job.id, *_folded(job)], now)
+
+
+def _settle(session: Session, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(
+            status="sent", sent_at=now, locked_until=None, last_error=None))
+
+
+def _folded(job: Job) -> list[int]:
+    return [row_id for row_id, _ in job.folded]
 
 
 def backoff(attempts: int, row_id: int) -> float:
@@ -159,21 +167,15 @@ def failed(session: Session, job: Job, now: datetime, error: str, *, permanent: 
     session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
         next_attempt_at=when, locked_until=None, last_error=error[:2000],
         **({"payload": payload, "attempts": 1} if payload is not None else {})))
-    _absorb(session, job, now, payload)
+    if payload is not None:
+        # What is left of the rows folded into it is in its rest now: settled with it. Left
+        # pending, they were folded in again and the rest never shrank (a soak dead-lettered
+        # a refresh that way).
+        _settle(session, _folded(job), now)
     return when
 
 
-def _absorb(session: Session, job: Job, now: datetime, rest: dict[str, Any] | None) -> None:
-    """A folded delivery that went partway: what is left of the rows folded into it is in
-    the rest now, so they are settled with it. Left pending, they would be folded in again
-    and the rest would never shrink (a soak dead-lettered a refresh that way)."""
-    folded = [row_id for row_id, _ in job.folded]
-    if rest is not None and folded:
-        session.execute(update(TABLE).where(TABLE.c.id.in_(folded)).values(
-            status="sent", sent_at=now, locked_until=None, last_error=None))
-
-
-def postpone(session: Session, job: Job, until: datetime, *,
+def postpone(session: Session, job: Job, now: datetime, until: datetime, *,
              payload: dict[str, Any] | None = None) -> None:
     """Not tried after all (Slack asked for a pause in what it needs): again at `until`,
     with no attempt used; with `payload`, only what is left of it (and of the rows folded
@@ -182,7 +184,8 @@ def postpone(session: Session, job: Job, until: datetime, *,
         next_attempt_at=until, locked_until=None,
         attempts=0 if payload is not None else job.attempts - 1,
         **({"payload": payload} if payload is not None else {})))
-    _absorb(session, job, until, payload)
+    if payload is not None:  # as in failed(): the folded rows live on in the rest
+        _settle(session, _folded(job), now)
 
 
 def release(session: Session, jobs: list[Job]) -> None:

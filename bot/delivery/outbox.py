@@ -129,9 +129,10 @@ class OutboxWorker:
         if isinstance(exc, Held):
             # Refused here while Slack's Retry-After for that channel or method runs: not an
             # attempt; the row waits out the pause, and other channels go on.
-            until = self.clock() + timedelta(seconds=exc.seconds)
+            now = self.clock()
+            until = now + timedelta(seconds=exc.seconds)
             with self.sessions.begin() as session:
-                outbox.postpone(session, job, until, payload=rest)
+                outbox.postpone(session, job, now, until, payload=rest)
             self._retry_at(until)
             return
         permanent, retry_after, reason = classify(exc)

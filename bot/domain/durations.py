@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_UNITS = {
+UNITS = {
     "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
     "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
     "d": 86400, "day": 86400, "days": 86400,
@@ -16,10 +16,10 @@ _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
 
 def parse_duration(text: str) -> timedelta:
     match = _PATTERN.match(str(text).lower())
-    if not match or match.group(2) not in _UNITS:
+    if not match or match.group(2) not in UNITS:
         raise ValueError(f"'{text}' is not a duration (write it like '48 hours', '30 minutes' "
                          "or '2 days')")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * UNITS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"'{text}' must be longer than zero")
     return timedelta(seconds=seconds)

@@ -27,7 +27,7 @@ from bot.domain.playbook import (
     Severity,
 )
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_STEPS = 20  # one block each in the checklist message (Slack: 50 blocks a message)
 MAX_TEXT = 2000  # any one text: guidance, a step, a talking point (a section holds 3000)
 MAX_OPTIONS = 10
@@ -186,7 +186,7 @@ def parse_playbook(text: str, file: str) -> tuple[Playbook | None, list[Playbook
         return None, reader.errors
 
     playbook_id = reader.text(top, "id", "")
-    if playbook_id and not _SLUG.match(playbook_id):
+    if playbook_id and not SLUG.match(playbook_id):
         reader.error(top.lines["id"], "id",
                      f"'{playbook_id}' must be lowercase letters, digits and dashes, like "
                      "'late-delivery'")
@@ -233,7 +233,7 @@ def _severities(reader: _Reader, top: LinedDict) -> tuple[Severity, ...]:
         return ()
     out = []
     for key in node:
-        if not _SLUG.match(str(key)) or len(str(key)) > limits.SEVERITY_KEY:
+        if not SLUG.match(str(key)) or len(str(key)) > limits.SEVERITY_KEY:
             reader.error(node.lines[key], f"severities.{key}",
                          "a severity name must be lowercase letters, digits and dashes, "
                          f"at most {limits.SEVERITY_KEY} characters")

@@ -13,17 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import limits, money
+from bot.domain.durations import UNITS
 from bot.domain.playbook import CompensationType
-from bot.domain.playbook_loader import MAX_OPTIONS, MAX_STEPS, MAX_TEXT, TOP_REQUIRED
+from bot.domain.playbook_loader import MAX_OPTIONS, MAX_STEPS, MAX_TEXT, SLUG, TOP_REQUIRED
 
 SCHEMA_ID = "https://amends.dev/schema/playbook.schema.json"
-SLUG = "^[a-z0-9][a-z0-9-]{0,62}$"  # the loader's _SLUG
 NOT_BLANK = r"\S"
 # A number the loader reads (as text, YAML numbers included): zero or more, below 10^MAX_DIGITS.
 NUMBER_TEXT = r"^\s*\d+(\.\d+)?([eE][+-]?\d+)?\s*$"
 PERCENT_TEXT = r"^\s*\d+(\.\d+)?([eE][+-]?\d+)?\s*%?\s*$"
-DURATION = (r"^\s*\d+(\.\d+)?\s*(m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|"
-            r"w|week|weeks)\s*$")
+
 
 
 def _text(description: str, *, max_len: int = MAX_TEXT, required: bool = True
@@ -49,16 +48,19 @@ def _number(description: str, *, percent: bool) -> dict[str, Any]:
     ]}
 
 
-def _duration(description: str) -> dict[str, Any]:
-    return {"type": ["string", "null"], "description": description, "pattern": DURATION}
-
-
-def _any_case(kinds: type[CompensationType]) -> str:
-    """The loader reads a type in any case, with spaces for underscores."""
+def _any_case(words: list[str]) -> str:
+    """One of `words` in any case, with a space for an underscore: the loader lowercases a
+    compensation type and a duration's unit before it reads them."""
     def letters(value: str) -> str:
         return "".join("[ _]" if c == "_" else f"[{c.lower()}{c.upper()}]" if c.isalpha()
                        else c for c in value)
-    return r"^\s*(" + "|".join(letters(k.value) for k in kinds) + r")\s*$"
+    return "(" + "|".join(letters(word) for word in words) + ")"
+
+
+def _duration(description: str) -> dict[str, Any]:
+    # bot.domain.durations: a number and a unit, like '48 hours'.
+    return {"type": ["string", "null"], "description": description,
+            "pattern": r"^\s*\d+(\.\d+)?\s*" + _any_case(list(UNITS)) + r"\s*$"}
 
 
 def _strict(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -71,7 +73,8 @@ def schema() -> dict[str, Any]:
         "type": {"description": "what is given",
                  # The names to complete, and what the loader also takes ("Free item").
                  "anyOf": [{"enum": [t.value for t in CompensationType]},
-                           {"type": "string", "pattern": _any_case(CompensationType)}]},
+                           {"type": "string", "pattern": r"^\s*" + _any_case(
+                               [t.value for t in CompensationType]) + r"\s*$"}]},
         "label": _text("what staff see on the button and the customer is offered",
                        max_len=limits.COMPENSATION_LABEL),
         "value": _number("an amount in the shop's currency, like 15.00", percent=False),
@@ -86,27 +89,28 @@ def schema() -> dict[str, Any]:
                  "within": _duration("how soon, like '10 minutes'")}, ("step",)),
     ]}
     properties: dict[str, Any] = {
-        "id": {"type": ["string", "number"], "pattern": SLUG, "maxLength": limits.PLAYBOOK_ID,
+        "id": {"type": ["string", "number"], "pattern": SLUG.pattern,
+               "maxLength": limits.PLAYBOOK_ID,
                "description": "lowercase letters, digits and dashes, like late-delivery"},
         "title": _text("shown to staff when they pick a playbook", max_len=150),
         "version": _text("bump it when you change the playbook; cases record it",
                          max_len=limits.PLAYBOOK_VERSION),
         "description": _text("when this playbook applies", required=False),
-        "applies_when": {**_strict({
+        "applies_when": _strict({
             "categories": _texts("categories from the new-case form"),
             "keywords": _texts("words in the summary that suggest this playbook"),
-        })},
+        }),
         "severities": {
             "type": "object", "minProperties": 1,
             "description": "each level's name and what it means, like 'minor: ...'",
-            "propertyNames": {"pattern": SLUG, "maxLength": limits.SEVERITY_KEY},
+            "propertyNames": {"pattern": SLUG.pattern, "maxLength": limits.SEVERITY_KEY},
             "additionalProperties": _text("what this severity means"),
         },
         "apology": _strict({
             "guidance": _text("how to apologise, for staff"),
-            "suggested_wording": _text("a starting point in the customer's details "
-                                       "(Jinja2: customer_name, order_ref, location, "
-                                       "staff_name)"),
+            "suggested_wording": _text("a starting point in the customer's details (Jinja2: "
+                                       "customer_name, staff_name, what_happened, order_ref, "
+                                       "location, severity)"),
             "do": _texts("things to do"),
             "dont": _texts("things not to do"),
         }, ("guidance", "suggested_wording")),
@@ -123,14 +127,14 @@ def schema() -> dict[str, Any]:
         "causes": {"type": "array", "minItems": 1,
                    "items": {"type": ["string", "number"], "maxLength": limits.ROOT_CAUSE},
                    "description": "root causes offered when the case is resolved"},
-        "follow_up": {**_strict({
+        "follow_up": _strict({
             "who": _text("who follows up in person", required=False),
             "within": _duration("how soon after resolving, like '48 hours'"),
             "talking_points": _texts("what to say or ask"),
             "escalate_after": _duration("when an overdue follow-up is escalated"),
             "escalate_to": _text("a Slack user or channel id to escalate to",
                                  required=False),
-        })},
+        }),
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from bot.domain.playbook_schema import SLUG
+from bot.domain.playbook_loader import SLUG
 
 SCHEMA_FILE = "playbook.schema.json"
 MODELINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
@@ -73,7 +71,7 @@ follow_up:                      # a manager closes the loop in person
 
 def starter(playbook_id: str) -> str:
     """The starting playbook for `playbook_id`, or ValueError for an id the loader refuses."""
-    if not re.match(SLUG, playbook_id):
+    if not SLUG.match(playbook_id):
         raise ValueError(f"'{playbook_id}' must be lowercase letters, digits and dashes, "
                          "like 'late-delivery'")
     title = playbook_id.replace("-", " ").capitalize()

@@ -178,7 +178,7 @@ def test_the_loader_says_more_than_the_schema(name: str,
                                                     " Free item "),
     _set("compensation.ceiling", "120 %"), _set("compensation.options.minor.1.value", "4.5"),
     _set("applies_when.keywords", None), _set("fix.0", "Find the order"),
-    _set("follow_up.escalate_to", None),
+    _set("follow_up.escalate_to", None), _set("follow_up.within", "2 Days"),
 ])
 def test_what_the_loader_accepts_the_schema_accepts(
         accepted: Callable[[dict[str, Any]], None]) -> None:
