@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     boxc.add_parser("run", help="deliver what is due now (when no `amends serve` runs)"
                     ).set_defaults(run=_outbox_run)
 
+    case = commands.add_parser("case", help="print a case's history: who did what and when")
+    case.add_argument("reference", help="the case, as Slack shows it (C-0042) or its number")
+    case.add_argument("--json", action="store_true", help="the case and its events as JSON, "
+                      "for scripts")
+    case.set_defaults(run=_case)
+
     export = commands.add_parser("export", help="write cases as CSV for spreadsheets")
     export.add_argument("--since", required=True, help="first day, YYYY-MM-DD (in "
                         "AMENDS_TIMEZONE)")
@@ -444,6 +450,51 @@ def _names(settings: Settings):  # type: ignore[no-untyped-def]
 
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     return Slack(client, recovery_channel=None).name
+
+
+def _case(args: argparse.Namespace, settings: Settings) -> int:
+    import re
+
+    from storage import db
+    from storage.cases import CaseNotFound
+    from storage.timeline import page
+
+    found = re.fullmatch(r"(?:[Cc]-?)?0*(\d{1,12})", args.reference.strip())
+    if found is None:
+        print(f"'{args.reference}' is not a case reference like C-0042.", file=sys.stderr)
+        return 2
+    from storage import cases
+
+    engine = db.make_engine(settings.database_url)
+    db.check_schema(engine)
+    try:
+        with db.make_sessions(engine).begin() as session:
+            case = cases.read(session, int(found.group(1)))[0]
+            total, _page, entries = page(session, case.id or 0, None)
+    except CaseNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump({"case": case.reference, "id": case.id, "customer": case.customer.name,
+                   "playbook": case.playbook_id, "state": case.state.value,
+                   "opened_at": case.opened_at.isoformat(), "events": [
+                       {"number": e.number, "kind": e.kind, "actor": e.actor,
+                        "at": e.at.isoformat(), "what": e.what, "detail": e.detail,
+                        "data": dict(e.data)} for e in entries]},
+                  sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    names = _names(settings)
+    print(f"{case.reference} · {case.customer.name} · {case.playbook_id} · {case.state.label}")
+    for e in entries:
+        name = names(e.actor)
+        who = f"{name} ({e.actor})" if name else e.actor
+        when = e.at.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
+        print(f"{when}  {who} {e.what}")
+        for line in e.detail.splitlines():
+            print(f"    > {line}")
+    print(f"{total} event{'s' if total != 1 else ''}.")
+    return 0
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,6 +20,8 @@ class Action(StrEnum):
     PLAYBOOK_PICKED = "playbook_picked"  # the playbook select in the new-case modal
     OPEN_CASE = "open_case"  # the Home tab's "New case" button
     SHOW_SUMMARY = "show_summary"  # "Read all" under a long "What happened"
+    SHOW_TIMELINE = "show_timeline"  # "History" on the card
+    TIMELINE_PAGE = "timeline_page"  # "Older" / "Newer" in the History modal
 
     def pattern(self) -> re.Pattern[str]:
         """Matches this action with or without its ':<suffix>'."""
@@ -37,6 +39,7 @@ class View(StrEnum):
     FOLLOW_UP = "record_follow_up"
     CANCEL = "cancel_case"
     SUMMARY = "case_summary"  # read-only: the whole of "What happened"
+    TIMELINE = "case_timeline"  # read-only: who did what and when
 
 
 class Field(StrEnum):

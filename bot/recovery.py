@@ -23,9 +23,10 @@ from bot.domain.compensation import CompensationPolicy
 from bot.domain.lifecycle import DEFAULT_FOLLOW_UP, Case, CaseEvent, Customer, EventKind
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.timeline import Entry
 from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
 from bot.effects import Effect, Webhook, queue
-from storage import cases, request_keys
+from storage import cases, request_keys, timeline
 
 T = TypeVar("T")
 # A request's or a job's unit of work: one session, handed to every use case it runs.
@@ -213,6 +214,13 @@ class RecoveryService:
     def get(self, session: Session, case_id: int) -> Case:
         with session.begin():
             return cases.read(session, case_id)[0]
+
+    def timeline(self, session: Session, case_id: int, page: int | None = 1
+                 ) -> tuple[Case, int, int, list[Entry]]:
+        """The case, its event count, the page shown and that page's entries."""
+        with session.begin():
+            case = cases.read(session, case_id)[0]
+            return (case, *timeline.page(session, case_id, page))
 
     # -- lists for people --------------------------------------------------------------
 

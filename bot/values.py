@@ -130,3 +130,19 @@ class Snooze:
         if not 0 < hours <= MAX_SNOOZE_HOURS:
             raise Malformed()
         return cls(case, number, hours)
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """Show one page of a case's History."""
+
+    case: int
+    page: int
+
+    def encode(self) -> str:
+        return f"{self.case}:{self.page}"
+
+    @classmethod
+    def decode(cls, value: object) -> TimelinePage:
+        case, page = (_number(p) for p in _parts(value, 2))
+        return cls(case, page)

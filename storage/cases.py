@@ -41,10 +41,19 @@ class CaseNotFound(LookupError):
     pass
 
 
+# What staff type when there is no contact: not a person to recognise a customer by.
+PLACEHOLDERS = frozenset({"na", "n/a", "none", "unknown", "nil", "null", "no", "tbc", "?",
+                          "walkin", "anonymous", "noemail", "nophone"})
+
+
 def customer_key(customer: Customer) -> str:
-    """The same customer, however the contact was typed: lowercased, spaces and dashes gone."""
-    raw = customer.contact or customer.name
-    return re.sub(r"[\s\-().]+", "", raw.strip().lower())[:200]
+    """The same customer, however the contact was typed: lowercased, spaces and dashes gone.
+    A contact that is a placeholder ("n/a", "-") leaves the name to decide."""
+    def key(raw: str | None) -> str:
+        return re.sub(r"[\s\-().]+", "", (raw or "").strip().lower())[:200]
+
+    contact = key(customer.contact)
+    return key(customer.name) if contact in PLACEHOLDERS or len(contact) < 3 else contact
 
 
 def add(session: Session, case: Case, *, origin_key: str | None = None) -> CaseRow:

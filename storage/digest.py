@@ -8,16 +8,16 @@ many cases there are.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.domain.digest import CaseLine, CompensationTotal, Count, WeekFigures
+from bot.domain.history import REPEAT_WINDOW
 from bot.domain.lifecycle import OPEN_STATES, CompensationStatus, Reaction
 from storage.models import CaseRow, CompensationRow, FollowUpRow
 
-REPEAT_WINDOW = timedelta(days=90)
 RECOVERED = [Reaction.DELIGHTED.value, Reaction.SATISFIED.value]
 
 

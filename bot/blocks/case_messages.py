@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from bot.blocks.base import (
 from bot.blocks.text import cut, date, escape, mention, mrkdwn, quote, shorten
 from bot.domain import money, templates
 from bot.domain.durations import describe
+from bot.domain.history import CustomerHistory
 from bot.domain.lifecycle import (
     Case,
     CaseState,
@@ -62,8 +64,25 @@ def _customer(case: Case) -> str:
 SUMMARY_SHOWN = 400  # characters of "What happened" on the card
 
 
-def case_card(case: Case, playbook: Playbook, style: Style) -> Message:
-    """The message that heads the case's thread: who, what, and where it stands."""
+def history_text(history: CustomerHistory, style: Style, title: Callable[[str], str]) -> str:
+    """The customer's earlier cases: how many in a year, and the latest few."""
+    count = history.count
+    head = ("🔁 *Repeat customer* · " if history.repeat else "") + \
+        f"*Earlier cases:* {count} in the last 12 months"
+    lines = [head]
+    for past in history.recent:
+        given = (money.format_amount(past.given_minor, past.currency) + " given"
+                 if past.given_minor else "nothing given")
+        lines.append(f"• {past.reference} {escape(title(past.playbook_id))}, "
+                     f"{date(past.opened_at)}: {given}, {escape(past.left)}")
+    return "\n".join(lines)
+
+
+def case_card(case: Case, playbook: Playbook, style: Style,
+              history: CustomerHistory | None = None,
+              title: Callable[[str], str] = str) -> Message:
+    """The message that heads the case's thread: who, what, and where it stands, and the
+    customer's earlier cases (`title` names a playbook from its id)."""
     facts = [("Customer", _customer(case) + (f"\n{mrkdwn(case.customer.contact, 200)}"
                                              if case.customer.contact else "")),
              ("Playbook", f"{escape(playbook.title)} ({escape(case.severity)})"),
@@ -86,15 +105,20 @@ def case_card(case: Case, playbook: Playbook, style: Style) -> Message:
                       accessory=button("Read all", Action.SHOW_SUMMARY,
                                        CaseRef(case.id or 0).encode())
                       if len(escape(case.summary)) > SUMMARY_SHOWN else None)
-    blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts), summary,
-              context(_progress(case, playbook, style))]
+    blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts), summary]
+    if history is not None and not history.empty:
+        blocks.append(section(history_text(history, style, title)))
+    blocks.append(context(_progress(case, playbook, style)))
+    ref = CaseRef(case.id or 0).encode()
+    timeline = button("History", Action.SHOW_TIMELINE, ref)
     if case.state in (CaseState.OPENED, CaseState.APOLOGISED, CaseState.FIXING):
         blocks.append(actions(
-            button("Mark resolved", Action.RESOLVE, CaseRef(case.id or 0).encode(),
-                   style="primary"),
-            button("Cancel case", Action.CANCEL, CaseRef(case.id or 0).encode())))
-    elif case.state is CaseState.AWAITING_APPROVAL:
-        blocks.append(context("Waiting for a manager to decide on the compensation."))
+            button("Mark resolved", Action.RESOLVE, ref, style="primary"),
+            button("Cancel case", Action.CANCEL, ref), timeline))
+    else:
+        if case.state is CaseState.AWAITING_APPROVAL:
+            blocks.append(context("Waiting for a manager to decide on the compensation."))
+        blocks.append(actions(timeline))
     fallback = f"{_ref(case)} {playbook.title}: {escape(case.customer.name)} ({case.state.label})"
     return message(fallback, blocks)
 
@@ -174,10 +198,16 @@ def fix(case: Case, playbook: Playbook) -> Message:
     return message(f"{_ref(case)}: fix checklist, {done} of {len(playbook.fix)} done", blocks)
 
 
-def compensation(case: Case, playbook: Playbook, style: Style) -> Message:
+def compensation(case: Case, playbook: Playbook, style: Style,
+                 history: CustomerHistory | None = None) -> Message:
     limit = style.amount(style.staff_limit_minor)
     intro = (f"*3. Compensation* for a *{escape(case.severity)}* case — make it fit the "
              f"failure. Up to {limit} is yours to give; above that a manager approves.")
+    if history is not None and history.repeat:
+        latest = history.recent[0]
+        intro += (f"\n🔁 *Repeat customer:* we let them down before, {latest.reference} "
+                  f"{date(latest.opened_at)}. A second failure deserves more care: think "
+                  "about a higher tier, and tell them you know it has happened before.")
     ceiling = playbook.ceiling_minor(case.purchase_minor)
     if ceiling is not None:
         intro += (f"\nCeiling for this case: {style.amount(ceiling)} "
@@ -283,7 +313,9 @@ def cancelled_note(case: Case, *, by: str, reason: str) -> Message:
                        f"{_ref(case)} cancelled")
 
 
-def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Style) -> Message:
+def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Style,
+                 history: CustomerHistory | None = None,
+                 title: Callable[[str], str] = str) -> Message:
     """The manager's nudge to close the loop with the customer in person."""
     outcome = case.outcome
     given = [f"{style.amount(c.amount_minor)} {c.type.label} ({escape(c.label)})"
@@ -318,6 +350,8 @@ def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Sty
         did.append("*Apology:* none recorded")
     did.append("*Given:* " + ("; ".join(given) if given else "no compensation"))
     blocks.append(section("\n".join(did)))
+    if history is not None and not history.empty:
+        blocks.append(section(history_text(history, style, title)))
     if playbook.follow_up.talking_points:
         blocks.append(section("*Talking points*\n" + "\n".join(
             f"• {escape(p)}" for p in playbook.follow_up.talking_points)))

@@ -15,15 +15,17 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.base import context, metadata, option, section
+from bot.blocks.base import actions, button, context, metadata, option, section
 from bot.blocks.case_messages import Style
-from bot.blocks.text import escape, mrkdwn, plain
+from bot.blocks.text import cut, date, escape, mention, mrkdwn, plain, quote
 from bot.domain import intake, limits
 from bot.domain.lifecycle import Case, Compensation, Reaction
 from bot.domain.playbook import CompensationOption, CompensationType, Playbook, cause_id
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.timeline import Entry, pages
 from bot.ids import Action, Field
 from bot.ids import View as ViewId
+from bot.values import TimelinePage
 
 VALUE = "value"  # the action_id of every input: values are keyed by block_id (Field)
 MAX_VIEW_BLOCKS = 100
@@ -244,10 +246,10 @@ def values(view: dict[str, Any]) -> dict[str, str | None]:
     state_values = (view.get("state") or {}).get("values") if isinstance(view, dict) else None
     if not isinstance(state_values, dict):
         return out
-    for block_id, actions in state_values.items():
-        if not isinstance(actions, dict):
+    for block_id, inputs in state_values.items():
+        if not isinstance(inputs, dict):
             continue
-        for state in actions.values():
+        for state in inputs.values():
             if not isinstance(state, dict):
                 continue
             if "selected_option" in state:
@@ -268,3 +270,26 @@ def too_long(submitted: dict[str, str | None]) -> dict[str, str]:
             if (text := submitted.get(field)) is not None and len(text) > limit}
 
 
+
+
+def timeline(case: Case, total: int, page: int, entries: list[Entry]) -> dict[str, Any]:
+    """The case's History, read-only: who did what and when, a page of events at a time,
+    oldest first, with Earlier and Later to move through it."""
+    last = pages(total)
+    blocks: list[Block] = [section(f"*{case.reference}* · {escape(case.customer.name)} · "
+                                   f"{total} event{'s' if total != 1 else ''}")]
+    for item in entries:
+        text = f"{date(item.at)} · {mention(item.actor)} {escape(item.what)}"
+        if item.detail:
+            text += "\n" + quote(mrkdwn(item.detail, 600))
+        blocks.append(section(cut(text, 3000)))
+    if last > 1:
+        moves = ([button("‹ Earlier", Action.TIMELINE_PAGE.with_suffix("earlier"),
+                         TimelinePage(case.id or 0, page - 1).encode())] if page > 1 else []) \
+            + ([button("Later ›", Action.TIMELINE_PAGE.with_suffix("later"),
+                       TimelinePage(case.id or 0, page + 1).encode())] if page < last else [])
+        blocks.append(context(f"Page {page} of {last}"))
+        blocks.append(actions(*moves))
+    return View(type="modal", callback_id=ViewId.TIMELINE, title=plain("History", 24),
+                close="Close", blocks=blocks,
+                private_metadata=metadata(case=case.id, page=page)).to_dict()

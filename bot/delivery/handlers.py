@@ -23,6 +23,7 @@ from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
 from bot.delivery import webhooks
 from bot.delivery.render import CARD, Renderer
+from bot.domain.history import CustomerHistory
 from bot.domain.lifecycle import Case, Compensation, CompensationStatus, FollowUp
 from bot.domain.weeks import Week
 from bot.ids import Message as Part
@@ -31,6 +32,7 @@ from bot.jobs.context import JobContext
 from bot.messaging import Attempt, Slack
 from bot.messaging import attempt as current_attempt
 from storage import cases
+from storage.history import customer_history
 
 T = TypeVar("T")
 
@@ -86,8 +88,10 @@ class Deliverer:
         with session.begin():
             return query(session)
 
-    def _see(self, session: Session, case_id: int, *, messages: bool = False) -> _Seen:
-        return self._read(session, partial(_seen, case_id=case_id, messages=messages))
+    def _see(self, session: Session, case_id: int, *, messages: bool = False,
+             history: bool = False) -> _Seen:
+        return self._read(session, partial(_seen, case_id=case_id, messages=messages,
+                                           history=history))
 
     @staticmethod
     def _remember(session: Session, write: Callable[[Session], None]) -> None:
@@ -104,29 +108,34 @@ class Deliverer:
 
     def start_thread(self, session: Session, e: fx.StartThread) -> None:
         """The case card, then the walkthrough in its thread: apology, fix, compensation."""
-        seen = self._see(session, e.case_id, messages=True)
+        seen = self._see(session, e.case_id, messages=True, history=True)
         where = seen.thread
         if where is None:
-            where = self.slack.post_case(e.channel, e.user, self.render.part(seen.case, CARD))
+            where = self.slack.post_case(e.channel, e.user,
+                                         self.render.part(seen.case, CARD, seen.history))
             self._remember(session, partial(cases.set_thread, case_id=e.case_id,
                                             channel_id=where[0], ts=where[1]))
         channel, thread_ts = where
         for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
             if part not in seen.messages:
-                ts = self.slack.reply(channel, thread_ts, self.render.part(seen.case, part),
+                ts = self.slack.reply(channel, thread_ts,
+                                      self.render.part(seen.case, part, seen.history),
                                       label=part)
                 self._remember(session, partial(cases.set_message, case_id=e.case_id,
                                                 kind=part, channel_id=channel, ts=ts))
 
     def refresh(self, session: Session, e: fx.Refresh) -> None:
-        seen = self._see(session, e.case_id, messages=True)
+        # The customer's history only for the parts that show it: a fix tick doesn't pay.
+        shows = e.card or Part.COMPENSATION in e.parts
+        seen = self._see(session, e.case_id, messages=True, history=shows)
         if seen.thread is None:
             return  # the thread isn't posted yet; start_thread will show the case as it is
         targets = {CARD: seen.thread, **seen.messages}
         todo = [part for part in ([CARD] if e.card else []) + list(e.parts) if part in targets]
         for done, part in enumerate(todo):
             try:
-                self.slack.update(*targets[part], self.render.part(seen.case, part))
+                self.slack.update(*targets[part],
+                                  self.render.part(seen.case, part, seen.history))
             except Exception as exc:
                 if done == 0:
                     raise
@@ -188,21 +197,21 @@ class Deliverer:
 
     def follow_up_dm(self, session: Session, e: fx.FollowUpDM) -> None:
         seen, posted = self._read(session, lambda s: (
-            _seen(s, e.case_id), cases.follow_up_message(s, e.case_id, e.number)))
+            _seen(s, e.case_id, history=True), cases.follow_up_message(s, e.case_id, e.number)))
         if posted:
             return  # posted by an earlier attempt
         follow_up = _follow_up(seen.case, e.number)
-        where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(seen.case,
-                                                                          follow_up))
+        where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(
+            seen.case, follow_up, seen.history))
         self._remember(session, partial(cases.set_follow_up_message, case_id=e.case_id,
                                         number=e.number, channel_id=where[0], ts=where[1]))
 
     def follow_up_dm_update(self, session: Session, e: fx.FollowUpDMUpdate) -> None:
         seen, where = self._read(session, lambda s: (
-            _seen(s, e.case_id), cases.follow_up_message(s, e.case_id, e.number)))
+            _seen(s, e.case_id, history=True), cases.follow_up_message(s, e.case_id, e.number)))
         if where is not None:
             self.slack.update(*where, self.render.follow_up_dm(
-                seen.case, _follow_up(seen.case, e.number)))
+                seen.case, _follow_up(seen.case, e.number), seen.history))
 
     # -- follow-through ----------------------------------------------------------------------
 
@@ -300,6 +309,7 @@ class _Seen:
     case: Case
     thread: tuple[str, str] | None  # the card, heading the thread (None: not posted yet)
     messages: dict[str, tuple[str, str]]  # walkthrough part -> where, when asked for
+    history: CustomerHistory | None = None  # the customer's earlier cases, when asked for
 
     def posted_thread(self) -> tuple[str, str]:
         if self.thread is None:
@@ -307,10 +317,13 @@ class _Seen:
         return self.thread
 
 
-def _seen(session: Session, case_id: int, messages: bool = False) -> _Seen:
-    """One read inside the caller's transaction: the case, its thread, its messages."""
+def _seen(session: Session, case_id: int, messages: bool = False,
+          history: bool = False) -> _Seen:
+    """One read inside the caller's transaction: the case, its thread, its messages, and
+    the customer's earlier cases."""
     case, thread = cases.read(session, case_id)
-    return _Seen(case, thread, cases.messages(session, case_id) if messages else {})
+    return _Seen(case, thread, cases.messages(session, case_id) if messages else {},
+                 customer_history(session, case) if history else None)
 
 
 def _follow_up(case: Case, number: int) -> FollowUp:

@@ -10,6 +10,7 @@ from bot.blocks import case_messages
 from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
 from bot.blocks.case_messages import Style
+from bot.domain.history import CustomerHistory
 from bot.domain.lifecycle import Case, Compensation, FollowUp
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
@@ -31,23 +32,30 @@ class Renderer:
             raise LookupError(f"The playbook '{case.playbook_id}' is no longer installed.")
         return playbook
 
-    def part(self, case: Case, part: str) -> Message:
+    def title(self, playbook_id: str) -> str:
+        """A playbook's title, or its id once it is no longer installed."""
+        playbook = self.library.get(playbook_id)
+        return playbook.title if playbook is not None else playbook_id
+
+    def part(self, case: Case, part: str, history: CustomerHistory | None = None) -> Message:
         """The card, or one of the walkthrough messages in its thread."""
         playbook = self.playbook(case)
         if part == CARD:
-            return case_messages.case_card(case, playbook, self.style)
+            return case_messages.case_card(case, playbook, self.style, history, self.title)
         if part == Part.APOLOGY:
             return case_messages.apology(case, playbook, self.names(case.opened_by))
         if part == Part.FIX:
             return case_messages.fix(case, playbook)
-        return case_messages.compensation(case, playbook, self.style)
+        return case_messages.compensation(case, playbook, self.style, history)
 
     def approval_request(self, case: Case, comp: Compensation) -> Message:
         return case_messages.approval_request(case, comp, self.style,
                                               self.deciders(comp.requested_by))
 
-    def follow_up_dm(self, case: Case, follow_up: FollowUp) -> Message:
-        return case_messages.follow_up_dm(case, self.playbook(case), follow_up, self.style)
+    def follow_up_dm(self, case: Case, follow_up: FollowUp,
+                     history: CustomerHistory | None = None) -> Message:
+        return case_messages.follow_up_dm(case, self.playbook(case), follow_up, self.style,
+                                          history, self.title)
 
     def approval_reminder(self, case: Case, comp: Compensation, since: datetime) -> Message:
         return msgs.approval_reminder(

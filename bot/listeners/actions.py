@@ -22,7 +22,15 @@ from bot.ids import Message as Part
 from bot.listeners.commands import open_new_case_modal
 from bot.listeners.common import Deps, Malformed, log, meta
 from bot.recovery import AlreadyHandled, StorageError, Unit
-from bot.values import CaseRef, CompensationRef, FollowUpRef, OptionPick, Snooze, StepTick
+from bot.values import (
+    CaseRef,
+    CompensationRef,
+    FollowUpRef,
+    OptionPick,
+    Snooze,
+    StepTick,
+    TimelinePage,
+)
 
 Handler = Callable[..., None]
 
@@ -359,6 +367,29 @@ def show_summary(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: U
                 user=user, kind=None, view=modals.summary)
 
 
+@on_click(opens_modal=True)
+def show_timeline(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit,
+                  user: str, action: dict[str, Any]) -> None:
+    """The case's History: who did what and when, from its append-only timeline."""
+    case_id = CaseRef.decode(action.get("value")).case
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=modals.timeline(*deps.service.timeline(unit, case_id)))
+
+
+@on_click(opens_modal=True)
+def timeline_page(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit,
+                  user: str, action: dict[str, Any]) -> None:
+    """Earlier or Later in the History modal: the same modal, another page."""
+    wanted = TimelinePage.decode(action.get("value"))
+    view = body.get("view") or {}
+    if not isinstance(view, dict) or not isinstance(view.get("id"), str):
+        raise Malformed()
+    # The hash makes Slack refuse the update if the modal changed since this click was made.
+    client.views_update(view_id=view["id"], hash=view.get("hash"),
+                        view=modals.timeline(*deps.service.timeline(unit, wanted.case,
+                                                                    wanted.page)))
+
+
 def open_case_from_home(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
     ack()
     # From the Home tab: a form Slack won't open is told by DM (there's no channel).
@@ -380,3 +411,5 @@ def register(app: App) -> None:
     app.action(Action.PLAYBOOK_PICKED.pattern())(playbook_picked)
     app.action(Action.OPEN_CASE.pattern())(open_case_from_home)
     app.action(Action.SHOW_SUMMARY.pattern())(show_summary)
+    app.action(Action.SHOW_TIMELINE.pattern())(show_timeline)
+    app.action(Action.TIMELINE_PAGE.pattern())(timeline_page)

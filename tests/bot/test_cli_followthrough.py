@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -127,3 +128,30 @@ def test_digest_preview_needs_no_slack(installed: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # nothing listens there
     assert main(["digest", "preview", "--week", "2026-W47"]) == 0
     assert "*1* cases opened" in capsys.readouterr().out
+
+
+def test_case_prints_its_history_for_people_and_for_scripts(
+        installed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["case", "C-0001"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == 'C-0001 · Sam "Quote", Taylor · billing-error · resolved, follow-up due'
+    # In the shop's time zone, with people's names beside their ids.
+    assert out[1].startswith("2026-11-17 10:00 GMT  Alex (U0STAFF1) opened the case "
+                             "(billing-error, major)")
+    assert "gave £24.50 (refund: Refund), within the staff limit" in out[2]
+    assert "resolved the case: the customer felt satisfied" in out[3]
+    assert out[4] == "    > Sorry again"  # what the staff member wrote, quoted
+    assert out[-1] == "3 events."
+
+    assert main(["case", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["case"] == "C-0001" and data["state"] == "follow_up_due"
+    assert [e["kind"] for e in data["events"]] == ["opened", "compensation_approved",
+                                                   "resolved"]
+    assert data["events"][1]["data"]["amount_minor"] == 2450
+    assert data["events"][2]["detail"] == "Sorry again"
+
+    assert main(["case", "C-0099"]) == 1
+    assert "There is no case C-0099" in capsys.readouterr().err
+    assert main(["case", "yesterday's"]) == 2
+    assert "not a case reference" in capsys.readouterr().err
