@@ -31,6 +31,12 @@ class Action(StrEnum):
         return f"{self.value}:{suffix}"
 
 
+class Shortcut(StrEnum):
+    """callback_id of each shortcut declared in manifest.yml."""
+
+    OPEN_FROM_MESSAGE = "open_recovery_case"  # a message's "Open a recovery case"
+
+
 class View(StrEnum):
     NEW_CASE = "new_case"
     CUSTOM_COMPENSATION = "custom_compensation"

@@ -162,6 +162,24 @@ class Slack:
     def update(self, channel: str, ts: str, msg: Message) -> None:
         self.client.chat_update(channel=channel, ts=ts, **msg.kwargs())
 
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message (chat.getPermalink, no scope needed). None when Slack says
+        the message or channel is gone or hidden from the bot, which no retry will change;
+        anything worth retrying (rate limit, outage) raises."""
+        try:
+            link = self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        except SlackApiError as exc:
+            if slack_errors.kind(exc) is slack_errors.Kind.RETRY:
+                raise
+            log.info("no link to the message %s in %s (%s)", ts, channel,
+                     slack_errors.error_of(exc))
+            return None
+        # Only a plain https link goes into mrkdwn's <link|label> (and its column).
+        if isinstance(link, str) and link.startswith("https://") and len(link) <= 1000 \
+                and not any(c in link for c in "<>| \n"):
+            return link
+        return None
+
     def open_dm(self, user: str) -> str:
         return str(self.client.conversations_open(users=user)["channel"]["id"])
 

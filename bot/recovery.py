@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.domain import authority
 from bot.domain.compensation import CompensationPolicy
-from bot.domain.lifecycle import DEFAULT_FOLLOW_UP, Case, CaseEvent, Customer, EventKind
+from bot.domain.lifecycle import (
+    DEFAULT_FOLLOW_UP,
+    Case,
+    CaseEvent,
+    Customer,
+    EventKind,
+    Source,
+)
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.timeline import Entry
@@ -131,7 +138,7 @@ class RecoveryService:
     def open_case(self, session: Session, *, origin_key: str | None, playbook_id: str,
                   severity: str, customer: Customer, summary: str, opened_by: str,
                   currency: str, order_ref: str | None = None, location: str | None = None,
-                  purchase_minor: int | None = None,
+                  purchase_minor: int | None = None, source: Source | None = None,
                   effects: Callable[[Case], list[Effect]] | None = None) -> tuple[Case, bool]:
         """Record a new case. The same origin (a form submitted twice) opens it once."""
         playbook = self.playbook(playbook_id)
@@ -142,7 +149,7 @@ class RecoveryService:
         case = Case.open(playbook=playbook, severity=severity, customer=customer,
                          summary=summary, opened_by=opened_by, at=self.clock(),
                          currency=currency, order_ref=order_ref, location=location,
-                         purchase_minor=purchase_minor)
+                         purchase_minor=purchase_minor, source=source)
         try:
             with session.begin():
                 events = list(case.new_events)

@@ -146,3 +146,28 @@ class TimelinePage:
     def decode(cls, value: object) -> TimelinePage:
         case, page = (_number(p) for p in _parts(value, 2))
         return cls(case, page)
+
+
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,31}$")
+_USER = re.compile(r"^[UWB][A-Z0-9]{2,31}$")
+_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """The message a new-case form was opened from: its channel, ts and author, carried in
+    the form's private_metadata as "channel:ts:author"."""
+
+    channel: str
+    ts: str
+    author: str | None = None
+
+    def encode(self) -> str:
+        return f"{self.channel}:{self.ts}:{self.author or ''}"
+
+    @classmethod
+    def decode(cls, value: object) -> MessageRef:
+        channel, ts, author = _parts(value, 3)
+        if not (_CHANNEL.match(channel) and _TS.match(ts)) or (author and not _USER.match(author)):
+            raise Malformed()
+        return cls(channel, ts, author or None)

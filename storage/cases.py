@@ -22,6 +22,7 @@ from bot.domain.lifecycle import (
     FollowUp,
     Outcome,
     Reaction,
+    Source,
     case_reference,
 )
 from bot.domain.playbook import CompensationType
@@ -59,7 +60,11 @@ def customer_key(customer: Customer) -> str:
 def add(session: Session, case: Case, *, origin_key: str | None = None) -> CaseRow:
     """Insert a newly opened case with its events; sets `case.id`."""
     row = CaseRow(version=1, steps_done=[], customer_key=customer_key(case.customer),
-                  origin_key=origin_key)
+                  origin_key=origin_key,
+                  # Written once here; the link only by set_source_link, so a change saved
+                  # from a case read before the link was known never erases it.
+                  source_channel=case.source.channel if case.source else None,
+                  source_ts=case.source.ts if case.source else None)
     _copy_to_row(case, row)
     session.add(row)
     session.flush()
@@ -119,6 +124,10 @@ def set_thread(session: Session, case_id: int, channel_id: str, ts: str) -> None
         channel_id=channel_id, message_ts=ts))
     if db.changed(result) == 0:
         raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
+
+
+def set_source_link(session: Session, case_id: int, link: str) -> None:
+    session.execute(update(CaseRow).where(CaseRow.id == case_id).values(source_link=link))
 
 
 def thread(session: Session, case_id: int) -> tuple[str, str] | None:
@@ -319,5 +328,7 @@ def _build(row: Any, compensations: Sequence[Any], follow_ups: Sequence[Any]) ->
             done_at=f.done_at, done_by=f.done_by,
             reaction=Reaction(f.reaction) if f.reaction else None, note=f.note or "",
         ) for f in follow_ups],
+        source=Source(row.source_channel, row.source_ts, row.source_link)
+        if row.source_channel and row.source_ts else None,
     )
 

@@ -91,6 +91,11 @@ class CaseRow(Base):
     message_ts: Mapped[str | None] = mapped_column(String(32))
     # When the staff member was nudged about the case still being open (once per case).
     nudged_at: Mapped[datetime | None]
+    # The message a case was opened from (the "Open a recovery case" shortcut), and the
+    # link back to it, asked of Slack once when the card is first posted.
+    source_channel: Mapped[str | None] = mapped_column(String(32))
+    source_ts: Mapped[str | None] = mapped_column(String(32))
+    source_link: Mapped[str | None] = mapped_column(String(1000))
     # What created the case (the modal's view id): a form submitted twice opens one case.
     origin_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Optimistic locking: two processes saving the same case can't both win.

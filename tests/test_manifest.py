@@ -16,6 +16,14 @@ def test_manifest_matches_the_code() -> None:
     assert command["command"] == "/recover"
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    # Each shortcut the code listens for is declared, as Slack's manifest schema has it.
+    from bot.ids import Shortcut
+
+    shortcuts = manifest["features"]["shortcuts"]
+    assert {s["callback_id"] for s in shortcuts} == {s.value for s in Shortcut}
+    for shortcut in shortcuts:
+        assert shortcut["type"] in ("message", "global")
+        assert len(shortcut["name"]) <= 25 and len(shortcut["description"]) <= 150
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     urls = {command["url"], manifest["settings"]["interactivity"]["request_url"],
             manifest["settings"]["event_subscriptions"]["request_url"]}
@@ -26,7 +34,8 @@ def test_manifest_matches_the_code() -> None:
              "chat_postEphemeral": {"chat:write"}, "conversations_open": {"im:write"},
              "users_info": {"users:read"}, "usergroups_users_list": {"usergroups:read"},
              # A retried post looks for its earlier copy in channels, private channels, DMs.
-             "conversations_history": history, "conversations_replies": history}
+             "conversations_history": history, "conversations_replies": history,
+             "chat_getPermalink": set()}  # no scope required
     source = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py"))
     called = set(re.findall(r"\.(chat_\w+|conversations_\w+|users_info|usergroups_\w+)\(",
                             source))

@@ -22,7 +22,7 @@ from bot.blocks.base import (
     option,
     section,
 )
-from bot.blocks.text import cut, date, escape, mention, mrkdwn, quote, shorten
+from bot.blocks.text import channel_mention, cut, date, escape, mention, mrkdwn, quote, shorten
 from bot.domain import money, templates
 from bot.domain.durations import describe
 from bot.domain.history import CustomerHistory
@@ -94,6 +94,10 @@ def case_card(case: Case, playbook: Playbook, style: Style,
         facts.append(("Location", mrkdwn(case.location, 100)))
     if case.purchase_minor is not None:
         facts.append(("Purchase", style.amount(case.purchase_minor)))
+    if case.source is not None:  # opened from a message: a link back to it
+        where = channel_mention(case.source.channel)
+        facts.append(("From", f"<{case.source.link}|a message> in {where}"
+                      if case.source.link else f"a message in {where}"))
     # Reopened: the customer was still unhappy when a manager followed up.
     reopened = [f.done_at for f in case.follow_ups
                 if f.reaction is Reaction.STILL_UNHAPPY and f.done_at is not None]

@@ -17,7 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks.base import actions, button, context, metadata, option, section
 from bot.blocks.case_messages import Style
-from bot.blocks.text import cut, date, escape, mention, mrkdwn, plain, quote
+from bot.blocks.text import channel_mention, cut, date, escape, mention, mrkdwn, plain, quote
 from bot.domain import intake, limits
 from bot.domain.lifecycle import Case, Compensation, Reaction
 from bot.domain.playbook import CompensationOption, CompensationType, Playbook, cause_id
@@ -25,7 +25,7 @@ from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.timeline import Entry, pages
 from bot.ids import Action, Field
 from bot.ids import View as ViewId
-from bot.values import TimelinePage
+from bot.values import MessageRef, TimelinePage
 
 VALUE = "value"  # the action_id of every input: values are keyed by block_id (Field)
 MAX_VIEW_BLOCKS = 100
@@ -79,10 +79,12 @@ def severity_block_id(playbook_id: str) -> str:
 
 
 def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, channel: str,
-             unmatched: bool, style: Style) -> dict[str, Any]:
+             unmatched: bool, style: Style, source: MessageRef | None = None
+             ) -> dict[str, Any]:
     """The new-case form. Its blocks (validated by slack_sdk's models) are built once per
     playbook chosen; what the person typed and where they typed it are filled into a copy.
-    Building and validating the whole form for every `/recover` was most of its cost."""
+    Building and validating the whole form for every `/recover` was most of its cost.
+    `source`: the message the form was opened from (the shortcut), kept with the case."""
     view = copy.deepcopy(_new_case_form(library, chosen.id if chosen else None,
                                         style.currency))
     reference = intake.order_reference(text) if text else None
@@ -94,7 +96,14 @@ def new_case(library: PlaybookLibrary, *, chosen: Playbook | None, text: str, ch
     if unmatched and text:
         view["blocks"].insert(0, context(
             f"No playbook matched “{mrkdwn(text, 200)}”: pick the closest one below.").to_dict())
-    view["private_metadata"] = metadata(channel=channel)
+    if source is not None:
+        author = f" by {mention(source.author)}" if source.author else ""
+        view["blocks"].insert(0, context(
+            f"From a message{author} in {channel_mention(source.channel)}: the case will "
+            "link back to it.").to_dict())
+        view["private_metadata"] = metadata(channel=channel, source=source.encode())
+    else:
+        view["private_metadata"] = metadata(channel=channel)
     return view
 
 

@@ -10,7 +10,7 @@ session, in short transactions that are never held across a Slack call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -110,6 +110,15 @@ class Deliverer:
         """The case card, then the walkthrough in its thread: apology, fix, compensation."""
         seen = self._see(session, e.case_id, messages=True, history=True)
         where = seen.thread
+        source = seen.case.source
+        if where is None and source is not None and source.link is None:
+            # The link back to the message the case was opened from, asked once: a message
+            # gone or hidden gives none, and the card goes out without it.
+            link = self.slack.permalink(source.channel, source.ts)
+            if link is not None:
+                self._remember(session, partial(cases.set_source_link, case_id=e.case_id,
+                                                link=link))
+                seen.case.source = replace(source, link=link)
         if where is None:
             where = self.slack.post_case(e.channel, e.user,
                                          self.render.part(seen.case, CARD, seen.history))

@@ -187,6 +187,16 @@ class Customer:
     contact: str | None = None
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where the complaint was first written down: a chat message (its place and id), and
+    a link back to it once one is known."""
+
+    channel: str
+    ts: str
+    link: str | None = None
+
+
 @dataclass(kw_only=True)
 class Case:
     """One customer let down, and everything done to put it right."""
@@ -213,13 +223,14 @@ class Case:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     follow_ups: list[FollowUp] = field(default_factory=list)
+    source: Source | None = None  # the message it was opened from, if it was
     new_events: list[CaseEvent] = field(default_factory=list)
 
     @classmethod
     def open(cls, *, playbook: Playbook, severity: str, customer: Customer, summary: str,
              opened_by: str, at: datetime, currency: str, order_ref: str | None = None,
              location: str | None = None, purchase_minor: int | None = None,
-             manager: str | None = None) -> Case:
+             manager: str | None = None, source: Source | None = None) -> Case:
         if severity not in playbook.severity_keys:
             raise InvalidTransition(f"'{severity}' is not a severity of the "
                                     f"'{playbook.title}' playbook.")
@@ -227,7 +238,7 @@ class Case:
                    playbook_hash=playbook.content_hash, severity=severity, customer=customer,
                    summary=summary, order_ref=order_ref, location=location,
                    purchase_minor=purchase_minor, currency=currency, opened_by=opened_by,
-                   opened_at=at, manager=manager)
+                   opened_at=at, manager=manager, source=source)
         case.new_events.append(CaseEvent(kind=EventKind.OPENED, actor=opened_by, at=at, data={
             "playbook": playbook.id, "version": playbook.version, "hash": playbook.content_hash,
             "severity": severity}))

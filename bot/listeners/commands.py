@@ -12,8 +12,10 @@ from slack_sdk.errors import SlackApiError
 from bot import slack_errors
 from bot.blocks import modals
 from bot.blocks.text import date, escape, mrkdwn
+from bot.ids import Shortcut
 from bot.listeners.common import Deps, log
 from bot.recovery import StorageUnavailable, Unit
+from bot.values import Malformed, MessageRef
 
 COMMAND = "/recover"
 
@@ -54,10 +56,11 @@ def readable(text: str) -> str:
 
 
 def open_new_case_modal(client: WebClient, deps: Deps, *, trigger_id: str, text: str,
-                        channel: str) -> None:
+                        channel: str, source: MessageRef | None = None) -> None:
     chosen = deps.library.suggest(text) if text else None
     view = modals.new_case(deps.library, chosen=chosen, text=text, channel=channel,
-                           unmatched=bool(text) and chosen is None, style=deps.style)
+                           unmatched=bool(text) and chosen is None, style=deps.style,
+                           source=source)
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -93,6 +96,37 @@ def recover(ack: Ack, command: dict[str, Any], client: WebClient, deps: Deps, un
     deps.soon(open_modal)
 
 
+def open_from_message(ack: Ack, shortcut: dict[str, Any], client: WebClient, deps: Deps
+                      ) -> None:
+    """A message's "Open a recovery case": the new-case form, filled in with the message's
+    text (read as /recover reads its text) and the playbook it suggests. The case opens in
+    the message's channel, and its card links back to the message."""
+    ack()
+    def part(name: str) -> dict[str, Any]:  # the payload is untrusted: shapes are checked
+        found = shortcut.get(name)
+        return found if isinstance(found, dict) else {}
+
+    message, channel, user = part("message"), part("channel").get("id"), part("user").get("id")
+    try:
+        source = MessageRef.decode(f"{channel}:{message.get('ts')}:{message.get('user') or ''}")
+    except Malformed:
+        source = None  # not a message we can link to: the form opens all the same
+    text = readable(str(message.get("text") or "")).strip()
+
+    def open_modal() -> None:
+        try:
+            open_new_case_modal(client, deps, trigger_id=str(shortcut.get("trigger_id")),
+                                text=text[:2000], channel=channel or "", source=source)
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not open the new-case form from a message: %s",
+                        slack_errors.error_of(exc) or exc)
+            if isinstance(user, str):
+                deps.slack.tell_directly(user, "Slack couldn't open the form just now; please "
+                                               "use the shortcut on the message again.")
+
+    deps.soon(open_modal)
+
+
 def _mine(deps: Deps, unit: Unit, user: str) -> str:
     rows = deps.service.open_cases_for(unit, user)
     if not rows:
@@ -107,3 +141,4 @@ def _mine(deps: Deps, unit: Unit, user: str) -> str:
 
 def register(app: App) -> None:
     app.command(COMMAND)(recover)
+    app.shortcut(Shortcut.OPEN_FROM_MESSAGE.value)(open_from_message)

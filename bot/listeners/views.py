@@ -17,7 +17,15 @@ from bot import effects as fx
 from bot.blocks import modals
 from bot.domain import money
 from bot.domain.errors import AlreadyDecided, DomainError
-from bot.domain.lifecycle import Case, CaseState, Customer, EventKind, Outcome, Reaction
+from bot.domain.lifecycle import (
+    Case,
+    CaseState,
+    Customer,
+    EventKind,
+    Outcome,
+    Reaction,
+    Source,
+)
 from bot.domain.playbook import CompensationType
 from bot.ids import Field
 from bot.ids import Message as Part
@@ -25,6 +33,7 @@ from bot.ids import View as ViewId
 from bot.listeners.actions import decision_effects, give
 from bot.listeners.common import Deps, Malformed, meta, meta_int
 from bot.recovery import AlreadyHandled, StorageError, StorageUnavailable, Unit
+from bot.values import MessageRef
 
 Errors = dict[str, str]
 
@@ -87,6 +96,13 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
         return
     assert playbook is not None and severity is not None
     channel = meta(view).get("channel") or ""
+    source = None
+    if meta(view).get("source"):
+        try:
+            ref = MessageRef.decode(meta(view)["source"])
+            source = Source(ref.channel, ref.ts)
+        except Malformed:
+            pass  # metadata we never wrote: the case opens without its link
     try:
         deps.service.open_case(
             unit, origin_key=view.get("id"), playbook_id=playbook.id, severity=severity,
@@ -94,7 +110,7 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
             summary=summary, opened_by=user, currency=deps.style.currency,
             order_ref=values.get(Field.ORDER_REF) or None,
             location=values.get(Field.LOCATION) or None, purchase_minor=purchase,
-            effects=lambda c: [fx.StartThread(c.id or 0, channel, user),
+            source=source, effects=lambda c: [fx.StartThread(c.id or 0, channel, user),
                                fx.CheckHotspot(c.location, c.opened_at)])
     except StorageUnavailable:
         _reject(ack, {Field.CUSTOMER: "Amends can't reach its database right now, so the case "

@@ -188,6 +188,14 @@ class FakeSlack:
                 self.triggers[trigger] = user
         return trigger
 
+    def say(self, user: str, channel: str, text: str) -> Posted:
+        """A person's message in a channel, as a customer's complaint is pasted in."""
+        with self._lock:
+            ts = self.new_ts()
+            posted = Posted(channel=channel, ts=ts, text=text, blocks=[], user=user)
+            self.messages[ts] = posted
+        return posted
+
     def new_ts(self) -> str:
         # Slack's ts: Unix seconds and a sequence, unique in a channel.
         return f"{int(self.clock())}.{next(self._ts):06d}"
@@ -368,6 +376,17 @@ class FakeSlack:
             return "msg_blocks_too_long"
         return None
 
+    def _refuse_chat_getPermalink(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/chat.getPermalink#errors: a channel the
+        # bot can't see, or a message not in it. No scope is required.
+        channel = str(args.get("channel", ""))
+        if channel in self.private:
+            return "channel_not_found"
+        posted = self.messages.get(str(args.get("message_ts", "")))
+        if posted is None or posted.channel != channel:
+            return "message_not_found"
+        return None
+
     def _refuse_chat_postEphemeral(self, args: dict[str, Any]) -> str | None:
         # https://docs.slack.dev/reference/methods/chat.postEphemeral#errors
         channel, user = str(args.get("channel", "")), str(args.get("user", ""))
@@ -448,6 +467,15 @@ class FakeSlack:
                                    blocks=args.get("blocks", []), thread_ts=args.get("thread_ts"),
                                    metadata=metadata if isinstance(metadata, dict) else None)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        # A reply's permalink carries its thread (the method's documented response).
+        channel, ts = str(args["channel"]), str(args["message_ts"])
+        link = f"https://shop.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        posted = self.messages[ts]
+        if posted.thread_ts and posted.thread_ts != ts:
+            link += f"?thread_ts={posted.thread_ts}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         posted = self.messages.get(args["ts"])

@@ -105,6 +105,18 @@ def block_action(*, user: str, action: dict[str, Any], message: dict[str, Any] |
     return payload
 
 
+def message_action(*, user: str, callback_id: str, channel: str, message: dict[str, Any],
+                   trigger: str | None = None) -> dict[str, Any]:
+    """A message shortcut, as Slack sends it
+    (https://docs.slack.dev/reference/interaction-payloads/shortcuts-interaction-payload)."""
+    return {"type": "message_action", "callback_id": callback_id, "team": TEAM,
+            "user": {"id": user, "team_id": TEAM["id"]}, "channel": {"id": channel,
+                                                                  "name": channel.lower()},
+            "message": message, "message_ts": message.get("ts"), "api_app_id": "A0AMENDS",
+            "token": "legacy", "trigger_id": trigger or new_trigger(),
+            "response_url": "http://127.0.0.1:9/actions/2", "action_ts": str(time.time())}
+
+
 def view_submission(*, user: str, view: dict[str, Any], trigger: str | None = None
                     ) -> dict[str, Any]:
     return {"type": "view_submission", "team": TEAM, "user": {"id": user, "team_id": TEAM["id"]},
@@ -128,7 +140,9 @@ def fill(view: dict[str, Any], answers: dict[str, str | None]) -> dict[str, Any]
         answer = answers.get(block_id)
         kind = element["type"]
         if kind == "plain_text_input":
-            state: dict[str, Any] = {"type": kind, "value": answer}
+            # What the form was opened with is submitted unless the person changed it.
+            typed = answer if block_id in answers else element.get("initial_value")
+            state: dict[str, Any] = {"type": kind, "value": typed}
         elif kind == "static_select":
             # A person picks what they see; tests may name the value instead.
             chosen = next((o for o in element["options"] if answer in (
