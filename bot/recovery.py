@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.domain import authority
 from bot.domain.compensation import CompensationPolicy
+from bot.domain.digest import WeekSoFar
 from bot.domain.lifecycle import (
     DEFAULT_FOLLOW_UP,
     Case,
@@ -31,9 +33,11 @@ from bot.domain.lifecycle import (
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.timeline import Entry
+from bot.domain.weeks import Week
 from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
 from bot.effects import Effect, Webhook, queue
 from storage import cases, request_keys, timeline
+from storage.digest import week_against_last
 
 T = TypeVar("T")
 # A request's or a job's unit of work: one session, handed to every use case it runs.
@@ -230,6 +234,17 @@ class RecoveryService:
             return (case, *timeline.page(session, case_id, page))
 
     # -- lists for people --------------------------------------------------------------
+
+    def week_so_far(self, session: Session, zone: ZoneInfo) -> WeekSoFar:
+        """This week from its start to now, against the same stretch of last week: the
+        digest's own figures (the same SQL), for leadership's Home tab."""
+        now = self.clock()
+        week = Week.containing(now, zone)
+        start, last_start = week.bounds(zone)[0], week.previous().bounds(zone)[0]
+        with session.begin():
+            this, last = week_against_last(session, (start, now),
+                                           (last_start, last_start + (now - start)))
+        return WeekSoFar(since=start, this=this, last=last)
 
     def open_cases_for(self, session: Session, user: str) -> list[CaseLine]:
         with session.begin():

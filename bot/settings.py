@@ -44,6 +44,7 @@ class Settings:
     recovery_channel: str | None = None
     leadership_channel: str | None = None
     managers: frozenset[str] = frozenset()
+    leaders: frozenset[str] = frozenset()  # who sees the week's picture on their Home tab
     manager_group: str | None = None
     staff_limit_minor: int = 2000
     currency: str = "USD"
@@ -123,6 +124,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
     take("AMENDS_LEADERSHIP_CHANNEL", "leadership_channel", _channel,
          "a Slack channel ID like C0123ABCD")
     take("AMENDS_MANAGERS", "managers", _managers,
+         "comma-separated Slack user IDs like U0123ABCD,U0456EFGH")
+    take("AMENDS_LEADERS", "leaders", _managers,
          "comma-separated Slack user IDs like U0123ABCD,U0456EFGH")
     take("AMENDS_MANAGER_GROUP", "manager_group", _group, "a Slack user group ID like S0123ABCD")
     currency = env.get("AMENDS_CURRENCY", "USD").upper()

@@ -80,6 +80,15 @@ class WeekFigures:
         return self.apologies / self.resolved if self.resolved else None
 
 
+@dataclass(frozen=True)
+class WeekSoFar:
+    """The current week up to now, and the same stretch of the week before."""
+
+    since: datetime
+    this: WeekFigures
+    last: WeekFigures
+
+
 HEADLINES = ("opened", "resolved", "median_recovery_s", "compensation_minor", "on_time_rate",
              "recovery_rate", "apology_share", "repeat_customers")
 

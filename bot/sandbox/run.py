@@ -58,6 +58,7 @@ def bot_environment(*, api_url: str, secret: str, port: int, database_url: str
             "SLACK_BOT_TOKEN": "xoxb-sandbox-0000000000", "SLACK_SIGNING_SECRET": secret,
             "SLACK_APP_TOKEN": "", "SLACK_API_URL": api_url, "PORT": str(port),
             "AMENDS_MANAGERS": managers, "AMENDS_MANAGER_GROUP": "",
+            "AMENDS_LEADERS": managers,  # the sandbox's managers see the week on Home too
             "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY", "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS",
             "AMENDS_ESCALATION_USER": "", "AMENDS_SCHEDULER": "off",
             # The sandbox prints what matters itself; the bot speaks up only about problems.

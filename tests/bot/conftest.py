@@ -31,6 +31,7 @@ from tests.conftest import T0
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 STAFF, STAFF2, MANAGER, MANAGER2, STRANGER = (
     "U0STAFF1", "U0STAFF2", "U0MGR001", "U0MGR002", "U0NOBODY")
+LEADER = "U0LEADER1"  # in AMENDS_LEADERS: sees the week's picture on Home
 SHOP_FLOOR, RECOVERY = "C0SHOPFLOOR", "C0RECOVERY"
 PEOPLE = {STAFF: "Alex", STAFF2: "Jo", MANAGER: "Morgan", MANAGER2: "Sam"}
 CHANNELS = {SHOP_FLOOR: "shop-floor", RECOVERY: "recovery"}
@@ -167,7 +168,7 @@ def make_settings(**overrides: str) -> Settings:
     env = {"SLACK_BOT_TOKEN": "xoxb-test-token-0000", "SLACK_SIGNING_SECRET": sr.SECRET,
            "AMENDS_MANAGERS": f"{MANAGER},{MANAGER2}", "AMENDS_STAFF_LIMIT": "20.00",
            "AMENDS_RECOVERY_CHANNEL": RECOVERY, "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS",
-           "AMENDS_CURRENCY": "USD", **overrides}
+           "AMENDS_CURRENCY": "USD", "AMENDS_LEADERS": LEADER, **overrides}
     return load_settings(env, dotenv_path=None)
 
 

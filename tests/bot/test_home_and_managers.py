@@ -8,7 +8,8 @@ from bot.managers import ManagerDirectory
 from bot.messaging import make_client
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack
-from tests.bot.conftest import MANAGER, STAFF, Harness
+from tests.bot.conftest import LEADER, MANAGER, STAFF, Harness
+from tests.bot.test_followthrough import resolve
 from tests.bot.test_journey import open_case, thread
 
 
@@ -36,6 +37,30 @@ def test_home_shows_staff_their_cases_and_managers_their_queue(harness: Harness)
     assert "Approvals waiting for you* (1)" in manager_home
     assert "$30.00 refund" in manager_home
     assert "Your follow-ups* (0)" in manager_home
+
+
+def test_leadership_sees_the_week_so_far_on_home(harness: Harness) -> None:
+    # Last week (T0 is a Monday morning): one case, resolved in 30 minutes.
+    last_week = open_case(harness)
+    harness.clock.advance(minutes=30)
+    resolve(harness, last_week)
+    harness.clock.advance(days=7)  # this week, the same stretch of it
+    first = open_case(harness, answers={"customer": "Robin <!here>", "contact": "r@x.io"})
+    compensation = thread(harness, first)[2]
+    harness.click(compensation, "compensation_option:major-2", user=STAFF)  # $15 voucher
+    open_case(harness, answers={"contact": "b@x.io"})
+    harness.clock.advance(minutes=30)
+
+    home = _home(harness, LEADER)
+    assert "*This week so far*" in home
+    assert "*Cases opened*\\n2 (last week 1)" in home
+    assert "$15.00 (last week $0.00)" in home
+    # The follow-up of last week's case is overdue by now, and whose it is.
+    assert f"*Overdue follow-ups* <@{MANAGER}> 1" in home
+    assert "*Oldest open cases*" in home and "Robin &lt;!here&gt;" in home
+    assert "<!here>" not in home
+    assert "This week so far" not in _home(harness, STAFF)  # leadership only
+    assert "This week so far" not in _home(harness, MANAGER)
 
 
 def test_new_case_button_on_home_opens_the_modal(harness: Harness) -> None:
