@@ -27,6 +27,8 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,7 +36,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.domain.weeks import Week  # noqa: E402
@@ -165,21 +167,31 @@ def measure(fn, *args):  # type: ignore[no-untyped-def]
     return result, statistics.median(runs), peak / 2**20
 
 
-def database(kind: str, n: int, tmp: Path):  # type: ignore[no-untyped-def]
+@contextmanager
+def database(kind: str, n: int, tmp: Path) -> Iterator[Engine]:
+    """A new, migrated, empty database of `kind` for `n` cases, gone afterwards."""
+    drop: Callable[[], None] | None = None
     if kind == "sqlite":
-        return db.make_engine(f"sqlite:///{tmp / f'bench-{n}.db'}"), None
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"amends_bench_{n}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
+        engine = db.make_engine(f"sqlite:///{tmp / f'bench-{n}.db'}")
+    else:
+        admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+        name = f"amends_bench_{n}"
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = db.make_engine(
+            make_url(POSTGRES).set(database=name).render_as_string(hide_password=False))
 
-    return db.make_engine(url), drop
+        def drop() -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        db.upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        if drop:
+            drop()
 
 
 def main() -> int:
@@ -197,9 +209,7 @@ def main() -> int:
     ok = True
     for kind in args.databases.split(","):
         for n in sizes:
-            engine, drop = database(kind, n, tmp)
-            try:
-                db.upgrade(engine)
+            with database(kind, n, tmp) as engine:
                 seeded = seed(engine, n)
                 sessions = db.make_sessions(engine)
                 (this, _last), digest_s, digest_mb = measure(digest_figures, sessions)
@@ -219,10 +229,6 @@ def main() -> int:
                 if kind == "sqlite" and n == sizes[-1]:
                     opened = this.opened
                     print(f"{'':<10}(the week holds {opened:,} opened cases at this size)")
-            finally:
-                engine.dispose()
-                if drop:
-                    drop()
     return 0 if ok else 1
 
 

@@ -35,8 +35,7 @@ TARGET_MS = 5.0
 
 
 def percentile(values: list[float], percent: int) -> float:
-    ranked = sorted(values)
-    return ranked[max(0, -(-len(ranked) * percent // 100) - 1)]
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def run(sessions, n: int) -> tuple[list[float], list[float], float]:  # type: ignore[no-untyped-def]
@@ -70,9 +69,7 @@ def main() -> int:
     ok = True
     for kind in args.databases.split(","):
         for n in (int(s) for s in args.sizes.split(",")):
-            engine, drop = database(kind, n, tmp)
-            try:
-                db.upgrade(engine)
+            with database(kind, n, tmp) as engine:
                 seed(engine, n)
                 lookups, baseline, earlier = run(db.make_sessions(engine), n)
                 p50, p99 = (percentile(lookups, p) * 1000 for p in (50, 99))
@@ -83,10 +80,6 @@ def main() -> int:
                       f"{statistics.median(lookups) / statistics.median(baseline):>6.1f}x"
                       f"{earlier:>9.1f}   {'within' if within else 'OVER'} {TARGET_MS:.0f} ms",
                       flush=True)
-            finally:
-                engine.dispose()
-                if drop:
-                    drop()
     return 0 if ok else 1
 
 

@@ -455,7 +455,7 @@ def _names(settings: Settings):  # type: ignore[no-untyped-def]
 def _case(args: argparse.Namespace, settings: Settings) -> int:
     import re
 
-    from storage import db
+    from storage import cases, db
     from storage.cases import CaseNotFound
     from storage.timeline import page
 
@@ -463,14 +463,12 @@ def _case(args: argparse.Namespace, settings: Settings) -> int:
     if found is None:
         print(f"'{args.reference}' is not a case reference like C-0042.", file=sys.stderr)
         return 2
-    from storage import cases
-
     engine = db.make_engine(settings.database_url)
     db.check_schema(engine)
     try:
         with db.make_sessions(engine).begin() as session:
             case = cases.read(session, int(found.group(1)))[0]
-            total, _page, entries = page(session, case.id or 0, None)
+            total, _first, entries = page(session, case, None)
     except CaseNotFound as exc:
         print(exc, file=sys.stderr)
         return 1

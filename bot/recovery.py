@@ -231,7 +231,7 @@ class RecoveryService:
         """The case, its event count, the page shown and that page's entries."""
         with session.begin():
             case = cases.read(session, case_id)[0]
-            return (case, *timeline.page(session, case_id, page))
+            return (case, *timeline.page(session, case, page))
 
     # -- lists for people --------------------------------------------------------------
 

@@ -171,3 +171,12 @@ class MessageRef:
         if not (_CHANNEL.match(channel) and _TS.match(ts)) or (author and not _USER.match(author)):
             raise Malformed()
         return cls(channel, ts, author or None)
+
+    @classmethod
+    def maybe(cls, value: object) -> MessageRef | None:
+        """The reference, or None when there is none or it is not one we made: a form
+        without its source still opens and still opens a case."""
+        try:
+            return cls.decode(value) if value else None
+        except Malformed:
+            return None

@@ -64,7 +64,7 @@ def _customer(case: Case) -> str:
 SUMMARY_SHOWN = 400  # characters of "What happened" on the card
 
 
-def history_text(history: CustomerHistory, style: Style, title: Callable[[str], str]) -> str:
+def history_text(history: CustomerHistory, title: Callable[[str], str]) -> str:
     """The customer's earlier cases: how many in a year, and the latest few."""
     count = history.count
     head = ("🔁 *Repeat customer* · " if history.repeat else "") + \
@@ -111,7 +111,7 @@ def case_card(case: Case, playbook: Playbook, style: Style,
                       if len(escape(case.summary)) > SUMMARY_SHOWN else None)
     blocks = [header(f"{_ref(case)} · {playbook.title}"), fields(*facts), summary]
     if history is not None and not history.empty:
-        blocks.append(section(history_text(history, style, title)))
+        blocks.append(section(history_text(history, title)))
     blocks.append(context(_progress(case, playbook, style)))
     ref = CaseRef(case.id or 0).encode()
     timeline = button("History", Action.SHOW_TIMELINE, ref)
@@ -355,7 +355,7 @@ def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Sty
     did.append("*Given:* " + ("; ".join(given) if given else "no compensation"))
     blocks.append(section("\n".join(did)))
     if history is not None and not history.empty:
-        blocks.append(section(history_text(history, style, title)))
+        blocks.append(section(history_text(history, title)))
     if playbook.follow_up.talking_points:
         blocks.append(section("*Talking points*\n" + "\n".join(
             f"• {escape(p)}" for p in playbook.follow_up.talking_points)))

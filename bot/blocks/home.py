@@ -39,14 +39,12 @@ def leadership(week: WeekSoFar, style: Style, on_time_goal: int) -> list[Block]:
     """The week's picture so far, from the digest's own figures: headlines against the same
     stretch of last week, whose follow-ups are overdue, and the oldest open cases."""
     this, last = week.this, week.last
+
     def count(n: float) -> str:
         return f"{int(n)}"
 
     def amount(n: float) -> str:
         return style.amount(int(n))
-
-    def duration(n: float) -> str:
-        return describe_short(n)
 
     blocks: list[Block] = [
         section(f"*This week so far* (since {date(week.since)}), against the same part of "
@@ -54,7 +52,7 @@ def leadership(week: WeekSoFar, style: Style, on_time_goal: int) -> list[Block]:
         fields(("Cases opened", _against(this.opened, last.opened, count)),
                ("Resolved", _against(this.resolved, last.resolved, count)),
                ("Median time to recover", _against(this.median_recovery_s,
-                                                   last.median_recovery_s, duration)),
+                                                   last.median_recovery_s, describe_short)),
                ("Compensation given", _against(this.compensation_minor,
                                                last.compensation_minor, amount)),
                (f"Follow-ups on time (goal {on_time_goal}%)",

@@ -279,8 +279,6 @@ def too_long(submitted: dict[str, str | None]) -> dict[str, str]:
             if (text := submitted.get(field)) is not None and len(text) > limit}
 
 
-
-
 def timeline(case: Case, total: int, page: int, entries: list[Entry]) -> dict[str, Any]:
     """The case's History, read-only: who did what and when, a page of events at a time,
     oldest first, with Earlier and Later to move through it."""

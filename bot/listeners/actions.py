@@ -355,10 +355,7 @@ def playbook_picked(ack: Ack, body: dict[str, Any], client: WebClient, deps: Dep
     view = body["view"]
     values = modals.values(view)
     chosen = deps.library.get(values.get(Field.PLAYBOOK) or "")
-    try:
-        source = MessageRef.decode(meta(view)["source"]) if meta(view).get("source") else None
-    except Malformed:
-        source = None
+    source = MessageRef.maybe(meta(view).get("source"))
     deps.soon(lambda: _update_view(client, view, modals.new_case(
         deps.library, chosen=chosen, text=values.get(Field.WHAT_HAPPENED) or "",
         channel=meta(view).get("channel", ""), unmatched=False, style=deps.style,

@@ -15,7 +15,7 @@ from bot.blocks.text import date, escape, mrkdwn
 from bot.ids import Shortcut
 from bot.listeners.common import Deps, log
 from bot.recovery import StorageUnavailable, Unit
-from bot.values import Malformed, MessageRef
+from bot.values import MessageRef
 
 COMMAND = "/recover"
 
@@ -102,15 +102,14 @@ def open_from_message(ack: Ack, shortcut: dict[str, Any], client: WebClient, dep
     text (read as /recover reads its text) and the playbook it suggests. The case opens in
     the message's channel, and its card links back to the message."""
     ack()
+
     def part(name: str) -> dict[str, Any]:  # the payload is untrusted: shapes are checked
         found = shortcut.get(name)
         return found if isinstance(found, dict) else {}
 
     message, channel, user = part("message"), part("channel").get("id"), part("user").get("id")
-    try:
-        source = MessageRef.decode(f"{channel}:{message.get('ts')}:{message.get('user') or ''}")
-    except Malformed:
-        source = None  # not a message we can link to: the form opens all the same
+    # Not a message we can link to: the form opens all the same, without the link.
+    source = MessageRef.maybe(f"{channel}:{message.get('ts')}:{message.get('user') or ''}")
     text = readable(str(message.get("text") or "")).strip()
 
     def open_modal() -> None:

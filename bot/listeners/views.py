@@ -96,13 +96,8 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
         return
     assert playbook is not None and severity is not None
     channel = meta(view).get("channel") or ""
-    source = None
-    if meta(view).get("source"):
-        try:
-            ref = MessageRef.decode(meta(view)["source"])
-            source = Source(ref.channel, ref.ts)
-        except Malformed:
-            pass  # metadata we never wrote: the case opens without its link
+    ref = MessageRef.maybe(meta(view).get("source"))
+    source = Source(ref.channel, ref.ts) if ref else None
     try:
         deps.service.open_case(
             unit, origin_key=view.get("id"), playbook_id=playbook.id, severity=severity,
