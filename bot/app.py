@@ -30,9 +30,11 @@ from bot.listeners import actions, commands, events, views
 from bot.listeners.common import Deps
 from bot.managers import ManagerDirectory
 from bot.messaging import Slack
-from bot.recovery import RecoveryService, utc_now
+from bot.recovery import RecoveryService, SurveyPlan, utc_now
 from bot.settings import Settings
 from bot.slack_pacing import PacedClient
+from bot.surveys.links import SurveyLinks
+from bot.surveys.page import SurveyPage
 from bot.work import Background, RequestGate
 from storage import db
 
@@ -67,6 +69,7 @@ class Assembly:
     deps: Deps
     outbox: OutboxWorker
     jobs: JobContext
+    survey: SurveyPage | None = None  # served at /r/<token> when surveys are on
 
     @property
     def inbox(self) -> Inbox:
@@ -94,6 +97,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
     slack = Slack(client, recovery_channel=settings.recovery_channel)
     style = Style(currency=settings.currency, staff_limit_minor=settings.staff_limit_minor,
                   timezone=settings.timezone)
+    links = (SurveyLinks(settings.public_url or "", settings.survey_secret or "")
+             if settings.surveys else None)
     wake = threading.Event()  # set after a commit that queued deliveries
     jobs = make_jobs(settings, sessions=sessions, library=library, managers=managers,
                      notify=wake.set)
@@ -101,7 +106,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
         sessions=sessions, slack=slack, jobs=jobs, clock=clock,
         render=Renderer(library=library, style=style, names=slack.name,
                         deciders=lambda requester: deciders(
-                            managers.all(), besides=requester, group=managers.group)),
+                            managers.all(), besides=requester, group=managers.group),
+                        links=links),
         webhook=WebhookTarget(settings.webhook_url, settings.webhook_secret or "")
         if settings.webhook_url else None)
     # What changes write to the outbox is delivered by this worker (started by the server;
@@ -117,7 +123,10 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
                 service=RecoveryService(
                     library=library, policy=policy, clock=clock,
                     follow_up_window=timedelta(hours=settings.follow_up_hours),
-                    notify=wake.set, webhooks=bool(settings.webhook_url)),
+                    notify=wake.set, webhooks=bool(settings.webhook_url),
+                    surveys=SurveyPlan(links, timedelta(days=settings.survey_days),
+                                       on_resolve=settings.survey_on_resolve)
+                    if links is not None else None),
                 sessions=sessions, slack=slack, style=style, managers=managers,
                 library=library,
                 work=Background(executor=work_executor, threads=WORK_THREADS,
@@ -163,4 +172,6 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
 
     for module in (commands, actions, views, events):
         module.register(app)
-    return Assembly(app=app, deps=deps, outbox=worker, jobs=jobs)
+    survey = (SurveyPage(deps.service, sessions, shop=settings.shop_name)
+              if links is not None else None)
+    return Assembly(app=app, deps=deps, outbox=worker, jobs=jobs, survey=survey)

@@ -173,6 +173,16 @@ class FollowUpNote(CaseEffect):
     by: str
 
 
+@_kind("survey_note")
+@dataclasses.dataclass(frozen=True)
+class SurveyNote(CaseEffect):
+    """The customer's survey answer told in the thread (a low one to the staff member and
+    the manager by name)."""
+
+    survey: int
+    reopened: bool = False
+
+
 @_kind("cancelled_note")
 @dataclasses.dataclass(frozen=True)
 class CancelledNote(CaseEffect):

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -32,11 +33,14 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.survey import Answer, Survey
 from bot.domain.timeline import Entry
 from bot.domain.weeks import Week
 from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
-from bot.effects import Effect, Webhook, queue
-from storage import cases, request_keys, timeline
+from bot.effects import Effect, FollowUpDMUpdate, Refresh, SurveyNote, Webhook, queue
+from bot.ids import Message as Part
+from bot.surveys.links import LinkRefused, SurveyLinks
+from storage import cases, request_keys, surveys, timeline
 from storage.digest import week_against_last
 
 T = TypeVar("T")
@@ -106,16 +110,45 @@ class Context:
 
 # The changes the shop's own systems hear about (AMENDS_WEBHOOK_URL).
 WEBHOOK_EVENTS = {EventKind.OPENED, EventKind.COMPENSATION_APPROVED, EventKind.RESOLVED,
-                  EventKind.FOLLOWED_UP, EventKind.REOPENED, EventKind.CANCELLED}
+                  EventKind.FOLLOWED_UP, EventKind.REOPENED, EventKind.CANCELLED,
+                  EventKind.SURVEY_ANSWERED}
 
 
-def webhook_event(case: Case, event: CaseEvent) -> dict[str, Any]:
-    return {"event": f"case.{event.kind.value}", "case": case.reference, "case_id": case.id,
+def webhook_event(case: Case, event: CaseEvent,
+                  survey: dict[str, str] | None = None) -> dict[str, Any]:
+    body = {"event": f"case.{event.kind.value}", "case": case.reference, "case_id": case.id,
             "at": event.at.isoformat(), "actor": event.actor, "data": event.data,
-            "playbook": case.playbook_id, "severity": case.severity, "state": case.state.value,
+            "playbook": case.playbook_id, "severity": case.severity,
+            "state": case.state.value,
             "customer": {"name": case.customer.name, "contact": case.customer.contact},
             "order_ref": case.order_ref, "location": case.location,
             "purchase_minor": case.purchase_minor, "currency": case.currency}
+    if survey is not None:
+        body["survey"] = survey  # the link for the shop's own systems to send the customer
+    return body
+
+
+@dataclass(frozen=True)
+class SurveyPlan:
+    """When customers are asked (at the follow-up; at resolving too, if set), for how long
+    a link stays open, and how links are made."""
+
+    links: SurveyLinks
+    lasts: timedelta
+    on_resolve: bool = False
+
+    def asks_after(self, kinds: set[EventKind]) -> bool:
+        return EventKind.FOLLOWED_UP in kinds or (self.on_resolve and EventKind.RESOLVED in kinds)
+
+
+class SurveyAnswer(StrEnum):
+    """How an answer from the survey page went; only the first two record anything."""
+
+    RECORDED = "recorded"
+    REOPENED = "reopened"  # recorded, and the closed case reopened
+    ALREADY = "already"  # answered before: nothing recorded
+    EXPIRED = "expired"
+    INVALID = "invalid"  # not a link Amends made
 
 
 @translate_storage_errors
@@ -131,6 +164,7 @@ class RecoveryService:
     follow_up_window: timedelta = DEFAULT_FOLLOW_UP
     notify: Callable[[], None] = lambda: None  # wakes the outbox worker after a commit
     webhooks: bool = False  # queue a webhook event for each case change worth telling
+    surveys: SurveyPlan | None = None  # None: customers are not asked (no AMENDS_PUBLIC_URL)
 
     def playbook(self, playbook_id: str) -> Playbook:
         playbook = self.library.get(playbook_id)
@@ -195,7 +229,9 @@ class RecoveryService:
                 result = apply(case, context)
                 events = list(case.new_events)
                 cases.save(session, case, row)
-                self._enqueue(session, case, effects(case, result) if effects else [], events)
+                survey = self._ask_customer(session, case, events, context.now)
+                self._enqueue(session, case, effects(case, result) if effects else [], events,
+                              survey)
                 if key is not None:
                     request_keys.record(session, key, case_id=case_id, now=context.now)
         except IntegrityError:
@@ -211,16 +247,81 @@ class RecoveryService:
         with session.begin():
             return request_keys.seen(session, key)
 
+    def _ask_customer(self, session: Session, case: Case, events: list[CaseEvent],
+                      now: datetime) -> Survey | None:
+        """A survey for the customer once the case is followed up (or resolved, if set):
+        in the change's own transaction, so the link and the change are one."""
+        plan = self.surveys
+        if plan is None or case.id is None or not plan.asks_after({e.kind for e in events}):
+            return None
+        return surveys.issue(session, case.id, now=now, lasts=plan.lasts)
+
     def _enqueue(self, session: Session, case: Case, effects: list[Effect],
-                 events: list[CaseEvent]) -> None:
+                 events: list[CaseEvent], survey: Survey | None = None) -> None:
         now = self.clock()
         for effect in effects:
             queue(session, effect, now=now)
         if self.webhooks:
+            link = None
+            if survey is not None and self.surveys is not None:
+                link = {"url": self.surveys.links.url(survey),
+                        "expires_at": survey.expires_at.isoformat()}
             for event in events:
                 if event.kind in WEBHOOK_EVENTS:
-                    queue(session, Webhook(case_id=case.id, event=webhook_event(case, event)),
-                          now=now)
+                    asks = link if event.kind in (EventKind.FOLLOWED_UP,
+                                                  EventKind.RESOLVED) else None
+                    queue(session, Webhook(case_id=case.id,
+                                           event=webhook_event(case, event, asks)), now=now)
+
+    def answer_survey(self, session: Session, token: str, answer: Answer) -> SurveyAnswer:
+        """The customer's answer from the survey page: recorded once, on the case's
+        timeline, told in its thread; a low score reopens a closed case."""
+        plan, now = self.surveys, self.clock()
+        if plan is None:
+            return SurveyAnswer.INVALID
+        try:
+            ticket = plan.links.read(token, now)
+        except LinkRefused as refused:
+            return SurveyAnswer.EXPIRED if refused.expired else SurveyAnswer.INVALID
+        with session.begin():
+            survey = surveys.get(session, ticket.survey_id)
+            if survey is None or survey.nonce != ticket.nonce:
+                return SurveyAnswer.INVALID
+            logs.case_id.set(survey.case_id)
+            case, row = cases.load(session, survey.case_id, for_update=True)
+            # The conditional write decides: of two answers racing, one gets here.
+            if not surveys.answer(session, survey.id, survey.nonce, answer, now=now):
+                return SurveyAnswer.EXPIRED if survey.expired(now) else SurveyAnswer.ALREADY
+            reopened = case.record_survey(survey=survey.id, answer=answer, at=now)
+            events = list(case.new_events)
+            cases.save(session, case, row)
+            told: list[Effect] = [SurveyNote(survey.case_id, survey.id, reopened)]
+            if case.follow_ups:
+                told.append(FollowUpDMUpdate(survey.case_id, case.follow_ups[-1].number))
+            if reopened:  # every message of the walkthrough live again
+                told.append(Refresh(survey.case_id, (Part.APOLOGY, Part.FIX,
+                                                     Part.COMPENSATION)))
+            self._enqueue(session, case, told, events)
+        self.notify()
+        return SurveyAnswer.REOPENED if reopened else SurveyAnswer.RECORDED
+
+    def survey_state(self, session: Session, token: str) -> SurveyAnswer | None:
+        """What the page should show for a link before it is answered: None when the
+        question can be asked, else why not. Reads only."""
+        plan, now = self.surveys, self.clock()
+        if plan is None:
+            return SurveyAnswer.INVALID
+        try:
+            ticket = plan.links.read(token, now)
+        except LinkRefused as refused:
+            return SurveyAnswer.EXPIRED if refused.expired else SurveyAnswer.INVALID
+        with session.begin():
+            survey = surveys.get(session, ticket.survey_id)
+        if survey is None or survey.nonce != ticket.nonce:
+            return SurveyAnswer.INVALID
+        if survey.answered_at is not None:
+            return SurveyAnswer.ALREADY
+        return SurveyAnswer.EXPIRED if survey.expired(now) else None
 
     def get(self, session: Session, case_id: int) -> Case:
         with session.begin():

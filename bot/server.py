@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import atexit
 import gc
-import io
 import json
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -28,6 +26,8 @@ from bot.messaging import make_client
 from bot.recovery import utc_now
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+from bot.surveys.page import SurveyPage
+from bot.web_body import read_body
 from bot.work import RequestGate
 from storage import db
 
@@ -43,9 +43,15 @@ class StartupError(Exception):
     """Something the operator must fix before Amends can serve; the message says what."""
 
 
+class Prepared(NamedTuple):
+    app: App
+    engine: Any
+    survey: SurveyPage | None  # the customer survey's page, when AMENDS_PUBLIC_URL is set
+
+
 def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate | None = None,
-            background: bool = True) -> tuple[App, Any]:
-    """Check everything an operator can get wrong, then build the App. Returns (app, engine).
+            background: bool = True) -> Prepared:
+    """Check everything an operator can get wrong, then build the App.
 
     With `background`, this process also runs the outbox worker (delivering what changes
     queued) and, with AMENDS_SCHEDULER on, the reminders and the weekly digest.
@@ -73,6 +79,11 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
                          socket_mode=socket_mode, gate=gate)
     except Exception as exc:  # Bolt checks the token with auth.test at construction
         raise StartupError(_auth_failure(exc, settings)) from None
+    if settings.surveys:
+        log.info("customer surveys are on: links point at %s/r/…", settings.public_url)
+    else:
+        log.info("customer surveys are off: set AMENDS_PUBLIC_URL (an address customers can "
+                 "reach) and AMENDS_SURVEY_SECRET to ask customers whether it was put right")
     if background:
         parts.outbox.start()
         # On shutdown, finish the delivery in hand; the rest waits safely in the database.
@@ -82,7 +93,7 @@ def prepare(settings: Settings, *, socket_mode: bool = False, gate: RequestGate 
         if settings.scheduler:
             scheduler = Scheduler(parts.jobs, clock=utc_now).start()
             atexit.register(scheduler.stop)
-    return parts.app, engine
+    return Prepared(parts.app, engine, parts.survey)
 
 
 def _auth_failure(exc: Exception, settings: Settings) -> str:
@@ -107,67 +118,17 @@ def _auth_failure(exc: Exception, settings: Settings) -> str:
     return f"Slack could not check the bot token ({type(exc).__name__}: {exc})."
 
 
-# Slack's payloads are a few KB (a submitted modal with its whole view, tens of KB). The body
-# is read before the signature can be checked, so whoever can reach the port decides its
-# size and pace: cap both, or a slow or huge body holds a request thread and its memory.
-MAX_BODY_BYTES = 1024 * 1024
-BODY_SECONDS = 10.0
-
-
-def _refuse(start_response: StartResponse, status: str, message: str) -> Iterable[bytes]:
-    body = json.dumps({"error": message}).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body))), ("Connection", "close")])
-    return [body]
-
-
-def _read_body(environ: dict[str, Any], start_response: StartResponse
-               ) -> Iterable[bytes] | None:
-    """Read the body under the size and time caps into environ; or the refusal to send."""
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    if not length_text.isdigit():
-        return _refuse(start_response, "411 Length Required", "a Content-Length is required")
-    length = int(length_text)
-    if length > MAX_BODY_BYTES:
-        return _refuse(start_response, "413 Content Too Large",
-                       f"bodies are limited to {MAX_BODY_BYTES} bytes")
-    sock = environ.get("gunicorn.socket")
-    deadline = time.monotonic() + BODY_SECONDS
-    chunks: list[bytes] = []
-    received = 0
-    stream = environ["wsgi.input"]
-    try:
-        while received < length:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            if sock is not None:
-                sock.settimeout(left)  # each read waits at most until the deadline
-            chunk = stream.read(min(65536, length - received))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            received += len(chunk)
-    except (TimeoutError, OSError):
-        return _refuse(start_response, "408 Request Timeout",
-                       f"the body did not arrive within {BODY_SECONDS:.0f} seconds")
-    finally:
-        if sock is not None:
-            sock.settimeout(None)
-    if received < length:
-        return _refuse(start_response, "400 Bad Request", "the body is shorter than declared")
-    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
-    return None
-
-
-def wsgi_app(app: App, engine: Any, gate: RequestGate | None = None
+def wsgi_app(app: App, engine: Any, survey: SurveyPage | None = None,
+             gate: RequestGate | None = None
              ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     handler = SlackRequestHandler(app)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if survey is not None and survey.handles(path):
+            return survey(environ, start_response)
         if path == "/slack/events" and method == "POST":
-            refused = _read_body(environ, start_response)
+            refused = read_body(environ, start_response)
             if refused is not None:
                 return refused
             if gate is None:
@@ -254,21 +215,27 @@ def _socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     try:
-        app, _engine = prepare(settings, socket_mode=True)
+        app, engine, survey = prepare(settings, socket_mode=True)
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2
-    # Health checks still need an address: serve /healthz alone (the events come over the
-    # socket, unsigned, so /slack/events must not be reachable over HTTP in this mode).
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    # Health checks still need an address: serve /healthz and the survey page alone (the
+    # events come over the socket, unsigned, so /slack/events must not be reachable over
+    # HTTP in this mode).
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     class Quiet(WSGIRequestHandler):
-        timeout = 5  # a client that stalls can't hold the health check's one thread
+        timeout = 5  # a client that stalls holds only its own thread, and not for long
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    health = make_server("0.0.0.0", settings.port, health_app(_engine), handler_class=Quiet)
+    class Threaded(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    health = make_server("0.0.0.0", settings.port, health_app(engine, survey),
+                         server_class=Threaded, handler_class=Quiet)
     threading.Thread(target=health.serve_forever, name="amends-health", daemon=True).start()
     log.info("connecting to Slack in Socket Mode; health check on :%s/healthz", settings.port)
     # slack_sdk's built-in socket client notices a connection dropped without a close frame
@@ -279,8 +246,11 @@ def _socket_mode(settings: Settings) -> int:
     return 0
 
 
-def health_app(engine: Any) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def health_app(engine: Any, survey: SurveyPage | None = None
+               ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if survey is not None and survey.handles(environ.get("PATH_INFO", "")):
+            return survey(environ, start_response)
         if environ.get("PATH_INFO") == "/healthz":
             return _health(engine, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])

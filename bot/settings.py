@@ -64,12 +64,23 @@ class Settings:
     scheduler: bool = True
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    # The customer survey: on only with an address customers can reach (AMENDS_PUBLIC_URL).
+    public_url: str | None = None
+    survey_secret: str | None = field(default=None, repr=False)
+    survey_days: int = 14
+    survey_on_resolve: bool = False
+    shop_name: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
 
     def secrets(self) -> list[str]:
         return [s for s in (self.slack_bot_token, self.slack_signing_secret,
-                            self.slack_app_token, self.webhook_secret) if s]
+                            self.slack_app_token, self.webhook_secret,
+                            self.survey_secret) if s]
+
+    @property
+    def surveys(self) -> bool:
+        return self.public_url is not None and self.survey_secret is not None
 
     @property
     def staff_limit_text(self) -> str:
@@ -157,6 +168,17 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if "webhook_url" in kwargs and "webhook_secret" not in kwargs and not problems:
         problems.append("AMENDS_WEBHOOK_SECRET is not set: webhooks are signed with it, so "
                         "set one (16+ characters) when AMENDS_WEBHOOK_URL is set")
+    take("AMENDS_PUBLIC_URL", "public_url", _public_url,
+         "the https:// address customers reach Amends at, like https://amends.example.com")
+    take("AMENDS_SURVEY_SECRET", "survey_secret", _webhook_secret,
+         "a random secret of at least 16 characters (python3 -c 'import secrets; "
+         "print(secrets.token_urlsafe(32))')")
+    take("AMENDS_SURVEY_DAYS", "survey_days", _survey_days, "a whole number of days, 1 to 90")
+    take("AMENDS_SURVEY_ON_RESOLVE", "survey_on_resolve", _switch, "on or off")
+    take("AMENDS_SHOP_NAME", "shop_name", _shop_name, "the shop's name, up to 80 characters")
+    if "public_url" in kwargs and "survey_secret" not in kwargs and not problems:
+        problems.append("AMENDS_SURVEY_SECRET is not set: survey links are signed with it, so "
+                        "set one (16+ random characters) when AMENDS_PUBLIC_URL is set")
     take("AMENDS_LOG_LEVEL", "log_level", _log_level, "DEBUG, INFO, WARNING or ERROR")
     take("AMENDS_LOG_FORMAT", "log_json", _log_format, "text or json")
     if problems:
@@ -168,7 +190,7 @@ def _shown(name: str, value: str) -> str:
     # Never echo a secret back, even a malformed one.
     if "TOKEN" in name or "SECRET" in name:
         return value[:5] + "…" if len(value) > 5 else "…"
-    if name in ("DATABASE_URL", "AMENDS_WEBHOOK_URL"):
+    if name in ("DATABASE_URL", "AMENDS_WEBHOOK_URL", "AMENDS_PUBLIC_URL"):
         from bot import redact
 
         return redact.database_url(value) if name == "DATABASE_URL" else redact.endpoint(value)
@@ -325,6 +347,27 @@ def _switch(value: str) -> bool:
 
 def _url_plain(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError("")
+    return value
+
+
+def _public_url(value: str) -> str:
+    """Where customers open their survey: no query or fragment (the token is appended)."""
+    # No <, > or | either: the link goes into mrkdwn as <url>.
+    if not re.match(r"^https?://[^\s/?#<>|]+(/[^\s?#<>|]*)?$", value) or len(value) > 200:
+        raise ValueError("")
+    return value.rstrip("/")
+
+
+def _survey_days(value: str) -> int:
+    days = int(value)
+    if not 1 <= days <= 90:
+        raise ValueError("")
+    return days
+
+
+def _shop_name(value: str) -> str:
+    if len(value) > 80 or any(ord(c) < 32 for c in value):
         raise ValueError("")
     return value
 

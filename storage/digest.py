@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, aliased
 from bot.domain.digest import CaseLine, CompensationTotal, Count, WeekFigures
 from bot.domain.history import REPEAT_WINDOW
 from bot.domain.lifecycle import OPEN_STATES, CompensationStatus, Reaction
-from storage.models import CaseRow, CompensationRow, FollowUpRow
+from bot.domain.survey import LOW, PUT_RIGHT
+from bot.domain.timeline import score as score_label
+from storage.models import CaseRow, CompensationRow, FollowUpRow, SurveyRow
 
 RECOVERED = [Reaction.DELIGHTED.value, Reaction.SATISFIED.value]
 
@@ -103,7 +105,18 @@ def week_figures(session: Session, start: datetime, end: datetime, *,
             earlier.opened_at < CaseRow.opened_at,
             earlier.opened_at >= start - REPEAT_WINDOW).exists())) or 0
 
+    # The customers' own view: each answer once, in the week it arrived.
+    sent, sent_answered = session.execute(select(
+        func.count(), func.count(SurveyRow.answered_at)).where(
+        SurveyRow.created_at >= start, SurveyRow.created_at < end)).one()
+    answered_in = and_(SurveyRow.answered_at >= start, SurveyRow.answered_at < end)
+    answers, put_right = session.execute(select(
+        func.count(), func.count(case((SurveyRow.score >= PUT_RIGHT, 1)))).where(
+        answered_in)).one()
+
     figures = WeekFigures(
+        surveys_sent=sent, surveys_answered=sent_answered, survey_answers=answers,
+        survey_put_right=put_right,
         opened=opened, resolved=resolved, median_recovery_s=median, p90_recovery_s=p90,
         compensation=compensation, approvals=approvals, denials=denials,
         follow_ups_due=due, follow_ups_on_time=on_time, follow_ups_late=late,
@@ -145,8 +158,21 @@ def week_figures(session: Session, start: datetime, end: datetime, *,
                    .join(CaseRow, CaseRow.id == FollowUpRow.case_id)
                    .where(done_in, FollowUpRow.reaction == Reaction.STILL_UNHAPPY.value)
                    .order_by(FollowUpRow.done_at).limit(5))]
+    # The five first low answers, then their cases by id: the limit applies before the join,
+    # so no plan can start from the cases table.
+    lows = (select(SurveyRow.case_id, SurveyRow.answered_at, SurveyRow.score,
+                   SurveyRow.comment)
+            .where(answered_in, SurveyRow.score <= LOW)
+            .order_by(SurveyRow.answered_at).limit(5).subquery())
+    low = [CaseLine(case_id=i, customer=name, at=_known(at),
+                    detail=score_label(score) + (f": {comment[:300]}" if comment else ""))
+           for i, name, at, score, comment in session.execute(
+               select(CaseRow.id, CaseRow.customer_name, lows.c.answered_at, lows.c.score,
+                      lows.c.comment)
+               .join(CaseRow, CaseRow.id == lows.c.case_id)
+               .order_by(lows.c.answered_at))]
     return replace(
-        figures,
+        figures, low_scores=low,
         by_playbook=_counts(session, CaseRow.playbook_id, opened_in),
         by_location=_counts(session, CaseRow.location, opened_in, limit=10),
         outcomes=_counts(session, CaseRow.reaction, resolved_in),

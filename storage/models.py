@@ -234,6 +234,27 @@ class FollowUpRow(Base):
                       Index("ix_follow_ups_due_at_done_at", "due_at", "done_at"))
 
 
+class SurveyRow(Base):
+    """A survey sent to a customer: its link is signed over (id, nonce, expires_at), and it
+    is answered at most once (the answer is written only where answered_at is still NULL)."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(32))  # random, so an id alone is no link
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    score: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_surveys_case_id", "case_id", "id"),
+                      # the digest: surveys sent in a week, answers received in a week
+                      Index("ix_surveys_created_at", "created_at", "answered_at"),
+                      Index("ix_surveys_answered_at", "answered_at", "score"))
+
+
 class SentDigestRow(Base):
     """One row per week and channel: the claim that makes the digest go out exactly once."""
 

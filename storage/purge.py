@@ -12,11 +12,11 @@ from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from bot.domain.lifecycle import OPEN_STATES
-from storage.models import CaseRow, EventRow, FollowUpRow
+from storage.models import CaseRow, EventRow, FollowUpRow, SurveyRow
 
 REMOVED = "(removed)"
 # Event data keys that hold free text a person typed.
-FREE_TEXT = ("note", "notes", "action_taken", "reason", "label")
+FREE_TEXT = ("note", "notes", "action_taken", "reason", "label", "comment")
 
 
 def count(session: Session, before: datetime) -> int:
@@ -39,6 +39,9 @@ def purge(session: Session, before: datetime) -> int:
                 "synchronize_session": False})
         session.execute(update(FollowUpRow).where(FollowUpRow.case_id.in_(chunk))
                         .values(note=None), execution_options={"synchronize_session": False})
+        # A customer's own words go too; their score stays, as the reactions do.
+        session.execute(update(SurveyRow).where(SurveyRow.case_id.in_(chunk))
+                        .values(comment=None), execution_options={"synchronize_session": False})
         # Event data is JSON; its free-text keys are blanked row by row (a batch job).
         for event in session.scalars(select(EventRow).where(EventRow.case_id.in_(chunk))):
             if any(event.data.get(key) for key in FREE_TEXT):

@@ -35,6 +35,7 @@ from bot.domain.lifecycle import (
     Reaction,
 )
 from bot.domain.playbook import Playbook
+from bot.domain.survey import QUESTION, Survey
 from bot.ids import Action
 from bot.values import CaseRef, CompensationRef, FollowUpRef, OptionPick, Snooze, StepTick
 
@@ -312,6 +313,49 @@ def follow_up_note(case: Case, follow_up: FollowUp, *, by: str) -> Message:
                        f"it up again.{quoted}", f"{_ref(case)} reopened")
 
 
+@dataclass(frozen=True)
+class SurveyLink:
+    """A case's survey as its messages show it, with the link a manager may send."""
+
+    survey: Survey
+    url: str
+    expired: bool = False
+
+
+def survey_note(case: Case, survey: Survey, *, reopened: bool) -> Message:
+    """The customer's answer told in the thread; a low one names who must act."""
+    answer = survey.answer
+    if answer is None:
+        raise ValueError(f"survey {survey.id} has no answer")
+    said = f"the customer answered “{QUESTION}” with *{answer.label}*"
+    quoted = "\n" + quote(mrkdwn(answer.comment, 500)) if answer.comment else ""
+    manager = case.follow_ups[-1].manager if case.follow_ups else case.manager
+    if not answer.low:
+        return thread_note(f"📝 On {_ref(case)}, {said}.{quoted}",
+                           f"{_ref(case)}: the customer answered {answer.label}")
+    people = " ".join(mention(u) for u in dict.fromkeys(
+        u for u in (case.opened_by, manager) if u))
+    if reopened:
+        then = f"so {_ref(case)} is reopened. Please pick it up again."
+    elif case.state is CaseState.FOLLOW_UP_DUE:
+        then = "and the follow-up in person is still due: hear them out."
+    else:
+        then = "please look at it again."
+    return thread_note(f"{people} {said}, {then}{quoted}",
+                       f"{_ref(case)}: the customer answered {answer.label}")
+
+
+def _survey_text(link: SurveyLink) -> str:
+    answer = link.survey.answer
+    if answer is not None:
+        words = "\n" + quote(mrkdwn(answer.comment, 500)) if answer.comment else ""
+        return f"*The customer answered “{QUESTION}”:* {answer.label}{words}"
+    if link.expired:
+        return f"*Survey:* the link expired on {date(link.survey.expires_at)} unanswered."
+    return (f"*Ask the customer: {QUESTION}* Send them this link in your own words; it "
+            f"works once, until {date(link.survey.expires_at)}:\n<{link.url}>")
+
+
 def cancelled_note(case: Case, *, by: str, reason: str) -> Message:
     return thread_note(f"Cancelled by {mention(by)}: {mrkdwn(reason, 300)}",
                        f"{_ref(case)} cancelled")
@@ -319,7 +363,8 @@ def cancelled_note(case: Case, *, by: str, reason: str) -> Message:
 
 def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Style,
                  history: CustomerHistory | None = None,
-                 title: Callable[[str], str] = str) -> Message:
+                 title: Callable[[str], str] = str, survey: SurveyLink | None = None
+                 ) -> Message:
     """The manager's nudge to close the loop with the customer in person."""
     outcome = case.outcome
     given = [f"{style.amount(c.amount_minor)} {c.type.label} ({escape(c.label)})"
@@ -375,5 +420,7 @@ def follow_up_dm(case: Case, playbook: Playbook, follow_up: FollowUp, style: Sty
         note = f": {mrkdwn(follow_up.note, 500)}" if follow_up.note else ""
         blocks.append(context(f"✓ Followed up by {mention(follow_up.done_by)} "
                               f"{date(follow_up.done_at)}. Customer: {felt}{note}"))
+    if survey is not None:
+        blocks.append(section(_survey_text(survey)))
     return message(f"Follow up in person with {escape(case.customer.name)} ({_ref(case)}) by "
                    f"{follow_up.due_at.astimezone(style.timezone):%a %d %b %H:%M}", blocks)

@@ -31,7 +31,7 @@ from bot.jobs import alerts, digest
 from bot.jobs.context import JobContext
 from bot.messaging import Attempt, Slack
 from bot.messaging import attempt as current_attempt
-from storage import cases
+from storage import cases, surveys
 from storage.history import customer_history
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ class Deliverer:
             fx.ApprovalRequest: self.approval_request, fx.Decision: self.decision,
             fx.WithdrawApprovals: self.withdraw_approvals,
             fx.ResolvedNote: self.resolved_note, fx.FollowUpNote: self.follow_up_note,
-            fx.CancelledNote: self.cancelled_note,
+            fx.CancelledNote: self.cancelled_note, fx.SurveyNote: self.survey_note,
             fx.FollowUpDM: self.follow_up_dm, fx.FollowUpDMUpdate: self.follow_up_dm_update,
             fx.FollowUpReminder: self.follow_up_reminder,
             fx.FollowUpEscalation: self.follow_up_escalation,
@@ -197,6 +197,14 @@ class Deliverer:
         self.slack.reply(*seen.posted_thread(), case_messages.follow_up_note(
             seen.case, _follow_up(seen.case, e.number), by=e.by))
 
+    def survey_note(self, session: Session, e: fx.SurveyNote) -> None:
+        seen, survey = self._read(session, lambda s: (_seen(s, e.case_id),
+                                                      surveys.get(s, e.survey)))
+        if survey is None:
+            raise LookupError(f"{seen.case.reference} has no survey #{e.survey}.")
+        self.slack.reply(*seen.posted_thread(), case_messages.survey_note(
+            seen.case, survey, reopened=e.reopened))
+
     def cancelled_note(self, session: Session, e: fx.CancelledNote) -> None:
         seen = self._see(session, e.case_id)
         self.slack.reply(*seen.posted_thread(), case_messages.cancelled_note(
@@ -205,22 +213,25 @@ class Deliverer:
     # -- the manager's follow-up -----------------------------------------------------------
 
     def follow_up_dm(self, session: Session, e: fx.FollowUpDM) -> None:
-        seen, posted = self._read(session, lambda s: (
-            _seen(s, e.case_id, history=True), cases.follow_up_message(s, e.case_id, e.number)))
+        seen, posted, survey = self._read(session, lambda s: (
+            _seen(s, e.case_id, history=True), cases.follow_up_message(s, e.case_id, e.number),
+            surveys.latest(s, e.case_id)))
         if posted:
             return  # posted by an earlier attempt
         follow_up = _follow_up(seen.case, e.number)
         where = self.slack.dm(follow_up.manager, self.render.follow_up_dm(
-            seen.case, follow_up, seen.history))
+            seen.case, follow_up, seen.history, survey, self.clock()))
         self._remember(session, partial(cases.set_follow_up_message, case_id=e.case_id,
                                         number=e.number, channel_id=where[0], ts=where[1]))
 
     def follow_up_dm_update(self, session: Session, e: fx.FollowUpDMUpdate) -> None:
-        seen, where = self._read(session, lambda s: (
-            _seen(s, e.case_id, history=True), cases.follow_up_message(s, e.case_id, e.number)))
+        seen, where, survey = self._read(session, lambda s: (
+            _seen(s, e.case_id, history=True), cases.follow_up_message(s, e.case_id, e.number),
+            surveys.latest(s, e.case_id)))
         if where is not None:
             self.slack.update(*where, self.render.follow_up_dm(
-                seen.case, _follow_up(seen.case, e.number), seen.history))
+                seen.case, _follow_up(seen.case, e.number), seen.history, survey,
+                self.clock()))
 
     # -- follow-through ----------------------------------------------------------------------
 

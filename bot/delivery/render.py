@@ -14,7 +14,9 @@ from bot.domain.history import CustomerHistory
 from bot.domain.lifecycle import Case, Compensation, FollowUp
 from bot.domain.playbook import Playbook
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.survey import Survey
 from bot.ids import Message as Part
+from bot.surveys.links import SurveyLinks
 
 CARD = "card"
 
@@ -25,6 +27,7 @@ class Renderer:
     style: Style
     names: Callable[[str], str]  # a person's display name ("" when Slack can't say)
     deciders: Callable[[str | None], str]  # who may decide, to mention, never the requester
+    links: SurveyLinks | None = None  # None: surveys are off, and no message shows one
 
     def playbook(self, case: Case) -> Playbook:
         playbook = self.library.get(case.playbook_id)
@@ -53,9 +56,14 @@ class Renderer:
                                               self.deciders(comp.requested_by))
 
     def follow_up_dm(self, case: Case, follow_up: FollowUp,
-                     history: CustomerHistory | None = None) -> Message:
+                     history: CustomerHistory | None = None, survey: Survey | None = None,
+                     now: datetime | None = None) -> Message:
+        link = None
+        if survey is not None and self.links is not None:
+            link = case_messages.SurveyLink(survey, self.links.url(survey),
+                                            expired=now is not None and survey.expired(now))
         return case_messages.follow_up_dm(case, self.playbook(case), follow_up, self.style,
-                                          history, self.title)
+                                          history, self.title, link)
 
     def approval_reminder(self, case: Case, comp: Compensation, since: datetime) -> Message:
         return msgs.approval_reminder(

@@ -57,6 +57,13 @@ class WeekFigures:
     largest_compensation: list[CaseLine] = field(default_factory=list)
     denied: list[CaseLine] = field(default_factory=list)  # decided this week; detail: why
     still_unhappy: list[CaseLine] = field(default_factory=list)
+    # The customers' own view (the survey): links sent this week and how many of those
+    # are answered so far; answers received this week and how many said it was put right.
+    surveys_sent: int = 0
+    surveys_answered: int = 0
+    survey_answers: int = 0
+    survey_put_right: int = 0
+    low_scores: list[CaseLine] = field(default_factory=list)  # detail: "2/5: comment"
 
     @property
     def compensation_minor(self) -> int:
@@ -75,6 +82,17 @@ class WeekFigures:
                 if self.follow_ups_done else None)
 
     @property
+    def response_rate(self) -> float | None:
+        """Of the surveys sent this week, the share the customer has answered."""
+        return self.surveys_answered / self.surveys_sent if self.surveys_sent else None
+
+    @property
+    def customer_recovery_rate(self) -> float | None:
+        """Of the survey answers received this week, the share saying 4 or 5: recovery as
+        the customers reported it, beside the managers' view (recovery_rate)."""
+        return self.survey_put_right / self.survey_answers if self.survey_answers else None
+
+    @property
     def apology_share(self) -> float | None:
         """Of the cases resolved this week, the share with an apology recorded."""
         return self.apologies / self.resolved if self.resolved else None
@@ -90,7 +108,8 @@ class WeekSoFar:
 
 
 HEADLINES = ("opened", "resolved", "median_recovery_s", "compensation_minor", "on_time_rate",
-             "recovery_rate", "apology_share", "repeat_customers")
+             "recovery_rate", "customer_recovery_rate", "response_rate", "apology_share",
+             "repeat_customers")
 
 
 def change(this: float | int | None, last: float | int | None) -> float | None:

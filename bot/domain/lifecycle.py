@@ -3,6 +3,7 @@
     opened -> apologised -> fixing -> (awaiting approval -> fixing) -> follow-up due
            -> closed                      (the customer met the manager and is fine)
            -> fixing, reopened            (still unhappy at the follow-up)
+    closed -> fixing, reopened            (the customer's survey answer was 1 or 2)
     any open state -> cancelled
 
 Every change goes through `_apply`, which looks the move up in TRANSITIONS, so an illegal
@@ -24,6 +25,7 @@ from bot.domain.errors import (
     NotAuthorised,
 )
 from bot.domain.playbook import CompensationType, Playbook
+from bot.domain.survey import CUSTOMER, Answer
 
 OTHER_CAUSE = "Other"
 # A manager should close the loop in person within about two days.
@@ -77,6 +79,7 @@ class EventKind(StrEnum):
     FOLLOWED_UP = "followed_up"
     REOPENED = "reopened"
     CANCELLED = "cancelled"
+    SURVEY_ANSWERED = "survey_answered"
 
 
 _S = CaseState
@@ -99,6 +102,10 @@ TRANSITIONS: dict[tuple[CaseState, EventKind], CaseState] = {
     (_S.FOLLOW_UP_DUE, _E.FOLLOWED_UP): _S.CLOSED,
     (_S.FOLLOW_UP_DUE, _E.REOPENED): _S.FIXING,
     **{(s, _E.CANCELLED): _S.CANCELLED for s in OPEN_STATES},
+    # The customer's answer is recorded whatever the case is doing; only a low one on a
+    # closed case moves it (record_survey).
+    **{(s, _E.SURVEY_ANSWERED): s for s in CaseState},
+    (_S.CLOSED, _E.REOPENED): _S.FIXING,
 }
 
 _ACTIONS = {
@@ -107,6 +114,7 @@ _ACTIONS = {
     _E.COMPENSATION_APPROVED: "approve compensation", _E.COMPENSATION_DENIED: "deny compensation",
     _E.RESOLVED: "mark it resolved", _E.FOLLOW_UP_SNOOZED: "snooze the follow-up",
     _E.FOLLOWED_UP: "record the follow-up", _E.REOPENED: "reopen it", _E.CANCELLED: "cancel it",
+    _E.SURVEY_ANSWERED: "record the customer's answer",
 }
 _HINTS = {
     (_S.AWAITING_APPROVAL, _E.RESOLVED): " A manager must decide on the compensation first.",
@@ -398,6 +406,18 @@ class Case:
         else:
             self.resolved_at, self.outcome = None, None
         return follow_up
+
+    def record_survey(self, *, survey: int, answer: Answer, at: datetime) -> bool:
+        """The customer's own answer. A low score reopens a closed case, as "still unhappy"
+        at the follow-up does (True); a follow-up still due keeps it, and its manager hears
+        the answer before they go."""
+        self._apply(EventKind.SURVEY_ANSWERED, CUSTOMER, at, survey=survey,
+                    score=answer.score, comment=answer.comment)
+        if not answer.low or self.state is not CaseState.CLOSED:
+            return False
+        self._apply(EventKind.REOPENED, CUSTOMER, at, survey=survey, score=answer.score)
+        self.resolved_at, self.outcome, self.closed_at = None, None, None
+        return True
 
     def cancel(self, *, reason: str, actor: str, at: datetime) -> CaseEvent:
         if not reason.strip():

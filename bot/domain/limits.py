@@ -25,3 +25,5 @@ OPTION_KEY = 64
 # What one Slack message's blocks may carry in all: Slack refuses about 12,000 characters
 # of block text (msg_blocks_too_long); messages are cut to this, with a margin.
 MESSAGE_TEXT = 11_000
+
+SURVEY_COMMENT = 1000  # what a customer may write with their survey answer

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.domain import money
 from bot.domain.lifecycle import EventKind, Reaction
+from bot.domain.survey import QUESTION, SCALE
 
 PAGE = 20  # events per page of the History modal (Block Kit: at most 100 blocks a view)
 
@@ -83,12 +84,22 @@ def describe(kind: str, data: Mapping[str, Any], currency: str) -> tuple[str, st
             late = "" if data.get("on_time", True) else " (late)"
             return (f"followed up in person{late}: the customer feels {reaction()}; "
                     "case closed", str(data.get("note") or ""))
+        case EventKind.REOPENED if "survey" in data:
+            return (f"answered the survey with {data.get('score', '?')!s}/5, so the case "
+                    "was reopened"), ""
+        case EventKind.SURVEY_ANSWERED:
+            return (f"answered “{QUESTION}” with {score(data.get('score'))}",
+                    str(data.get("comment") or ""))
         case EventKind.REOPENED:
             return ("followed up in person: the customer is still unhappy, so the case "
                     "was reopened", str(data.get("note") or ""))
         case EventKind.CANCELLED:
             return "cancelled the case", str(data.get("reason") or "")
     return kind.replace("_", " "), ""
+
+
+def score(value: Any) -> str:
+    return f"{value}/5 ({SCALE[value]})" if value in SCALE else "a score"
 
 
 def pages(total: int) -> int:

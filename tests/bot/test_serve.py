@@ -127,16 +127,17 @@ def test_serve_refuses_huge_or_unsized_bodies_before_reading_them(
 
 def test_a_stalled_body_is_given_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     # The server's own reader on a real socket whose client sends part of a body and stalls.
-    from bot import server
+    from bot import web_body
 
-    monkeypatch.setattr(server, "BODY_SECONDS", 0.2)
+    monkeypatch.setattr(web_body, "BODY_SECONDS", 0.2)
     reader, writer = socket.socketpair()
     with reader, writer:
         writer.sendall(b"payload=%7B")  # 11 of the 500 bytes announced, then nothing
         environ = {"CONTENT_LENGTH": "500", "wsgi.input": reader.makefile("rb"),
                    "gunicorn.socket": reader}
         statuses: list[str] = []
-        refused = server._read_body(environ, lambda status, headers: statuses.append(status))
+        refused = web_body.read_body(environ,
+                                     lambda status, headers: statuses.append(status))
         assert refused is not None and statuses == ["408 Request Timeout"]
         assert b"did not arrive" in b"".join(refused)
 

@@ -25,6 +25,7 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.playbook import CompensationType, Playbook
 from bot.domain.playbook_library import PlaybookLibrary
+from bot.domain.survey import Answer
 from tests.conftest import T0
 
 STAFF, MANAGER, OTHER_MANAGER, STRANGER = "U0STAFF1", "U0MGR001", "U0MGR002", "U0NOBODY"
@@ -200,8 +201,51 @@ def test_invalid_moves_raise_plain_errors(late: Playbook) -> None:
                   summary="x", opened_by=STAFF, at=T0, currency="USD")
 
 
-def test_closed_and_cancelled_are_final() -> None:
-    for (state, _kind) in TRANSITIONS:
-        assert state not in (CaseState.CLOSED, CaseState.CANCELLED)
-    # Every state but the final ones can move somewhere.
-    assert {s for s, _ in TRANSITIONS} == set(CaseState) - {CaseState.CLOSED, CaseState.CANCELLED}
+def test_closed_and_cancelled_are_final_but_for_the_customers_answer() -> None:
+    final = (CaseState.CLOSED, CaseState.CANCELLED)
+    # Nothing a person does moves a finished case; the customer's answer is recorded on
+    # any case, and only a low one moves a closed case (back to fixing).
+    for (state, kind), target in TRANSITIONS.items():
+        if state in final:
+            assert (kind, target) in {(EventKind.SURVEY_ANSWERED, state),
+                                      (EventKind.REOPENED, CaseState.FIXING)}
+            assert kind is EventKind.SURVEY_ANSWERED or state is CaseState.CLOSED
+    assert {s for (s, k), t in TRANSITIONS.items() if t != s} == set(CaseState) - {
+        CaseState.CANCELLED}
+
+
+def _closed(late: Playbook) -> Case:
+    case = Case.open(playbook=late, severity="minor", customer=Customer(name="Sam"),
+                     summary="late", opened_by=STAFF, at=T0, currency="USD")
+    policy = CompensationPolicy(staff_limit_minor=2000, managers=frozenset({MANAGER}),
+                                currency="USD")
+    case.resolve(outcome=Outcome(reaction=Reaction.SATISFIED, root_cause=late.causes[0],
+                                 action_taken="re-sent"), playbook=late, actor=STAFF, at=T0,
+                 manager=MANAGER)
+    case.record_follow_up(reaction=Reaction.SATISFIED, note="", actor=MANAGER, at=T0,
+                          policy=policy)
+    return case
+
+
+def test_a_low_survey_answer_reopens_a_closed_case_and_a_good_one_leaves_it(
+        late: Playbook) -> None:
+    case = _closed(late)
+    assert case.record_survey(survey=1, answer=Answer(5, "lovely"), at=T0) is False
+    assert case.state is CaseState.CLOSED
+    case = _closed(late)
+    assert case.record_survey(survey=2, answer=Answer(2, "still cold"), at=T0) is True
+    assert (case.state, case.closed_at, case.resolved_at, case.outcome) == (
+        CaseState.FIXING, None, None, None)
+    assert [(e.kind, e.actor) for e in case.new_events[-2:]] == [
+        (EventKind.SURVEY_ANSWERED, "customer"), (EventKind.REOPENED, "customer")]
+    assert case.new_events[-2].data == {"survey": 2, "score": 2, "comment": "still cold"}
+
+
+def test_a_low_answer_while_the_follow_up_is_due_keeps_it_due(late: Playbook) -> None:
+    case = Case.open(playbook=late, severity="minor", customer=Customer(name="Sam"),
+                     summary="late", opened_by=STAFF, at=T0, currency="USD")
+    case.resolve(outcome=Outcome(reaction=Reaction.SATISFIED, root_cause=late.causes[0],
+                                 action_taken="re-sent"), playbook=late, actor=STAFF, at=T0,
+                 manager=MANAGER)
+    assert case.record_survey(survey=1, answer=Answer(1, ""), at=T0) is False
+    assert case.state is CaseState.FOLLOW_UP_DUE and case.open_follow_up is not None

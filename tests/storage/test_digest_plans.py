@@ -23,7 +23,7 @@ from storage import db
 from storage.digest import week_against_last
 from tests.storage.test_digest_figures import UTC_ZONE, build_week
 
-TABLES = {"cases", "compensations", "follow_ups", "approvals", "case_events"}
+TABLES = {"cases", "compensations", "follow_ups", "approvals", "case_events", "surveys"}
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The customer survey over the web: its signed links (links) and its page (page)."""
