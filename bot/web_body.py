@@ -20,10 +20,15 @@ MAX_BODY_BYTES = 1024 * 1024
 BODY_SECONDS = 10.0
 
 
-def refuse(start_response: StartResponse, status: str, message: str) -> Iterable[bytes]:
+def refuse(start_response: StartResponse, status: str, message: str,
+           environ: dict[str, Any] | None = None) -> Iterable[bytes]:
     body = json.dumps({"error": message}).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body))), ("Connection", "close")])
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if environ is not None and "gunicorn.socket" in environ:
+        # Don't keep the connection for a body left unread (gunicorn would read it all to
+        # reach the next request). WSGI forbids the header elsewhere; wsgiref closes anyway.
+        headers.append(("Connection", "close"))
+    start_response(status, headers)
     return [body]
 
 
@@ -32,11 +37,12 @@ def read_body(environ: dict[str, Any], start_response: StartResponse,
     """Read the body under the size and time caps into environ; or the refusal to send."""
     length_text = environ.get("CONTENT_LENGTH") or ""
     if not length_text.isdigit():
-        return refuse(start_response, "411 Length Required", "a Content-Length is required")
+        return refuse(start_response, "411 Length Required", "a Content-Length is required",
+                      environ)
     length = int(length_text)
     if length > limit:
         return refuse(start_response, "413 Content Too Large",
-                      f"bodies are limited to {limit} bytes")
+                      f"bodies are limited to {limit} bytes", environ)
     sock = environ.get("gunicorn.socket")
     deadline = time.monotonic() + BODY_SECONDS
     chunks: list[bytes] = []
@@ -56,11 +62,12 @@ def read_body(environ: dict[str, Any], start_response: StartResponse,
             received += len(chunk)
     except (TimeoutError, OSError):
         return refuse(start_response, "408 Request Timeout",
-                       f"the body did not arrive within {BODY_SECONDS:.0f} seconds")
+                      f"the body did not arrive within {BODY_SECONDS:.0f} seconds", environ)
     finally:
         if sock is not None:
             sock.settimeout(None)
     if received < length:
-        return refuse(start_response, "400 Bad Request", "the body is shorter than declared")
+        return refuse(start_response, "400 Bad Request", "the body is shorter than declared",
+                      environ)
     environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
     return None

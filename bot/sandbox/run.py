@@ -61,6 +61,11 @@ def bot_environment(*, api_url: str, secret: str, port: int, database_url: str
             "AMENDS_LEADERS": managers,  # the sandbox's managers see the week on Home too
             "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY", "AMENDS_LEADERSHIP_CHANNEL": "C0LEADERS",
             "AMENDS_ESCALATION_USER": "", "AMENDS_SCHEDULER": "off",
+            # The customer survey, served by the bot itself: its link in the manager's DM
+            # opens the page in the browser, so the whole loop can be tried here.
+            "AMENDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "AMENDS_SURVEY_SECRET": secrets.token_urlsafe(32),
+            "AMENDS_SHOP_NAME": os.environ.get("AMENDS_SHOP_NAME", "Sandbox Bistro"),
             # The sandbox prints what matters itself; the bot speaks up only about problems.
             "AMENDS_LOG_LEVEL": os.environ.get("AMENDS_LOG_LEVEL", "WARNING")}
 

@@ -166,6 +166,25 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         page.click("#modal-submit")
         page.wait_for_selector("text=Followed up by @Morgan")
 
+        # The customer's own verdict: the DM now holds the survey link for Morgan to send;
+        # it opens Amends' own page, which a customer answers with the keyboard's labels.
+        link = page.locator("#messages a[href*='/r/']")
+        link.wait_for()
+        with page.expect_popup() as opened:
+            link.click()
+        survey = opened.value
+        survey.wait_for_load_state()
+        assert survey.inner_text("h1") == "Sandbox Bistro"
+        assert survey.locator("legend").inner_text() == "Did we put it right?"
+        assert survey.locator("script, img, link, iframe").count() == 0
+        assert "Taylor" not in survey.content()  # nothing about the case
+        survey.get_by_label("5 – Completely").check()
+        survey.get_by_label("Anything you would like to tell us? (optional)").fill(
+            "Lovely of you to call")
+        survey.click("button[type=submit]")
+        survey.wait_for_selector("text=Thank you. We have your answer")
+        survey.close()
+
         # The Home tab and the leadership digest work from the page too.
         page.click("#conversations li:has-text('Home')")
         page.wait_for_selector("text=Your follow-ups")
@@ -183,4 +202,4 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
             "closed", "Sam <b>Taylor</b>", 4000)
         kinds = session.scalars(select(EventRow.kind).order_by(EventRow.id)).all()
     assert kinds == ["opened", "apology_given", "step_done", "compensation_approved",
-                     "resolved", "followed_up"]
+                     "resolved", "followed_up", "survey_answered"]
