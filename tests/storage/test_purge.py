@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +12,7 @@ from bot.domain.playbook import CompensationType
 from bot.domain.weeks import Week
 from storage import purge
 from storage.digest import week_figures
-from storage.models import CaseRow, EventRow, FollowUpRow
+from storage.models import CaseRow, EventRow, FollowUpRow, SurveyRow
 from tests.storage.test_digest_figures import UTC_ZONE, Builder
 
 
@@ -24,6 +24,10 @@ def test_purge_anonymises_old_finished_cases_and_keeps_the_figures(session: Sess
     b.give(old, datetime(2025, 1, 6, 10, 5, tzinfo=UTC), 1500, CompensationType.VOUCHER)
     b.resolve(old, datetime(2025, 1, 6, 11, tzinfo=UTC), Reaction.SATISFIED, "Courier delay")
     b.follow_up(old, datetime(2025, 1, 7, 9, tzinfo=UTC), Reaction.DELIGHTED, "Lives at 1 Road")
+    asked = datetime(2025, 1, 7, 9, tzinfo=UTC)
+    session.add(SurveyRow(case_id=old.id, nonce="n", created_at=asked,
+                          expires_at=asked + timedelta(days=14), answered_at=asked,
+                          score=5, comment="I'm at 1 Road, call me"))
     still_open = b.open(datetime(2025, 1, 7, 10, tzinfo=UTC), "Open Customer", contact="o@x",
                         location="High Street")
     recent = b.open(datetime(2026, 11, 1, 10, tzinfo=UTC), "New Customer", contact="n@x",
@@ -47,6 +51,9 @@ def test_purge_anonymises_old_finished_cases_and_keeps_the_figures(session: Sess
     notes = [e.data.get("note") for e in session.scalars(
         select(EventRow).where(EventRow.case_id == old.id)) if "note" in e.data]
     assert notes == ["(removed)"]
+    # The customer's own words go; their score stays for the figures.
+    survey = session.scalars(select(SurveyRow).where(SurveyRow.case_id == old.id)).one()
+    assert (survey.score, survey.comment) == (5, None)
     # Open and recent cases are untouched; the figures of the purged week are the same.
     assert session.get(CaseRow, still_open.id).customer_name == "Open Customer"
     assert session.get(CaseRow, recent.id).customer_contact == "n@x"
