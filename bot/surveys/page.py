@@ -130,6 +130,12 @@ class SurveyPage:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
+        body = self._answer(environ, start_response)
+        # HEAD: the same status and headers, no body (wsgiref would send one).
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+    def _answer(self, environ: dict[str, Any], start_response: StartResponse
+                ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
         token = environ.get("PATH_INFO", "")[len(PATH):]
         if method not in ("GET", "HEAD", "POST"):

@@ -338,6 +338,9 @@ def test_socket_modes_health_server_serves_the_survey_page(surveyed: Surveyed) -
                          "REMOTE_ADDR": "10.0.0.1"},
                         lambda status, headers: statuses.append(status)))
     assert statuses == ["200 OK"] and b"Did we put it right?" in body
+    head = app({"PATH_INFO": f"/r/{token}", "REQUEST_METHOD": "HEAD",
+                "REMOTE_ADDR": "10.0.0.1"}, lambda status, headers: statuses.append(status))
+    assert statuses[-1] == "200 OK" and b"".join(head) == b""
 
 
 def test_survey_settings_are_checked_and_serve_says_whether_surveys_are_on(
