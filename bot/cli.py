@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     preview = dig.add_parser("preview", help="print a week's digest in the terminal")
     preview.add_argument("--week", help="an ISO week like 2026-W47 (default: the last "
                          "complete week)")
+    preview.add_argument("--chart", metavar="FILE.png", type=Path,
+                         help="also write the digest's chart (the 12 weeks to that week) "
+                         "as a PNG image")
     preview.set_defaults(run=_digest_preview)
     send = dig.add_parser("send", help="post a week's digest to AMENDS_LEADERSHIP_CHANNEL now "
                           "(once per week and channel)")
@@ -375,6 +378,14 @@ def _digest_preview(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     with jobs.sessions() as session:
         print(digest.compose(jobs, session, week, plain=True, names=_names(settings)).text)
+        if args.chart is not None:
+            try:
+                args.chart.write_bytes(digest.chart(jobs, session, week))
+            except OSError as exc:
+                print(f"--chart: can't write {args.chart}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                return 1
+            print(f"The chart is in {args.chart}.")
     return 0
 
 

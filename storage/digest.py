@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from bot.domain.digest import CaseLine, CompensationTotal, Count, WeekFigures
+from bot.domain.digest import CaseLine, CompensationTotal, Count, TrendPoint, WeekFigures
 from bot.domain.history import REPEAT_WINDOW
 from bot.domain.lifecycle import OPEN_STATES, CompensationStatus, Reaction
 from bot.domain.survey import LOW, PUT_RIGHT
@@ -182,6 +183,62 @@ def week_figures(session: Session, start: datetime, end: datetime, *,
                            CaseRow.root_cause.is_not(None), limit=5),
         oldest_open=oldest, largest_compensation=largest, denied=denied,
         still_unhappy=unhappy)
+
+
+def trend(session: Session, weeks: list[tuple[datetime, datetime]]) -> list[TrendPoint]:
+    """For the digest's chart: each week's cases opened, median time to recover, recovery
+    rate and compensation given, by the same definitions as week_figures, but one grouped
+    pass per figure over all the weeks instead of a pass per week. `weeks` are back to back,
+    oldest first."""
+    if not weeks:
+        return []
+    first, last = weeks[0][0], weeks[-1][1]
+
+    def bucket(column: Any) -> Any:
+        return case(*[(column < end, i) for i, (_start, end) in enumerate(weeks[:-1])],
+                    else_=len(weeks) - 1)
+
+    def end_of(column: Any) -> Any:
+        return case(*[(column < end, end) for _start, end in weeks[:-1]], else_=last)
+
+    opened: dict[int, int] = dict(session.execute(
+        select(bucket(CaseRow.opened_at).label("w"), func.count())
+        .where(CaseRow.opened_at >= first, CaseRow.opened_at < last).group_by("w")).all())
+
+    given: dict[int, int] = dict(session.execute(
+        select(bucket(CompensationRow.decided_at).label("w"),
+               func.sum(CompensationRow.amount_minor))
+        .where(CompensationRow.decided_at >= first, CompensationRow.decided_at < last,
+               CompensationRow.status == CompensationStatus.APPROVED.value)
+        .group_by("w")).all())
+
+    # Nearest-rank median per week: rank ceil(n / 2) within the week's sorted times.
+    w = bucket(CaseRow.resolved_at).label("w")
+    ranked = (select(w, CaseRow.recovery_seconds.label("seconds"),
+                     func.row_number().over(partition_by=w,
+                                            order_by=CaseRow.recovery_seconds).label("rank"),
+                     func.count().over(partition_by=w).label("n"))
+              .where(CaseRow.resolved_at >= first, CaseRow.resolved_at < last,
+                     CaseRow.recovery_seconds.is_not(None)).subquery())
+    medians: dict[int, int] = dict(session.execute(select(ranked.c.w, ranked.c.seconds).where(
+        ranked.c.rank == (ranked.c.n + 1) // 2)).all())
+
+    later = aliased(FollowUpRow)
+    latest = ~select(later.id).where(
+        later.case_id == FollowUpRow.case_id, later.number > FollowUpRow.number,
+        later.done_at.is_not(None), later.done_at < end_of(FollowUpRow.done_at)).exists()
+    followed = {week: (done, recovered) for week, done, recovered in session.execute(
+        select(bucket(FollowUpRow.done_at).label("w"), func.count(),
+               func.count(case((FollowUpRow.reaction.in_(RECOVERED), 1))))
+        .where(FollowUpRow.done_at >= first, FollowUpRow.done_at < last, latest)
+        .group_by("w"))}
+
+    return [TrendPoint(start=start, opened=opened.get(i, 0),
+                       median_recovery_s=medians.get(i),
+                       followed_up=followed.get(i, (0, 0))[0],
+                       recovered=followed.get(i, (0, 0))[1],
+                       compensation_minor=int(given.get(i) or 0))
+            for i, (start, _end) in enumerate(weeks)]
 
 
 def week_against_last(session: Session, this: tuple[datetime, datetime],

@@ -107,6 +107,22 @@ class WeekSoFar:
     last: WeekFigures
 
 
+@dataclass(frozen=True)
+class TrendPoint:
+    """One week of the digest's chart: the headline figures that show a trend."""
+
+    start: datetime
+    opened: int
+    median_recovery_s: int | None
+    followed_up: int
+    recovered: int
+    compensation_minor: int
+
+    @property
+    def recovery_rate(self) -> float | None:
+        return self.recovered / self.followed_up if self.followed_up else None
+
+
 HEADLINES = ("opened", "resolved", "median_recovery_s", "compensation_minor", "on_time_rate",
              "recovery_rate", "customer_recovery_rate", "response_rate", "apology_share",
              "repeat_customers")

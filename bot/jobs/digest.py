@@ -12,9 +12,10 @@ from bot.domain.weeks import Week, latest_due, send_time
 from bot.effects import WeeklyDigest
 from bot.jobs.context import JobContext
 from storage import claims
-from storage.digest import week_against_last
+from storage.digest import trend, week_against_last
 
 LATE_AFTER = timedelta(hours=1)  # a digest sent later than this after its slot says so
+CHART_WEEKS = 12  # the chart's span: a quarter, long enough to see a trend
 
 
 def compose(ctx: JobContext, session: Session, week: Week, *, late: bool = False,
@@ -30,6 +31,20 @@ def compose(ctx: JobContext, session: Session, week: Week, *, late: bool = False
         on_time_goal=ctx.settings.on_time_goal, late=late, due=due,
         template=ctx.settings.digest_template, plain=plain, names=names,
         titles={p.id: p.title for p in ctx.library.all()})
+
+
+def chart(ctx: JobContext, session: Session, week: Week, weeks: int = CHART_WEEKS) -> bytes:
+    """The digest's chart: `weeks` weeks ending with `week`, as PNG bytes."""
+    from bot import digest_chart
+
+    zone = ctx.settings.timezone
+    span = [week]
+    while len(span) < weeks:
+        span.insert(0, span[0].previous())
+    with session.begin():
+        points = trend(session, [w.bounds(zone) for w in span])
+    return digest_chart.draw(points, currency=ctx.settings.currency, zone=zone,
+                             title=f"Service recovery: the {weeks} weeks to {week}")
 
 
 def due_week(ctx: JobContext, now: datetime) -> tuple[Week, datetime]:

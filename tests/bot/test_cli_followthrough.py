@@ -68,6 +68,24 @@ def test_digest_preview_prints_a_readable_week(installed: Path,
     assert "2026-W47" in capsys.readouterr().err
 
 
+def test_digest_preview_writes_the_chart_as_a_png(installed: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image  # matplotlib's own image library
+
+    out = installed / "chart.png"
+    assert main(["digest", "preview", "--week", "2026-W47", "--chart", str(out)]) == 0
+    assert f"The chart is in {out}." in capsys.readouterr().out
+    with Image.open(out) as image:
+        image.load()  # decodes the whole image, not only its header
+        assert (image.format, image.size) == ("PNG", (1200, 750))
+        # Drawn, not blank: the four panels' colours are in it (Okabe-Ito blue bars).
+        colours = {c for _n, c in image.convert("RGB").getcolors(1_000_000) or []}
+    assert (0x00, 0x72, 0xB2) in colours and (0xD5, 0x5E, 0x00) in colours
+    assert main(["digest", "preview", "--week", "2026-W47", "--chart",
+                 str(installed / "no-such-dir" / "c.png")]) == 1
+    assert "--chart: can't write" in capsys.readouterr().err
+
+
 def test_digest_send_twice_posts_once(installed: Path, fake_slack: FakeSlack,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["digest", "send", "--week", "2026-W47"]) == 0

@@ -28,7 +28,7 @@ from bot.domain.playbook import CompensationType
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week
 from storage import cases
-from storage.digest import week_against_last, week_figures
+from storage.digest import trend, week_against_last, week_figures
 
 UTC_ZONE = __import__("zoneinfo").ZoneInfo("UTC")
 STAFF, M1, M2 = "U0STAFF1", "U0MGR001", "U0MGR002"
@@ -239,3 +239,29 @@ def test_the_recovery_rate_counts_each_case_once_by_its_latest_follow_up(
     # The week that saw only the unhappy follow-up counts the case as not recovered then.
     upto = week_figures(session, at(16, 0), at(18, 0))
     assert (upto.follow_ups_done, upto.recovered_at_follow_up) == (1, 0)
+
+
+def test_the_charts_trend_agrees_with_each_weeks_own_figures(
+        session: Session, library: PlaybookLibrary) -> None:
+    # The hand-built week, plus a case reopened in one week and recovered in the next, so
+    # the "latest follow-up by the week's end" rule is tested across a week boundary.
+    build_week(session, library)
+    b = Builder(session, library)
+    gus = b.open(at(9, 9), "Gus", contact="gus@example.com", location=None)
+    b.resolve(gus, at(9, 10), Reaction.SATISFIED, "Courier delay")
+    b.follow_up(gus, at(13, 10), Reaction.STILL_UNHAPPY, "cold again")
+    b.resolve(gus, at(16, 10), Reaction.SATISFIED, "Courier delay")
+    b.follow_up(gus, at(17, 10), Reaction.DELIGHTED)
+    session.flush()
+    weeks = [Week(2026, n) for n in range(40, 49)]
+    bounds = [w.bounds(UTC_ZONE) for w in weeks]
+    points = trend(session, bounds)
+    assert [p.start for p in points] == [start for start, _end in bounds]
+    for point, (start, end) in zip(points, bounds, strict=True):
+        own = week_figures(session, start, end, detail=False)
+        assert (point.opened, point.median_recovery_s, point.followed_up, point.recovered,
+                point.compensation_minor, point.recovery_rate) == (
+            own.opened, own.median_recovery_s, own.follow_ups_done,
+            own.recovered_at_follow_up, own.compensation_minor, own.recovery_rate), start
+    assert sum(p.opened for p in points) == 8
+    assert trend(session, []) == []
