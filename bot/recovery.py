@@ -276,17 +276,11 @@ class RecoveryService:
     def answer_survey(self, session: Session, token: str, answer: Answer) -> SurveyAnswer:
         """The customer's answer from the survey page: recorded once, on the case's
         timeline, told in its thread; a low score reopens a closed case."""
-        plan, now = self.surveys, self.clock()
-        if plan is None:
-            return SurveyAnswer.INVALID
-        try:
-            ticket = plan.links.read(token, now)
-        except LinkRefused as refused:
-            return SurveyAnswer.EXPIRED if refused.expired else SurveyAnswer.INVALID
+        now = self.clock()
         with session.begin():
-            survey = surveys.get(session, ticket.survey_id)
-            if survey is None or survey.nonce != ticket.nonce:
-                return SurveyAnswer.INVALID
+            survey = self._linked(session, token, now)
+            if not isinstance(survey, Survey):
+                return survey
             logs.case_id.set(survey.case_id)
             case, row = cases.load(session, survey.case_id, for_update=True)
             # The conditional write decides: of two answers racing, one gets here.
@@ -299,8 +293,7 @@ class RecoveryService:
             if case.follow_ups:
                 told.append(FollowUpDMUpdate(survey.case_id, case.follow_ups[-1].number))
             if reopened:  # every message of the walkthrough live again
-                told.append(Refresh(survey.case_id, (Part.APOLOGY, Part.FIX,
-                                                     Part.COMPENSATION)))
+                told.append(Refresh(survey.case_id, tuple(Part)))
             self._enqueue(session, case, told, events)
         self.notify()
         return SurveyAnswer.REOPENED if reopened else SurveyAnswer.RECORDED
@@ -308,20 +301,28 @@ class RecoveryService:
     def survey_state(self, session: Session, token: str) -> SurveyAnswer | None:
         """What the page should show for a link before it is answered: None when the
         question can be asked, else why not. Reads only."""
-        plan, now = self.surveys, self.clock()
-        if plan is None:
-            return SurveyAnswer.INVALID
-        try:
-            ticket = plan.links.read(token, now)
-        except LinkRefused as refused:
-            return SurveyAnswer.EXPIRED if refused.expired else SurveyAnswer.INVALID
+        now = self.clock()
         with session.begin():
-            survey = surveys.get(session, ticket.survey_id)
-        if survey is None or survey.nonce != ticket.nonce:
-            return SurveyAnswer.INVALID
+            survey = self._linked(session, token, now)
+        if not isinstance(survey, Survey):
+            return survey
         if survey.answered_at is not None:
             return SurveyAnswer.ALREADY
         return SurveyAnswer.EXPIRED if survey.expired(now) else None
+
+    def _linked(self, session: Session, token: str, now: datetime) -> Survey | SurveyAnswer:
+        """The survey a link names, in the caller's transaction; or why the link is refused
+        (the signature and expiry are checked before the database is asked)."""
+        if self.surveys is None:
+            return SurveyAnswer.INVALID
+        try:
+            ticket = self.surveys.links.read(token, now)
+        except LinkRefused as refused:
+            return SurveyAnswer.EXPIRED if refused.expired else SurveyAnswer.INVALID
+        survey = surveys.get(session, ticket.survey_id)
+        if survey is None or survey.nonce != ticket.nonce:
+            return SurveyAnswer.INVALID
+        return survey
 
     def get(self, session: Session, case_id: int) -> Case:
         with session.begin():

@@ -163,14 +163,14 @@ def load_settings(environ: Mapping[str, str] | None = None,
     take("AMENDS_DIGEST_TEMPLATE", "digest_template", _file, "a Jinja2 template file")
     take("AMENDS_SCHEDULER", "scheduler", _switch, "on or off")
     take("AMENDS_WEBHOOK_URL", "webhook_url", _url_plain, "an http(s) URL")
-    take("AMENDS_WEBHOOK_SECRET", "webhook_secret", _webhook_secret,
+    take("AMENDS_WEBHOOK_SECRET", "webhook_secret", _shared_secret,
          "a shared secret of at least 16 characters")
     if "webhook_url" in kwargs and "webhook_secret" not in kwargs and not problems:
         problems.append("AMENDS_WEBHOOK_SECRET is not set: webhooks are signed with it, so "
                         "set one (16+ characters) when AMENDS_WEBHOOK_URL is set")
     take("AMENDS_PUBLIC_URL", "public_url", _public_url,
          "the https:// address customers reach Amends at, like https://amends.example.com")
-    take("AMENDS_SURVEY_SECRET", "survey_secret", _webhook_secret,
+    take("AMENDS_SURVEY_SECRET", "survey_secret", _shared_secret,
          "a random secret of at least 16 characters (python3 -c 'import secrets; "
          "print(secrets.token_urlsafe(32))')")
     take("AMENDS_SURVEY_DAYS", "survey_days", _survey_days, "a whole number of days, 1 to 90")
@@ -372,7 +372,7 @@ def _shop_name(value: str) -> str:
     return value
 
 
-def _webhook_secret(value: str) -> str:
+def _shared_secret(value: str) -> str:
     if len(value) < 16:
         raise ValueError("too short")
     return value
