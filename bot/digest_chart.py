@@ -21,6 +21,31 @@ SIZE = (12, 7.5)  # inches at 100 dpi: 1200 x 750, crisp at Slack's preview widt
 DPI = 100
 
 
+def title(points: Sequence[TrendPoint], zone: ZoneInfo) -> str:
+    if not points:
+        return "Service recovery, week by week"
+    first, last = (p.start.astimezone(zone) for p in (points[0], points[-1]))
+    return (f"Service recovery: {len(points)} weeks, {first:%d %b} to the week of "
+            f"{last:%d %b %Y}")
+
+
+def describe(points: Sequence[TrendPoint], *, currency: str, zone: ZoneInfo) -> str:
+    """The chart in words, for a screen reader (Slack's alt text: at most 1,000 characters)."""
+    if not points:
+        return "No figures yet."
+    last = points[-1]
+    hours = ("no case recovered" if last.median_recovery_s is None
+             else f"a median of {last.median_recovery_s / 3600:.1f} hours to recover")
+    rate = ("no follow-up done" if last.recovery_rate is None
+            else f"{last.recovery_rate:.0%} recovered at the follow-up")
+    opened = [p.opened for p in points]
+    return (f"Four charts over {len(points)} weeks: cases opened, median time to recover, "
+            f"the share recovered at the follow-up, and compensation given. Cases opened "
+            f"ranged from {min(opened)} to {max(opened)} a week. The week of "
+            f"{last.start.astimezone(zone):%d %b}: {last.opened} cases opened, {hours}, "
+            f"{rate}, {money.format_amount(last.compensation_minor, currency)} given.")[:1000]
+
+
 def draw(points: Sequence[TrendPoint], *, currency: str, zone: ZoneInfo,
          title: str = "Service recovery, week by week") -> bytes:
     """The chart as PNG bytes."""

@@ -285,6 +285,28 @@ class WeeklyDigest(Effect):
     due: datetime
 
 
+@_kind("digest_chart")
+@dataclasses.dataclass(frozen=True)
+class DigestChart(Effect):
+    """The week's chart, shared in the channel after its digest: queued once the text is
+    posted, so a chart that fails never delays or repeats the digest."""
+
+    week: str
+    channel: str
+    digest_ts: str  # the digest's message: where a missing chart is noted
+
+
+@_kind("chart_missing")
+@dataclasses.dataclass(frozen=True)
+class ChartMissing(Effect):
+    """Slack refused the chart for good: the digest's thread says so."""
+
+    week: str
+    channel: str
+    digest_ts: str
+    reason: str
+
+
 @_kind("undelivered")
 @dataclasses.dataclass(frozen=True)
 class Undelivered(Effect):

@@ -10,6 +10,7 @@ or conversations.replies in a thread), so a post whose reply was lost is found, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +62,21 @@ def make_client(*, token: str, base_url: str) -> WebClient:
 
 
 MAX_NAMES = 10_000  # people whose names are kept
+
+
+def _tagged(key: str) -> Callable[[dict[str, Any]], bool]:
+    def match(found: dict[str, Any]) -> bool:
+        tag = found.get("metadata") or {}
+        return bool(tag.get("event_type") == METADATA_TYPE
+                    and (tag.get("event_payload") or {}).get("delivery") == key)
+    return match
+
+
+def _shares(filename: str) -> Callable[[dict[str, Any]], bool]:
+    def match(found: dict[str, Any]) -> bool:
+        return any(isinstance(f, dict) and f.get("name") == filename
+                   for f in found.get("files") or [])
+    return match
 
 
 class Slack:
@@ -128,12 +144,32 @@ class Slack:
         response = self.client.chat_postMessage(channel=channel, **kwargs)
         return str(response["channel"]), str(response["ts"])
 
-    def find(self, channel: str, thread_ts: str | None, key: str, since: datetime
-             ) -> str | None:
-        """The ts of a message tagged `key` in the channel (or thread) since `since`.
+    def share_file(self, channel: str, data: bytes, *, filename: str, title: str, alt: str,
+                   comment: str) -> str | None:
+        """Upload `data` and share it in `channel` (files.uploadV2: files.getUploadURLExternal,
+        the bytes to its upload URL, files.completeUploadExternal), at most once per
+        delivery: Slack allows no metadata on a file share, so a retry looks for a share of
+        `filename` (unique to what is shared) instead of a tag. The share's ts, or None when
+        an earlier attempt's share was found."""
+        current = attempt.get()
+        if current is not None and current.retry:
+            found = self.find(channel, None, filename, current.since, match=_shares(filename))
+            if found is not None:
+                log.info("%s was shared before its reply was lost; not again", filename)
+                return None
+        response = self.client.files_upload_v2(channel=channel, file=data, filename=filename,
+                                               title=title, alt_txt=alt,
+                                               initial_comment=comment)
+        return str((response.get("file") or {}).get("id") or "")
+
+    def find(self, channel: str, thread_ts: str | None, key: str, since: datetime, *,
+             match: Callable[[dict[str, Any]], bool] | None = None) -> str | None:
+        """The ts of a message tagged `key` (or that `match` accepts) in the channel (or
+        thread) since `since`.
         None when there is none, or when Slack won't let Amends read there (the history
         scopes missing, not a member): the post goes out, and may then be a second copy.
         A passing failure (rate limit, Slack down) raises: the delivery is tried later."""
+        match = match or _tagged(key)
         oldest = f"{max(since.timestamp() - CLOCK_SKEW, 0):.6f}"
         cursor: str | None = None
         try:
@@ -145,9 +181,7 @@ class Slack:
                 page = (self.client.conversations_replies(ts=thread_ts, **args) if thread_ts
                         else self.client.conversations_history(**args))
                 for found in page.get("messages") or []:
-                    tag = found.get("metadata") or {}
-                    if tag.get("event_type") == METADATA_TYPE and \
-                            (tag.get("event_payload") or {}).get("delivery") == key:
+                    if match(found):
                         return str(found["ts"])
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:

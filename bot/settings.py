@@ -61,6 +61,7 @@ class Settings:
     digest_day: int = 0  # Monday
     digest_hour: int = 9
     digest_template: Path | None = None
+    digest_chart: bool = True  # the trend chart shared after each digest (needs files:write)
     scheduler: bool = True
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
@@ -161,6 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     take("AMENDS_DIGEST_DAY", "digest_day", _weekday, "a day of the week like monday")
     take("AMENDS_DIGEST_HOUR", "digest_hour", _hour, "an hour from 0 to 23")
     take("AMENDS_DIGEST_TEMPLATE", "digest_template", _file, "a Jinja2 template file")
+    take("AMENDS_DIGEST_CHART", "digest_chart", _switch, "on or off")
     take("AMENDS_SCHEDULER", "scheduler", _switch, "on or off")
     take("AMENDS_WEBHOOK_URL", "webhook_url", _url_plain, "an http(s) URL")
     take("AMENDS_WEBHOOK_SECRET", "webhook_secret", _shared_secret,

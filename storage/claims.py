@@ -124,9 +124,13 @@ def claim_digest(session: Session, week: str, channel: str, now: datetime, *,
         return False
 
 
-def digest_sent(session: Session, week: str, channel: str, now: datetime) -> None:
-    session.execute(update(SentDigestRow).where(
-        SentDigestRow.week == week, SentDigestRow.channel == channel).values(sent_at=now))
+def digest_sent(session: Session, week: str, channel: str, now: datetime) -> bool:
+    """Mark a week's digest posted. False: it already was (a retried delivery), so what
+    follows the post (its chart) is queued once."""
+    done = session.execute(update(SentDigestRow).where(
+        SentDigestRow.week == week, SentDigestRow.channel == channel,
+        SentDigestRow.sent_at.is_(None)).values(sent_at=now))
+    return bool(getattr(done, "rowcount", 0))
 
 
 def cases_today(session: Session, location: str, start: datetime, end: datetime) -> int:

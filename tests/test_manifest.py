@@ -35,9 +35,10 @@ def test_manifest_matches_the_code() -> None:
              "users_info": {"users:read"}, "usergroups_users_list": {"usergroups:read"},
              # A retried post looks for its earlier copy in channels, private channels, DMs.
              "conversations_history": history, "conversations_replies": history,
-             "chat_getPermalink": set()}  # no scope required
+             "chat_getPermalink": set(),  # no scope required
+             "files_upload_v2": {"files:write"}}  # the digest's chart
     source = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py"))
-    called = set(re.findall(r"\.(chat_\w+|conversations_\w+|users_info|usergroups_\w+)\(",
+    called = set(re.findall(r"\.(chat_\w+|conversations_\w+|users_info|usergroups_\w+|files_\w+)\(",
                             source))
     assert called <= set(needs), called - set(needs)
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])

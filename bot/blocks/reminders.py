@@ -72,3 +72,13 @@ def undelivered_approval(*, case_id: int, amount: str, reason: str) -> Message:
         f"⚠️ *Your request to give {amount} on {_ref(case_id)} is saved, but Slack refused to "
         f"post it in the case thread* ({escape(reason)}). Managers see it on their Amends "
         "Home tab; you may want to ask one directly.")])
+
+
+def chart_missing(*, week: str, reason: str) -> Message:
+    scope = "missing_scope" in reason
+    fix = ("Amends needs the `files:write` scope: add it from `manifest.yml` and reinstall "
+           "the app, or set `AMENDS_DIGEST_CHART=off`." if scope else
+           f"`amends digest preview --week {week} --chart chart.png` draws it.")
+    return message("This digest's chart couldn't be shared", [section(
+        f"📉 *The trend chart for this digest couldn't be shared* ({escape(reason[:300])}). The "
+        f"figures above are complete. {fix}")])

@@ -65,7 +65,8 @@ class Deliverer:
             fx.OpenCaseNudge: self.open_case_nudge, fx.CheckHotspot: self.check_hotspot,
             fx.HotspotAlert: self.hotspot_alert, fx.WeeklyDigest: self.weekly_digest,
             fx.Webhook: self.webhook, fx.QueuedMessage: self.queued_message,
-            fx.Undelivered: self.undelivered,
+            fx.Undelivered: self.undelivered, fx.DigestChart: self.digest_chart,
+            fx.ChartMissing: self.chart_missing,
         }
 
     def __call__(self, effect: fx.Effect, attempt: Attempt | None = None) -> None:
@@ -276,8 +277,17 @@ class Deliverer:
     def weekly_digest(self, session: Session, e: fx.WeeklyDigest) -> None:
         week = Week.parse(e.week)
         text = digest.compose(self.jobs, session, week, late=e.late, due=e.due)
-        self._post(fx.Place.thread(e.channel), text.message())
-        digest.mark_sent(session, e.week, e.channel, self.clock())
+        _channel, ts = self.slack.post(e.channel, text.message())
+        digest.mark_sent(session, e.week, e.channel, self.clock(),
+                         chart_after=ts if self.jobs.settings.digest_chart else None)
+
+    def digest_chart(self, session: Session, e: fx.DigestChart) -> None:
+        if self.jobs.settings.digest_chart:  # not turned off since it was queued
+            digest.share_chart(self.jobs, session, self.slack, Week.parse(e.week), e.channel)
+
+    def chart_missing(self, session: Session, e: fx.ChartMissing) -> None:
+        self.slack.reply(e.channel, e.digest_ts, msgs.chart_missing(week=e.week,
+                                                                    reason=e.reason))
 
     # -- what Slack refused for good --------------------------------------------------------
 
@@ -290,6 +300,9 @@ class Deliverer:
         if isinstance(effect, fx.ApprovalRequest):
             return fx.Undelivered(case=effect.case_id, what="approval", number=effect.number,
                                   reason=reason)
+        if isinstance(effect, fx.DigestChart):  # the digest went out: its thread says so
+            return fx.ChartMissing(week=effect.week, channel=effect.channel,
+                                   digest_ts=effect.digest_ts, reason=reason)
         return None
 
     def undelivered(self, session: Session, e: fx.Undelivered) -> None:

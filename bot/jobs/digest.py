@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot import digest_render
+from bot.domain.digest import TrendPoint
 from bot.domain.weeks import Week, latest_due, send_time
-from bot.effects import WeeklyDigest
+from bot.effects import DigestChart, WeeklyDigest, queue
 from bot.jobs.context import JobContext
+from bot.messaging import Slack
 from storage import claims
 from storage.digest import trend, week_against_last
 
@@ -33,18 +35,38 @@ def compose(ctx: JobContext, session: Session, week: Week, *, late: bool = False
         titles={p.id: p.title for p in ctx.library.all()})
 
 
-def chart(ctx: JobContext, session: Session, week: Week, weeks: int = CHART_WEEKS) -> bytes:
-    """The digest's chart: `weeks` weeks ending with `week`, as PNG bytes."""
-    from bot import digest_chart
-
+def trend_points(ctx: JobContext, session: Session, week: Week,
+                 weeks: int = CHART_WEEKS) -> list[TrendPoint]:
+    """The chart's figures: `weeks` weeks ending with `week`, one grouped query per figure."""
     zone = ctx.settings.timezone
     span = [week]
     while len(span) < weeks:
         span.insert(0, span[0].previous())
     with session.begin():
-        points = trend(session, [w.bounds(zone) for w in span])
-    return digest_chart.draw(points, currency=ctx.settings.currency, zone=zone,
-                             title=f"Service recovery: the {weeks} weeks to {week}")
+        return trend(session, [w.bounds(zone) for w in span])
+
+
+def chart(ctx: JobContext, session: Session, week: Week, weeks: int = CHART_WEEKS) -> bytes:
+    """The digest's chart: `weeks` weeks ending with `week`, as PNG bytes."""
+    from bot import digest_chart
+
+    points = trend_points(ctx, session, week, weeks)
+    return digest_chart.draw(points, currency=ctx.settings.currency, zone=ctx.settings.timezone,
+                             title=digest_chart.title(points, ctx.settings.timezone))
+
+
+def share_chart(ctx: JobContext, session: Session, slack: Slack, week: Week,
+                channel: str) -> None:
+    """Draw the week's chart and share it in `channel` (once per delivery: Slack.share_file)."""
+    from bot import digest_chart
+
+    s = ctx.settings
+    points = trend_points(ctx, session, week)
+    title = digest_chart.title(points, s.timezone)
+    png = digest_chart.draw(points, currency=s.currency, zone=s.timezone, title=title)
+    slack.share_file(channel, png, filename=f"amends-trend-{week}.png", title=title,
+                     alt=digest_chart.describe(points, currency=s.currency, zone=s.timezone),
+                     comment=f"📈 {title}: the digest's headline figures, week by week.")
 
 
 def due_week(ctx: JobContext, now: datetime) -> tuple[Week, datetime]:
@@ -67,9 +89,14 @@ def send(ctx: JobContext, week: Week, now: datetime) -> bool:
                         WeeklyDigest(week=str(week), channel=channel, late=late, due=due), now)
 
 
-def mark_sent(session: Session, week: str, channel: str, now: datetime) -> None:
+def mark_sent(session: Session, week: str, channel: str, now: datetime, *,
+              chart_after: str | None = None) -> None:
+    """The digest is posted; with `chart_after` (its message's ts), its chart is queued in
+    the same transaction, once however often the post is retried."""
     with session.begin():
-        claims.digest_sent(session, week, channel, now)
+        if claims.digest_sent(session, week, channel, now) and chart_after is not None:
+            queue(session, DigestChart(week=week, channel=channel, digest_ts=chart_after),
+                  now=now)
 
 
 def run(ctx: JobContext, now: datetime) -> bool:

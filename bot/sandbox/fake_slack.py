@@ -31,6 +31,7 @@ from bot.sandbox import slack_limits
 
 BOT_USER = "U0AMENDSBOT"
 DOCS = "https://docs.slack.dev/reference/methods/"
+UPLOAD_PATH = "/upload/v1/"  # where files.getUploadURLExternal's upload_url points
 
 
 @dataclass
@@ -50,6 +51,8 @@ class Posted:
     history: list[list[dict[str, Any]]] = field(default_factory=list)
     user: str | None = None  # who wrote it (a person, not the bot); for an ephemeral, its viewer
     metadata: dict[str, Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)  # a file share's files
+
 
     def as_message(self, *, with_metadata: bool) -> dict[str, Any]:
         """As conversations.history / conversations.replies return it."""
@@ -63,7 +66,21 @@ class Posted:
             found["bot_id"] = "B0AMENDS"
         if with_metadata and self.metadata:
             found["metadata"] = self.metadata
+        if self.files:
+            found["files"] = self.files
         return found
+
+
+@dataclass
+class Upload:
+    """A file between files.getUploadURLExternal and files.completeUploadExternal."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None
+    data: bytes | None = None  # None: nothing sent to its upload URL yet
+    completed: bool = False
 
 
 def problems_with_blocks(blocks: Any, *, limit: int) -> list[str]:
@@ -111,6 +128,8 @@ class FakeSlack:
         self.view_errors: dict[str, dict[str, str]] = {}
         self.homes: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[Posted] = []
+        self.uploads: dict[str, Upload] = {}  # file id -> its upload, once a URL was asked for
+        self.fail_uploads: list[int] = []  # HTTP statuses the next uploads' POSTs get
         # Slack's time, in Unix seconds: message ts and trigger ages come from it.
         self.clock: Callable[[], float] = time.time
         # The workspace's awkward corners (see each rule's handler for its doc).
@@ -138,6 +157,7 @@ class FakeSlack:
         self._used_triggers: set[str] = set()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
+        self._files = itertools.count(1)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -165,8 +185,18 @@ class FakeSlack:
         return [c for c in self.calls if c.method == method]
 
     def posts_in(self, channel: str, thread_ts: str | None = None) -> list[Posted]:
+        """chat.postMessage's messages there (file shares are `shares_in`)."""
         return [m for m in self.messages.values()
-                if m.channel == channel and m.thread_ts == thread_ts]
+                if m.channel == channel and m.thread_ts == thread_ts and not m.files]
+
+    def shares_in(self, channel: str, thread_ts: str | None = None) -> list[Posted]:
+        """The messages files.completeUploadExternal shared there."""
+        return [m for m in self.messages.values()
+                if m.channel == channel and m.thread_ts == thread_ts and m.files]
+
+    def file_bytes(self, file_id: str) -> bytes | None:
+        upload = self.uploads.get(file_id)
+        return upload.data if upload is not None and upload.completed else None
 
     def last_view(self) -> dict[str, Any]:
         calls = [c for c in self.calls if c.method in ("views.open", "views.update")]
@@ -244,7 +274,12 @@ class FakeSlack:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
+                data = self.rfile.read(length)
+                if self.path.startswith(UPLOAD_PATH):  # bytes, not a form: a file's content
+                    status, text = fake.receive_upload(self.path[len(UPLOAD_PATH):], data)
+                    self._reply(status, "text/plain; charset=utf-8", text.encode())
+                    return
+                raw = data.decode()
                 if not self.path.startswith("/api/"):
                     status, content_type, payload = fake.post_page(self.path, raw)
                     self._reply(status, content_type, payload)
@@ -253,7 +288,7 @@ class FakeSlack:
                     args = json.loads(raw or "{}")
                 else:
                     args = {k: v[0] for k, v in parse_qs(raw).items()}
-                for key in ("blocks", "view", "metadata"):
+                for key in ("blocks", "view", "metadata", "files"):
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
                 method = self.path.rsplit("/", 1)[-1]
@@ -446,6 +481,88 @@ class FakeSlack:
 
     _refuse_conversations_history = _refuse_history
     _refuse_conversations_replies = _refuse_history  # .../conversations.replies#errors
+
+    def _refuse_files_getUploadURLExternal(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/files.getUploadURLExternal: files:write;
+        # `length` and `filename` required ("missing_argument: typically only occurs when the
+        # length provided is 0"); alt_txt at most 1,000 characters (alt_txt_too_large).
+        if not self._has("files:write"):
+            return "missing_scope"
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            return "invalid_arguments"
+        if length <= 0 or not args.get("filename"):
+            return "missing_argument"
+        if len(str(args.get("alt_txt") or "")) > 1000:
+            return "alt_txt_too_large"
+        return None
+
+    def _refuse_files_completeUploadExternal(self, args: dict[str, Any]) -> str | None:
+        # https://docs.slack.dev/reference/methods/files.completeUploadExternal#errors:
+        # files:write; `files` a JSON array of {id, title}; file_not_found "could not find the
+        # file from the upload ticket" (never asked for, or its bytes never arrived), and
+        # "this method can only be called once" per file; a channel the bot can't see is
+        # channel_not_found, one it may not post in not_in_channel; thread_ts must be a
+        # parent ("never use a reply's ts").
+        if not self._has("files:write"):
+            return "missing_scope"
+        files = args.get("files")
+        if not isinstance(files, list) or not files or \
+                not all(isinstance(f, dict) and isinstance(f.get("id"), str) for f in files):
+            return "invalid_arguments"
+        for f in files:
+            upload = self.uploads.get(f["id"])
+            if upload is None or upload.data is None or upload.completed:
+                return "file_not_found"
+        channel = str(args.get("channel_id") or "")
+        if channel in self.private:
+            return "channel_not_found"
+        if channel in self.cannot_post_in or channel in self.archived:
+            return "not_in_channel"
+        parent = self.messages.get(str(args.get("thread_ts") or ""))
+        if args.get("thread_ts") and (parent is None or parent.thread_ts not in (None,
+                                                                                  parent.ts)):
+            return "invalid_arguments"
+        return None
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The POST of a file's bytes to its upload URL: "Slack will return HTTP 200 if the
+        upload is successful" (https://docs.slack.dev/reference/methods/files.getUploadURLExternal).
+        A URL never handed out is 404."""
+        with self._lock:
+            if self.fail_uploads:
+                return self.fail_uploads.pop(0), "failed"
+            upload = self.uploads.get(file_id)
+            if upload is None or upload.completed:
+                return 404, "not found"
+            upload.data = data
+            return 200, f"OK - {len(data)}"
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F0FAKE{next(self._files):05d}"
+        self.uploads[file_id] = Upload(id=file_id, filename=str(args["filename"]),
+                                       length=int(args["length"]), alt_txt=args.get("alt_txt"))
+        base = self.url.removesuffix("/api/")
+        return {"ok": True, "upload_url": f"{base}{UPLOAD_PATH}{file_id}", "file_id": file_id}
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        done = []
+        for f in args["files"]:
+            upload = self.uploads[f["id"]]
+            upload.completed = True
+            done.append({"id": upload.id, "name": upload.filename,
+                         "title": str(f.get("title") or upload.filename),
+                         "mimetype": "image/png" if upload.filename.endswith(".png")
+                         else "application/octet-stream", "size": len(upload.data or b""),
+                         "alt_txt": upload.alt_txt})
+        channel = args.get("channel_id")
+        if channel:  # shared: a message in the channel (or thread) carrying the files
+            ts = self.new_ts()
+            self.messages[ts] = Posted(channel=str(channel), ts=ts,
+                                       text=str(args.get("initial_comment") or ""), blocks=[],
+                                       thread_ts=args.get("thread_ts") or None, files=done)
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in done]}
 
     def _validate(self, method: str, args: dict[str, Any]) -> None:
         if "blocks" in args:

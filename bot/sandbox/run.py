@@ -20,7 +20,7 @@ from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week
 from bot.jobs import digest, run_reminders
 from bot.managers import ManagerDirectory
-from bot.messaging import make_client
+from bot.messaging import Slack, make_client
 from bot.recovery import utc_now
 from bot.sandbox.workspace import PEOPLE, Sandbox
 from bot.settings import load_settings
@@ -153,10 +153,13 @@ def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str,
     def post_digest() -> dict[str, Any]:
         # This week so far: a demo shows today's cases (the scheduled digest is last week's).
         week = Week.containing(utc_now(), settings.timezone)
+        channel = settings.leadership_channel or "C0LEADERS"
         with jobs.sessions() as session:
             message = digest.compose(jobs, session, week).message()
-        client.chat_postMessage(channel=settings.leadership_channel or "C0LEADERS",
-                                **message.kwargs())
+            client.chat_postMessage(channel=channel, **message.kwargs())
+            # The chart follows the text, as the scheduled digest's does (files.uploadV2).
+            digest.share_chart(jobs, session, Slack(client, recovery_channel=None), week,
+                               channel)
         return {"ok": True}
 
     return [("reminders", reminders), ("digest", post_digest)]

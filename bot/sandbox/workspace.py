@@ -203,6 +203,12 @@ class Sandbox(FakeSlack):
         note = '<span class="only-you">Only visible to you</span>' if ephemeral else ""
         body = (render.blocks(posted.blocks, names) if posted.blocks
                 else render.mrkdwn(posted.text, names))
+        for shared in posted.files:  # a file share: the image, as Slack previews it
+            file_id = html.escape(str(shared.get("id", "")), quote=True)
+            body += (f'<figure class="file"><img src="/sandbox/files/{file_id}" '
+                     f'alt="{html.escape(str(shared.get("alt_txt") or ""), quote=True)}">'
+                     f'<figcaption>{html.escape(str(shared.get("title") or ""))}</figcaption>'
+                     '</figure>')
         return (f'<div class="message" data-ts="{html.escape(posted.ts, quote=True)}">'
                 f'<div class="author">{html.escape(author)} {note}</div>{body}</div>')
 
@@ -214,6 +220,11 @@ class Sandbox(FakeSlack):
             return 200, "text/html; charset=utf-8", (STATIC / "index.html").read_bytes()
         if url.path == "/sandbox/ready":  # the bot is up and listening
             return 200, "application/json", json.dumps({"ready": bool(self.bot_url)}).encode()
+        if url.path.startswith("/sandbox/files/"):  # a shared file's bytes, for its <img>
+            data = self.file_bytes(url.path.rsplit("/", 1)[-1])
+            if data is None:
+                return 404, "application/json", b'{"error": "no such file"}'
+            return 200, "image/png", data
         if url.path == "/sandbox/state":
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             user = query.get("user", PEOPLE[0].id)

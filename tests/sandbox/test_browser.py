@@ -192,6 +192,12 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
         page.click("#send-digest")
         page.click("#conversations li:has-text('leadership')")
         page.wait_for_selector("text=Recovery digest")
+        # The chart follows the text, loaded from the file Slack was sent, and described.
+        chart = page.wait_for_selector("figure.file img")
+        assert chart is not None
+        page.wait_for_function("document.querySelector('figure.file img').naturalWidth > 0")
+        assert page.evaluate("document.querySelector('figure.file img').naturalWidth") == 1200
+        assert "cases opened" in (chart.get_attribute("alt") or "")
         page.screenshot(path=str(tmp_path / "sandbox.png"), full_page=True)
         browser.close()
 
