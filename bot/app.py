@@ -16,9 +16,8 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import logs
+from bot import approvers, logs
 from bot.blocks.case_messages import Style
-from bot.blocks.text import deciders
 from bot.delivery.handlers import Deliverer, WebhookTarget
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.render import Renderer
@@ -86,11 +85,10 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
              clock: Callable[[], datetime] = utc_now, socket_mode: bool = False) -> Assembly:
     """Everything built once, in dependency order: nothing is wired in afterwards."""
     managers = ManagerDirectory(managers=settings.managers, group=settings.manager_group,
-                                client=client)
+                                client=client, ladder=settings.approval_ladder)
 
     def policy() -> CompensationPolicy:
-        return CompensationPolicy(staff_limit_minor=settings.staff_limit_minor,
-                                  managers=managers.all(), currency=settings.currency)
+        return approvers.policy(settings, managers)
 
     if isinstance(client, PacedClient):  # its holds keep the app's time (tests drive it)
         client.holds.clock = lambda: clock().timestamp()
@@ -105,8 +103,8 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
     deliver = Deliverer(
         sessions=sessions, slack=slack, jobs=jobs, clock=clock,
         render=Renderer(library=library, style=style, names=slack.name,
-                        deciders=lambda requester: deciders(
-                            managers.all(), besides=requester, group=managers.group),
+                        approvers=lambda case, comp, higher: approvers.asked(
+                            settings, managers, case, comp, higher=higher),
                         links=links),
         webhook=WebhookTarget(settings.webhook_url, settings.webhook_secret or "")
         if settings.webhook_url else None)

@@ -305,7 +305,8 @@ def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
     return make_jobs(
         settings, sessions=db.make_sessions(engine),
         library=PlaybookLibrary.load(settings.playbooks_dir),
-        managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
+        managers=ManagerDirectory(managers=settings.managers, group=None, client=client,
+                                  ladder=settings.approval_ladder))
 
 
 def _needs_slack(settings: Settings) -> bool:

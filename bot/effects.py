@@ -149,6 +149,15 @@ class Decision(CaseEffect):
     number: int
 
 
+@_kind("endorsed")
+@dataclasses.dataclass(frozen=True)
+class Endorsed(CaseEffect):
+    """A request passed up the ladder: redrawn with its chain, the level above asked."""
+
+    number: int
+    by: str
+
+
 @_kind("withdraw_approvals")
 @dataclasses.dataclass(frozen=True)
 class WithdrawApprovals(CaseEffect):

@@ -13,6 +13,7 @@ class Action(StrEnum):
     COMPENSATION_CUSTOM = "compensation_custom"
     APPROVE = "approve"
     DENY = "deny"
+    ENDORSE = "endorse"  # pass a request up the approval ladder with one's support
     RESOLVE = "resolve"
     CANCEL = "cancel_case"
     FOLLOWED_UP = "followed_up"

@@ -25,6 +25,20 @@ _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
+@dataclass(frozen=True)
+class LadderStep:
+    """One level of AMENDS_APPROVAL_LADDER as written: its people and Slack user groups
+    (resolved to people when a request is routed), and its limit (None: no limit)."""
+
+    name: str
+    limit_minor: int | None
+    users: frozenset[str]
+    groups: tuple[str, ...]
+
+
+MAX_LADDER = 8  # levels: more is not a ladder anyone can read in a thread
+
+
 class SettingsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -57,6 +71,9 @@ class Settings:
     open_nudge_hours: int = 24
     hotspot_threshold: int = 3
     location_managers: dict[str, str] = field(default_factory=dict)
+    approval_ladder: tuple[LadderStep, ...] = ()  # () : the managers approve any amount
+    personal_limits: dict[str, int] = field(default_factory=dict)  # raised own limits
+    approvals_by_location: bool = False  # location managers decide their location's only
     on_time_goal: int = 80
     digest_day: int = 0  # Monday
     digest_hour: int = 9
@@ -158,6 +175,21 @@ def load_settings(environ: Mapping[str, str] | None = None,
          "a whole number of cases")
     take("AMENDS_LOCATION_MANAGERS", "location_managers", _location_managers,
          "'Location=U0123ABCD' pairs separated by ';'")
+    take("AMENDS_APPROVAL_LADDER", "approval_ladder", lambda v: _ladder(v, currency),
+         "levels separated by ';', each Name=limit:who, like 'Shift managers=150:S0SHIFT; "
+         "Operations=1000:U0OPS1,U0OPS2; Leadership=any:S0LEADERS' (who: user IDs and user "
+         "group IDs; limit: an amount, or any for the top level)")
+    take("AMENDS_PERSONAL_LIMITS", "personal_limits", lambda v: _personal_limits(v, currency),
+         "'USERID=amount' pairs separated by ';', like U0123ABCD=200")
+    take("AMENDS_APPROVALS_BY_LOCATION", "approvals_by_location", _switch, "on or off")
+    staff_limit = kwargs.get("staff_limit_minor", 2000)
+    ladder = kwargs.get("approval_ladder")
+    if isinstance(ladder, tuple) and ladder and isinstance(staff_limit, int) and \
+            ladder[0].limit_minor is not None and ladder[0].limit_minor <= staff_limit:
+        staff = money.format_amount(staff_limit, currency)
+        problems.append(f"AMENDS_APPROVAL_LADDER's first level, {ladder[0].name}, may approve "
+                        f"no more than the staff limit ({staff}), which everyone gives "
+                        "without asking: give it a higher limit")
     take("AMENDS_ON_TIME_GOAL", "on_time_goal", _percent, "a percentage from 1 to 100")
     take("AMENDS_DIGEST_DAY", "digest_day", _weekday, "a day of the week like monday")
     take("AMENDS_DIGEST_HOUR", "digest_hour", _hour, "an hour from 0 to 23")
@@ -307,6 +339,48 @@ def _location_managers(value: str) -> dict[str, str]:
             raise ValueError(f"'{part}' is not Location=USERID")
         pairs[location.strip().lower()] = user.strip()
     return pairs
+
+
+def _ladder(value: str, currency: str) -> tuple[LadderStep, ...]:
+    steps: list[LadderStep] = []
+    for part in (p.strip() for p in value.split(";") if p.strip()):
+        name, eq, rest = part.partition("=")
+        limit, colon, who = rest.partition(":")
+        name = " ".join(name.split())
+        if not eq or not colon or not name:
+            raise ValueError(f"'{part}' is not Name=limit:who")
+        if len(name) > 40 or any(c in name for c in "<>&|*_~`"):
+            raise ValueError(f"'{name}': a level's name is up to 40 plain characters")
+        ids = [w.strip() for w in who.split(",") if w.strip()]
+        bad = [i for i in ids if not (_USER_ID.match(i) or _GROUP_ID.match(i))]
+        if bad or not ids:
+            raise ValueError(f"{name}: '{who.strip()}' is not user IDs (U…) and user group "
+                             "IDs (S…) separated by commas")
+        if steps and steps[-1].limit_minor is None:
+            raise ValueError(f"{steps[-1].name} has no limit, so it must be the last level")
+        top = None if limit.strip().lower() in ("any", "unlimited", "no limit") else \
+            money.parse_amount(limit, currency)
+        if top is not None and steps and (steps[-1].limit_minor or 0) >= top:
+            raise ValueError(f"{name}'s limit must be above {steps[-1].name}'s: each level "
+                             "may approve more than the one below")
+        if any(s.name.lower() == name.lower() for s in steps):
+            raise ValueError(f"two levels are called {name}")
+        steps.append(LadderStep(name=name, limit_minor=top,
+                                users=frozenset(i for i in ids if _USER_ID.match(i)),
+                                groups=tuple(i for i in ids if _GROUP_ID.match(i))))
+    if not steps or len(steps) > MAX_LADDER:
+        raise ValueError(f"1 to {MAX_LADDER} levels")
+    return tuple(steps)
+
+
+def _personal_limits(value: str, currency: str) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for part in (p.strip() for p in value.split(";") if p.strip()):
+        user, eq, amount = part.partition("=")
+        if not eq or not _USER_ID.match(user.strip()):
+            raise ValueError(f"'{part}' is not USERID=amount")
+        limits[user.strip()] = money.parse_amount(amount, currency)
+    return limits
 
 
 def _percent(value: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -19,6 +20,7 @@ from bot.domain.lifecycle import (
     Compensation,
     CompensationStatus,
     Customer,
+    Endorsement,
     FollowUp,
     Outcome,
     Reaction,
@@ -266,6 +268,8 @@ def _copy_compensation(comp: Compensation, row: CompensationRow) -> None:
     row.auto_approved, row.requested_by = comp.auto_approved, comp.requested_by
     row.requested_at, row.decided_by = comp.requested_at, comp.decided_by
     row.decided_at, row.reason = comp.decided_at, comp.reason
+    row.endorsements = [{"by": e.by, "at": e.at.isoformat(), "level": e.level}
+                        for e in comp.endorsements] or None
 
 
 def _copy_follow_up(follow_up: FollowUp, row: FollowUpRow) -> None:
@@ -301,6 +305,11 @@ def _to_domain(row: CaseRow) -> Case:
     return _build(row, row.compensations, row.follow_ups)
 
 
+def _endorsements(stored: Any) -> list[Endorsement]:
+    return [Endorsement(by=str(e["by"]), at=datetime.fromisoformat(str(e["at"])),
+                        level=str(e.get("level") or "")) for e in stored or []]
+
+
 def _build(row: Any, compensations: Sequence[Any], follow_ups: Sequence[Any]) -> Case:
     """The domain case from its row and child rows (ORM objects or plain rows alike)."""
     outcome = None
@@ -321,6 +330,7 @@ def _build(row: Any, compensations: Sequence[Any], follow_ups: Sequence[Any]) ->
             requested_by=c.requested_by, requested_at=c.requested_at,
             status=CompensationStatus(c.status), auto_approved=c.auto_approved,
             decided_by=c.decided_by, decided_at=c.decided_at, reason=c.reason,
+            endorsements=_endorsements(c.endorsements),
         ) for c in compensations],
         outcome=outcome, resolved_at=row.resolved_at, closed_at=row.closed_at,
         follow_ups=[FollowUp(

@@ -171,6 +171,8 @@ class CompensationRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
+    # [{"by": user, "at": ISO time, "level": name}]: the approval ladder's chain.
+    endorsements: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     case: Mapped[CaseRow] = relationship(back_populates="compensations")
     approval: Mapped[ApprovalRow | None] = relationship(

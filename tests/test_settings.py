@@ -49,6 +49,10 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
         "AMENDS_DIGEST_TEMPLATE": str(Path(__file__).parents[1] / "bot" / "templates"
                                       / "digest.md.j2"),
         "AMENDS_SCHEDULER": "off",
+        "AMENDS_DIGEST_CHART": "off",
+        "AMENDS_APPROVAL_LADDER": "Shift managers=150:S0SHIFT; Leadership=any:U0LEAD1",
+        "AMENDS_PERSONAL_LIMITS": "U0TRUST1=200",
+        "AMENDS_APPROVALS_BY_LOCATION": "on",
     }
     s = load_settings(env, dotenv_path=None)
     assert s.slack_api_url == "http://127.0.0.1:9999/api/"
@@ -62,6 +66,9 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
         12, "U0SENIOR1", 15, 60, 8, 5)
     assert s.location_managers == {"high street": "U0LOCAL1", "station": "U0LOCAL2"}
     assert (s.on_time_goal, s.digest_day, s.digest_hour, s.scheduler) == (85, 4, 17, False)
+    assert s.digest_chart is False and s.approvals_by_location is True
+    assert [step.name for step in s.approval_ladder] == ["Shift managers", "Leadership"]
+    assert s.personal_limits == {"U0TRUST1": 20_000}
     # Secrets stay out of repr(), so logging the settings cannot leak them.
     assert "xoxb" not in repr(s) and "8f742231" not in repr(s)
     # The example file documents every variable the loader reads.
@@ -90,3 +97,43 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     dotenv.write_text("PORT=4000\nAMENDS_CURRENCY=EUR\nAMENDS_RECOVERY_CHANNEL=\n")
     s = load_settings({"PORT": "5000"}, dotenv_path=dotenv)
     assert s.port == 5000 and s.currency == "EUR" and s.recovery_channel is None
+
+
+def test_the_approval_ladder_and_personal_limits_are_read() -> None:
+    from bot.settings import LadderStep
+
+    s = load_settings({
+        "AMENDS_STAFF_LIMIT": "20",
+        "AMENDS_APPROVAL_LADDER": "Shift managers=150:S0SHIFT; Operations = 1,000 : "
+                                  "U0OPS1,U0OPS2,S0OPS ;Leadership=any:U0LEAD1",
+        "AMENDS_PERSONAL_LIMITS": "U0TRUST1=200; U0TRUST2=75.50",
+        "AMENDS_APPROVALS_BY_LOCATION": "on"}, dotenv_path=None)
+    assert s.approval_ladder == (
+        LadderStep("Shift managers", 15_000, frozenset(), ("S0SHIFT",)),
+        LadderStep("Operations", 100_000, frozenset({"U0OPS1", "U0OPS2"}), ("S0OPS",)),
+        LadderStep("Leadership", None, frozenset({"U0LEAD1"}), ()))
+    assert s.personal_limits == {"U0TRUST1": 20_000, "U0TRUST2": 7_550}
+    assert s.approvals_by_location is True
+
+
+@pytest.mark.parametrize(("ladder", "says"), [
+    ("Shift=150", "is not Name=limit:who"),
+    ("Shift=150:", "user IDs (U…) and user group IDs (S…)"),
+    ("Shift=150:bob", "user IDs (U…) and user group IDs (S…)"),
+    ("Shift=150:U0A1; Ops=100:U0B1", "Ops's limit must be above Shift's"),
+    ("Top=any:U0A1; Ops=1000:U0B1", "Top has no limit, so it must be the last level"),
+    ("Shift=150:U0A1; shift=500:U0B1", "two levels are called shift"),
+    ("Shift=1e999:U0A1", "AMENDS_APPROVAL_LADDER="),
+    ("<!channel>=150:U0A1", "a level's name is up to 40 plain characters"),
+    ("Shift=10:U0A1", "may approve no more than the staff limit ($20.00)"),
+])
+def test_a_bad_ladder_is_refused_with_what_is_wrong(ladder: str, says: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"AMENDS_APPROVAL_LADDER": ladder, "AMENDS_STAFF_LIMIT": "20"},
+                      dotenv_path=None)
+    assert says in str(raised.value)
+
+
+def test_a_bad_personal_limit_is_refused() -> None:
+    with pytest.raises(SettingsError, match="is not USERID=amount"):
+        load_settings({"AMENDS_PERSONAL_LIMITS": "bob=200"}, dotenv_path=None)

@@ -255,17 +255,42 @@ def _compensation_line(comp: Compensation, style: Style) -> str:
     return f"✖️ {what} — denied by {mention(comp.decided_by)}{reason}"
 
 
-def approval_request(case: Case, comp: Compensation, style: Style, who: str) -> Message:
-    """Asks the managers (`who`: their mentions) to decide, in the case thread."""
-    text = (f"{who} *Approval needed* on {_ref(case)} ({_customer(case)}): "
+def approval_request(case: Case, comp: Compensation, style: Style, who: str, *,
+                     level: str | None = None, endorsable: bool = False) -> Message:
+    """Asks the managers (`who`: their mentions) to decide, in the case thread; with a
+    ladder, names the `level` asked and shows who endorsed it on the way up."""
+    asked = f"*Approval needed from {escape(level)}*" if level else "*Approval needed*"
+    text = (f"{who} {asked} on {_ref(case)} ({_customer(case)}): "
             f"{mention(comp.requested_by)} asks to give *{style.amount(comp.amount_minor)}* "
             f"({comp.type.label}: {escape(comp.label)}), over the staff limit of "
             f"{style.amount(style.staff_limit_minor)}.")
     value = CompensationRef(case.id or 0, comp.number).encode()
-    blocks = [section(text),
-              actions(button("Approve", Action.APPROVE, value, style="primary"),
-                      button("Deny", Action.DENY, value, style="danger"))]
+    buttons = [button("Approve", Action.APPROVE, value, style="primary"),
+               button("Deny", Action.DENY, value, style="danger")]
+    if endorsable:
+        buttons.append(button("Endorse and pass up", Action.ENDORSE, value))
+    blocks: list[Block] = [section(text)]
+    chain = endorsement_chain(comp)
+    if chain:
+        blocks.append(context(chain))
+    blocks.append(actions(*buttons))
     return message(f"Approval needed on {_ref(case)}: {style.amount(comp.amount_minor)}", blocks)
+
+
+def endorsement_chain(comp: Compensation) -> str:
+    """Who passed the request up, in order: "⬆️ Endorsed by @A (Shift managers) → @B (…)"."""
+    links = [f"{mention(e.by)} ({escape(e.level)}) {date(e.at)}"
+             for e in comp.endorsements[:10]]
+    return ("⬆️ Endorsed by " + " → ".join(links)) if links else ""
+
+
+def endorsed_note(case: Case, comp: Compensation, style: Style, *, by: str, who: str,
+                  level: str | None) -> Message:
+    to = f" to {escape(level)}" if level else ""
+    return thread_note(
+        f"⬆️ {mention(by)} endorsed {style.amount(comp.amount_minor)} for "
+        f"{_customer(case)} and passed it up{to}: {who} please approve or deny it above.",
+        f"{_ref(case)}: compensation endorsed and passed up")
 
 
 def approval_decided(case: Case, comp: Compensation, style: Style) -> Message:
@@ -277,8 +302,11 @@ def approval_decided(case: Case, comp: Compensation, style: Style) -> Message:
         reason = f"\n>{mrkdwn(comp.reason, 500)}" if comp.reason else ""
         outcome = f"✖️ *Denied* by {mention(comp.decided_by)}{reason}"
     when = date(comp.decided_at) if comp.decided_at else ""
-    return message(f"{_ref(case)}: compensation {comp.status.value}",
-                   [section(f"{outcome} {when}\n{what}")])
+    blocks: list[Block] = [section(f"{outcome} {when}\n{what}")]
+    chain = endorsement_chain(comp)
+    if chain:
+        blocks.append(context(chain))
+    return message(f"{_ref(case)}: compensation {comp.status.value}", blocks)
 
 
 def decision_notice(case: Case, comp: Compensation, style: Style) -> Message:

@@ -47,6 +47,15 @@ def approval_escalation(*, case_id: int, amount: str, requester: str, since: dat
         f"{mention(requester)} {date(since)}). {ask}")])
 
 
+def approval_passed_up(*, case_id: int, amount: str, requester: str, since: datetime,
+                       who: str, level: str) -> Message:
+    """An undecided request escalated one level up the ladder, in the thread it waits in."""
+    return message(f"Approval escalated on {_ref(case_id)}", [section(
+        f"{who} 🚩 nobody has decided on *{amount}* for {_ref(case_id)} (asked by "
+        f"{mention(requester)} {date(since)}), so it goes up to *{escape(level)}*: please "
+        "approve or deny it above.")])
+
+
 def open_case_nudge(*, case_id: int, staff: str, opened: datetime) -> Message:
     return message(f"{_ref(case_id)} is still open", [section(
         f"{mention(staff)} {_ref(case_id)} has been open since {date(opened)}. If the customer "

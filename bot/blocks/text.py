@@ -72,11 +72,11 @@ def group_mention(group_id: str) -> str:
 
 
 def deciders(managers: Iterable[str], *, besides: str | None = None,
-             group: str | None = None) -> str:
-    """The managers to mention for a decision (at most ten, and their group): never
+             groups: Iterable[str] = ()) -> str:
+    """The managers to mention for a decision (at most ten, and their groups): never
     `besides`, the requester, who can't approve their own request."""
     people = " ".join([mention(m) for m in sorted(managers) if m != besides][:10])
-    return " ".join(x for x in (group_mention(group) if group else "", people) if x) \
+    return " ".join(x for x in (*(group_mention(g) for g in groups), people) if x) \
         or "Managers:"
 
 

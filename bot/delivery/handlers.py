@@ -66,7 +66,7 @@ class Deliverer:
             fx.HotspotAlert: self.hotspot_alert, fx.WeeklyDigest: self.weekly_digest,
             fx.Webhook: self.webhook, fx.QueuedMessage: self.queued_message,
             fx.Undelivered: self.undelivered, fx.DigestChart: self.digest_chart,
-            fx.ChartMissing: self.chart_missing,
+            fx.ChartMissing: self.chart_missing, fx.Endorsed: self.endorsed,
         }
 
     def __call__(self, effect: fx.Effect, attempt: Attempt | None = None) -> None:
@@ -175,6 +175,18 @@ class Deliverer:
         self.slack.reply(*seen.posted_thread(), case_messages.decision_notice(
             seen.case, comp, self.render.style))
 
+    def endorsed(self, session: Session, e: fx.Endorsed) -> None:
+        """The request redrawn with its chain of endorsements, then the level above asked."""
+        seen, where = self._read(session, lambda s: (
+            _seen(s, e.case_id), cases.approval_message(s, e.case_id, e.number)))
+        comp = seen.case.compensation(e.number)
+        if comp.status is not CompensationStatus.PENDING:
+            return  # decided since: the decision's own edit shows the chain
+        if where is not None:
+            self.slack.update(*where, self.render.approval_request(seen.case, comp))
+        self.slack.reply(*seen.posted_thread(), self.render.endorsed_note(seen.case, comp,
+                                                                          e.by))
+
     def withdraw_approvals(self, session: Session, e: fx.WithdrawApprovals) -> None:
         """Each request the cancellation denied, edited to say so."""
         def read(s: Session) -> tuple[Case, list[tuple[Compensation, tuple[str, str]]]]:
@@ -261,9 +273,16 @@ class Deliverer:
     def approval_escalation(self, session: Session, e: fx.ApprovalEscalation) -> None:
         case = self._see(session, e.case).case
         comp = case.compensation(e.number)
-        if comp.status is CompensationStatus.PENDING:
-            self._post(e.to, self.render.approval_escalation(
-                case, comp, e.since, e.approver, self.jobs.managers()))
+        if comp.status is not CompensationStatus.PENDING:
+            return
+        # Up the ladder, in the thread where the buttons are, when there is a level above
+        # the one asked; at the top, the escalation contact or leadership, as configured.
+        higher = self.render.approval_passed_up(case, comp, e.since)
+        if higher is not None:
+            self.slack.reply(*self._see(session, e.case).posted_thread(), higher)
+            return
+        self._post(e.to, self.render.approval_escalation(
+            case, comp, e.since, e.approver, self.jobs.managers()))
 
     def open_case_nudge(self, session: Session, e: fx.OpenCaseNudge) -> None:
         self._post(e.to, msgs.open_case_nudge(case_id=e.case, staff=e.staff, opened=e.opened))

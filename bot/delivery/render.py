@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.approvers import Asked
 from bot.blocks import case_messages
 from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
@@ -26,7 +27,8 @@ class Renderer:
     library: PlaybookLibrary
     style: Style
     names: Callable[[str], str]  # a person's display name ("" when Slack can't say)
-    deciders: Callable[[str | None], str]  # who may decide, to mention, never the requester
+    # Who a request goes to (True: the level above, for an escalation); None: nobody.
+    approvers: Callable[[Case, Compensation, bool], Asked | None]
     links: SurveyLinks | None = None  # None: surveys are off, and no message shows one
 
     def playbook(self, case: Case) -> Playbook:
@@ -52,8 +54,27 @@ class Renderer:
         return case_messages.compensation(case, playbook, self.style, history)
 
     def approval_request(self, case: Case, comp: Compensation) -> Message:
-        return case_messages.approval_request(case, comp, self.style,
-                                              self.deciders(comp.requested_by))
+        asked = self.approvers(case, comp, False)
+        return case_messages.approval_request(
+            case, comp, self.style, asked.mentions if asked else "Managers:",
+            level=asked.level if asked and asked.ladder else None,
+            endorsable=bool(asked and asked.endorsable))
+
+    def endorsed_note(self, case: Case, comp: Compensation, by: str) -> Message:
+        asked = self.approvers(case, comp, False)
+        return case_messages.endorsed_note(
+            case, comp, self.style, by=by, who=asked.mentions if asked else "Managers:",
+            level=asked.level if asked else None)
+
+    def approval_passed_up(self, case: Case, comp: Compensation, since: datetime
+                           ) -> Message | None:
+        """The escalation up the ladder, when there is a level above the one asked."""
+        higher = self.approvers(case, comp, True)
+        if higher is None or not higher.ladder:
+            return None
+        return msgs.approval_passed_up(
+            case_id=case.id or 0, amount=self.style.amount(comp.amount_minor),
+            requester=comp.requested_by, since=since, who=higher.mentions, level=higher.level)
 
     def follow_up_dm(self, case: Case, follow_up: FollowUp,
                      history: CustomerHistory | None = None, survey: Survey | None = None,
@@ -69,7 +90,11 @@ class Renderer:
         return msgs.approval_reminder(
             case_id=case.id or 0, amount=self.style.amount(comp.amount_minor),
             requester=comp.requested_by, since=since,
-            managers=self.deciders(comp.requested_by))
+            managers=self._mentions(case, comp))
+
+    def _mentions(self, case: Case, comp: Compensation) -> str:
+        asked = self.approvers(case, comp, False)
+        return asked.mentions if asked else "Managers:"
 
     def approval_escalation(self, case: Case, comp: Compensation, since: datetime,
                             approver: str | None, managers: frozenset[str]) -> Message:

@@ -29,9 +29,12 @@ MAY: dict[EventKind, frozenset[Role]] = {
     EventKind.COMPENSATION_PROPOSED: _WORKERS,
     EventKind.RESOLVED: _WORKERS,
     EventKind.CANCELLED: _WORKERS,
-    # Deciding is for managers; the requester is excluded by CompensationPolicy.check_decider.
+    # Deciding is for the ladder's managers; the level an amount needs, the case's location
+    # and never the requester are CompensationPolicy.check_decider's.
     EventKind.COMPENSATION_APPROVED: frozenset({Role.MANAGER}),
     EventKind.COMPENSATION_DENIED: frozenset({Role.MANAGER}),
+    # Endorsing (passing up a request above one's authority) is for those on the ladder.
+    EventKind.COMPENSATION_ENDORSED: frozenset({Role.MANAGER}),
     EventKind.FOLLOW_UP_SNOOZED: _FOLLOW_UP,
     EventKind.FOLLOWED_UP: _FOLLOW_UP,
 }

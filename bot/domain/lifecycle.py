@@ -74,6 +74,7 @@ class EventKind(StrEnum):
     COMPENSATION_PROPOSED = "compensation_proposed"
     COMPENSATION_APPROVED = "compensation_approved"
     COMPENSATION_DENIED = "compensation_denied"
+    COMPENSATION_ENDORSED = "compensation_endorsed"
     RESOLVED = "resolved"
     FOLLOW_UP_SNOOZED = "follow_up_snoozed"
     FOLLOWED_UP = "followed_up"
@@ -97,6 +98,7 @@ TRANSITIONS: dict[tuple[CaseState, EventKind], CaseState] = {
     **{(s, _E.COMPENSATION_APPROVED): _S.FIXING for s in WORKING_STATES},
     (_S.AWAITING_APPROVAL, _E.COMPENSATION_APPROVED): _S.FIXING,
     (_S.AWAITING_APPROVAL, _E.COMPENSATION_DENIED): _S.FIXING,
+    (_S.AWAITING_APPROVAL, _E.COMPENSATION_ENDORSED): _S.AWAITING_APPROVAL,
     **{(s, _E.RESOLVED): _S.FOLLOW_UP_DUE for s in WORKING_STATES},
     (_S.FOLLOW_UP_DUE, _E.FOLLOW_UP_SNOOZED): _S.FOLLOW_UP_DUE,
     (_S.FOLLOW_UP_DUE, _E.FOLLOWED_UP): _S.CLOSED,
@@ -112,6 +114,7 @@ _ACTIONS = {
     _E.APOLOGY_GIVEN: "record the apology", _E.STEP_DONE: "tick off a fix step",
     _E.STEP_UNDONE: "untick a fix step", _E.COMPENSATION_PROPOSED: "propose compensation",
     _E.COMPENSATION_APPROVED: "approve compensation", _E.COMPENSATION_DENIED: "deny compensation",
+    _E.COMPENSATION_ENDORSED: "endorse compensation",
     _E.RESOLVED: "mark it resolved", _E.FOLLOW_UP_SNOOZED: "snooze the follow-up",
     _E.FOLLOWED_UP: "record the follow-up", _E.REOPENED: "reopen it", _E.CANCELLED: "cancel it",
     _E.SURVEY_ANSWERED: "record the customer's answer",
@@ -152,6 +155,15 @@ class CaseEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Endorsement:
+    """A manager below the needed level backing a request as it goes up the ladder."""
+
+    by: str
+    at: datetime
+    level: str  # the endorser's level, by name, as it was then
+
+
 @dataclass(kw_only=True)
 class Compensation:
     number: int  # 1, 2, ... within the case
@@ -167,6 +179,7 @@ class Compensation:
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    endorsements: list[Endorsement] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -317,7 +330,8 @@ class Case:
     def propose_compensation(self, *, type: CompensationType, label: str, amount_minor: int,
                              option_key: str | None, actor: str, at: datetime,
                              policy: CompensationPolicy, playbook: Playbook) -> Compensation:
-        """Within the staff limit it is approved at once; above it, it waits for a manager."""
+        """Within the requester's own limit it is approved at once; above it, it waits for
+        the ladder."""
         if amount_minor <= 0 and type is not CompensationType.GOODWILL:
             raise CompensationRefused("A compensation needs an amount above zero.")
         if option_key is not None and option_key not in {
@@ -335,12 +349,13 @@ class Case:
         policy.check_ceiling(amount_minor=amount_minor, already_minor=self.approved_minor,
                              ceiling_minor=playbook.ceiling_minor(self.purchase_minor),
                              purchase_minor=self.purchase_minor)
+        policy.check_request(amount_minor, actor)
         comp = Compensation(number=len(self.compensations) + 1, type=type, label=label,
                             amount_minor=amount_minor, currency=self.currency,
                             option_key=option_key, requested_by=actor, requested_at=at)
         data = {"compensation": comp.number, "type": type.value, "label": label,
                 "amount_minor": amount_minor, "currency": self.currency}
-        if policy.needs_approval(amount_minor):
+        if policy.needs_approval(amount_minor, actor):
             self._apply(EventKind.COMPENSATION_PROPOSED, actor, at, **data)
         else:
             self._apply(EventKind.COMPENSATION_APPROVED, actor, at, auto=True, **data)
@@ -355,7 +370,8 @@ class Case:
         if comp.status is not CompensationStatus.PENDING:
             raise AlreadyDecided(comp, f"Compensation #{number} on {self.reference} was already "
                                  f"{comp.status.value}.")
-        policy.check_decider(decider=actor, requester=comp.requested_by)
+        policy.check_decider(decider=actor, requester=comp.requested_by,
+                             amount_minor=comp.amount_minor, location=self.location)
         if not approve and not (reason or "").strip():
             raise InvalidTransition("Say why the compensation is denied, so the requester knows.")
         kind = EventKind.COMPENSATION_APPROVED if approve else EventKind.COMPENSATION_DENIED
@@ -363,6 +379,24 @@ class Case:
                     reason=reason or "")
         comp.status = CompensationStatus.APPROVED if approve else CompensationStatus.DENIED
         comp.decided_by, comp.decided_at, comp.reason = actor, at, (reason or None)
+        return comp
+
+    def endorse_compensation(self, *, number: int, actor: str, at: datetime,
+                             policy: CompensationPolicy) -> Compensation:
+        """Back a request above one's own authority: it stays waiting, for the level that
+        may decide it, and the chain of endorsements shows in the thread."""
+        comp = self.compensation(number)
+        if comp.status is not CompensationStatus.PENDING:
+            raise AlreadyDecided(comp, f"Compensation #{number} on {self.reference} was already "
+                                 f"{comp.status.value}.")
+        policy.check_endorser(endorser=actor, requester=comp.requested_by,
+                              amount_minor=comp.amount_minor, location=self.location,
+                              endorsed_by=tuple(e.by for e in comp.endorsements))
+        rank = policy.rank(actor)
+        level = policy.levels[rank].name if rank is not None else ""
+        self._apply(EventKind.COMPENSATION_ENDORSED, actor, at, compensation=number,
+                    amount_minor=comp.amount_minor, level=level)
+        comp.endorsements.append(Endorsement(by=actor, at=at, level=level))
         return comp
 
     def resolve(self, *, outcome: Outcome, playbook: Playbook, actor: str, at: datetime,

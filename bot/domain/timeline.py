@@ -74,6 +74,10 @@ def describe(kind: str, data: Mapping[str, Any], currency: str) -> tuple[str, st
         case EventKind.COMPENSATION_DENIED:
             return (f"denied compensation #{data.get('compensation', '?')} ({amount()})",
                     str(data.get("reason") or ""))
+        case EventKind.COMPENSATION_ENDORSED:
+            level = f" as {data.get('level')!s}" if data.get("level") else ""
+            return (f"endorsed compensation #{data.get('compensation', '?')} ({amount()})"
+                    f"{level} and passed it up"), ""
         case EventKind.RESOLVED:
             return (f"resolved the case: the customer felt {reaction()}; root cause "
                     f"{data.get('root_cause', '')!s}; action: "

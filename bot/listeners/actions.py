@@ -251,6 +251,17 @@ def approve(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, 
         effects=lambda c, comp: decision_effects(c, comp), key=click_key(body))
 
 
+@on_click(opens_modal=False, durable=True)
+def endorse(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, user: str,
+            action: dict[str, Any]) -> None:
+    ref = CompensationRef.decode(action.get("value"))
+    deps.service.change(unit, ref.case, lambda c, ctx: c.endorse_compensation(
+        number=ref.number, actor=user, at=ctx.now, policy=ctx.policy),
+        actor=user, action=EventKind.COMPENSATION_ENDORSED,
+        effects=lambda c, comp: [fx.Endorsed(ref.case, comp.number, user)],
+        key=click_key(body))
+
+
 def decision_effects(case: Case, comp: Any) -> list[fx.Effect]:
     """The request edited in place, the requester told, the compensation list updated."""
     assert case.id is not None
@@ -268,7 +279,9 @@ def deny(*, body: dict[str, Any], client: WebClient, deps: Deps, unit: Unit, use
             raise AlreadyDecided(comp, f"Compensation #{ref.number} on {case.reference} was "
                                        f"already {comp.status.value}.")
         # Refuse before the modal: a non-manager or the requester never gets the form.
-        deps.service.policy().check_decider(decider=user, requester=comp.requested_by)
+        deps.service.policy().check_decider(decider=user, requester=comp.requested_by,
+                                            amount_minor=comp.amount_minor,
+                                            location=case.location)
         return modals.deny(case, comp, deps.style)
 
     _open_modal(deps, unit, body, client, case_id=ref.case, user=user, kind=None, view=form)
@@ -406,6 +419,7 @@ def register(app: App) -> None:
     app.action(Action.COMPENSATION_OPTION.pattern())(compensation_option)
     app.action(Action.COMPENSATION_CUSTOM.pattern())(compensation_custom)
     app.action(Action.APPROVE.pattern())(approve)
+    app.action(Action.ENDORSE.pattern())(endorse)
     app.action(Action.DENY.pattern())(deny)
     app.action(Action.RESOLVE.pattern())(resolve)
     app.action(Action.CANCEL.pattern())(cancel)

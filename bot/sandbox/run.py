@@ -139,7 +139,8 @@ def follow_through_buttons(env: dict[str, str], api_url: str) -> list[tuple[str,
     jobs = make_jobs(
         settings, sessions=db.make_sessions(engine),
         library=PlaybookLibrary.load(settings.playbooks_dir),
-        managers=ManagerDirectory(managers=settings.managers, group=None, client=client))
+        managers=ManagerDirectory(managers=settings.managers, group=None, client=client,
+                                  ladder=settings.approval_ladder))
 
     def reminders() -> dict[str, Any]:
         # What would be due in three days, sent now: the bot's outbox delivers it at once.
