@@ -187,58 +187,76 @@ def week_figures(session: Session, start: datetime, end: datetime, *,
 
 def trend(session: Session, weeks: list[tuple[datetime, datetime]]) -> list[TrendPoint]:
     """For the digest's chart: each week's cases opened, median time to recover, recovery
-    rate and compensation given, by the same definitions as week_figures, but one grouped
-    pass per figure over all the weeks instead of a pass per week. `weeks` are back to back,
-    oldest first."""
+    rate and compensation given, by the same definitions as week_figures. `weeks` are back
+    to back, oldest first.
+
+    Each week's counts and sums are one statement of scalar subqueries, each a range of a
+    covering index: at 1M cases on SQLite, twelve of them take about 40 ms, where one pass
+    grouped by a CASE-built week took 140 ms (the CASE on every row, then a sort)."""
     if not weeks:
         return []
     first, last = weeks[0][0], weeks[-1][1]
 
-    def bucket(column: Any) -> Any:
-        return case(*[(column < end, i) for i, (_start, end) in enumerate(weeks[:-1])],
-                    else_=len(weeks) - 1)
+    def figures(start: datetime, end: datetime) -> Any:
+        opened = select(func.count()).where(CaseRow.opened_at >= start,
+                                            CaseRow.opened_at < end)
+        timed = select(func.count()).where(CaseRow.resolved_at >= start,
+                                           CaseRow.resolved_at < end,
+                                           CaseRow.recovery_seconds.is_not(None))
+        done = (FollowUpRow.done_at >= start, FollowUpRow.done_at < end)
+        followed = select(func.count()).where(*done)
+        recovered = select(func.count()).where(*done, FollowUpRow.reaction.in_(RECOVERED))
+        given = select(func.coalesce(func.sum(CompensationRow.amount_minor), 0)).where(
+            CompensationRow.decided_at >= start, CompensationRow.decided_at < end,
+            CompensationRow.status == CompensationStatus.APPROVED.value)
+        return session.execute(select(*(q.scalar_subquery() for q in (
+            opened, timed, followed, recovered, given)))).one()
 
+    counts = [figures(start, end) for start, end in weeks]
+
+    # Nearest-rank median: the value at rank ceil(n / 2) of the week's sorted times, read
+    # from the week's own range (a window over all twelve weeks sorted every row on a
+    # CASE-built key: 236 ms at 1M cases on SQLite, against about 70 ms this way).
+    medians: dict[int, int | None] = {
+        i: session.scalar(select(CaseRow.recovery_seconds)
+                          .where(CaseRow.resolved_at >= start, CaseRow.resolved_at < end,
+                                 CaseRow.recovery_seconds.is_not(None))
+                          .order_by(CaseRow.recovery_seconds)
+                          .limit(1).offset((counts[i][1] + 1) // 2 - 1))
+        for i, (start, end) in enumerate(weeks) if counts[i][1]}
+
+    # A case's latest follow-up by the week's end is the one that counts: take away those a
+    # later follow-up of the same case replaced before their week ended. A later one is
+    # only made once the earlier is done (a reopening), so it is done in the span too: this
+    # starts from the span's few follow-ups numbered above 1, rather than probing for a
+    # later one under every follow-up (182 ms at 1M cases on SQLite, now about 11 ms).
     def end_of(column: Any) -> Any:
         return case(*[(column < end, end) for _start, end in weeks[:-1]], else_=last)
 
-    opened: dict[int, int] = dict(session.execute(
-        select(bucket(CaseRow.opened_at).label("w"), func.count())
-        .where(CaseRow.opened_at >= first, CaseRow.opened_at < last).group_by("w")).all())
-
-    given: dict[int, int] = dict(session.execute(
-        select(bucket(CompensationRow.decided_at).label("w"),
-               func.sum(CompensationRow.amount_minor))
-        .where(CompensationRow.decided_at >= first, CompensationRow.decided_at < last,
-               CompensationRow.status == CompensationStatus.APPROVED.value)
-        .group_by("w")).all())
-
-    # Nearest-rank median per week: rank ceil(n / 2) within the week's sorted times.
-    w = bucket(CaseRow.resolved_at).label("w")
-    ranked = (select(w, CaseRow.recovery_seconds.label("seconds"),
-                     func.row_number().over(partition_by=w,
-                                            order_by=CaseRow.recovery_seconds).label("rank"),
-                     func.count().over(partition_by=w).label("n"))
-              .where(CaseRow.resolved_at >= first, CaseRow.resolved_at < last,
-                     CaseRow.recovery_seconds.is_not(None)).subquery())
-    medians: dict[int, int] = dict(session.execute(select(ranked.c.w, ranked.c.seconds).where(
-        ranked.c.rank == (ranked.c.n + 1) // 2)).all())
-
+    bucket = case(*[(FollowUpRow.done_at < end, i) for i, (_s, end) in enumerate(weeks[:-1])],
+                  else_=len(weeks) - 1).label("w")
     later = aliased(FollowUpRow)
-    latest = ~select(later.id).where(
-        later.case_id == FollowUpRow.case_id, later.number > FollowUpRow.number,
-        later.done_at.is_not(None), later.done_at < end_of(FollowUpRow.done_at)).exists()
-    followed = {week: (done, recovered) for week, done, recovered in session.execute(
-        select(bucket(FollowUpRow.done_at).label("w"), func.count(),
-               func.count(case((FollowUpRow.reaction.in_(RECOVERED), 1))))
-        .where(FollowUpRow.done_at >= first, FollowUpRow.done_at < last, latest)
+    replaced = {week: (done, recovered) for week, done, recovered in session.execute(
+        select(bucket, func.count(FollowUpRow.id.distinct()),
+               func.count(case((FollowUpRow.reaction.in_(RECOVERED), FollowUpRow.id))
+                          .distinct()))
+        .select_from(later)
+        .join(FollowUpRow, (FollowUpRow.case_id == later.case_id)
+              & (FollowUpRow.number < later.number))
+        .where(later.done_at >= first, later.done_at < last, later.number > 1,
+               FollowUpRow.done_at >= first, FollowUpRow.done_at < last,
+               later.done_at < end_of(FollowUpRow.done_at))
         .group_by("w"))}
 
-    return [TrendPoint(start=start, opened=opened.get(i, 0),
-                       median_recovery_s=medians.get(i),
-                       followed_up=followed.get(i, (0, 0))[0],
-                       recovered=followed.get(i, (0, 0))[1],
-                       compensation_minor=int(given.get(i) or 0))
-            for i, (start, _end) in enumerate(weeks)]
+    points = []
+    for i, (start, _end) in enumerate(weeks):
+        opened, _timed, followed, recovered, given = counts[i]
+        gone, gone_recovered = replaced.get(i, (0, 0))
+        points.append(TrendPoint(start=start, opened=opened, median_recovery_s=medians.get(i),
+                                 followed_up=followed - gone,
+                                 recovered=recovered - gone_recovered,
+                                 compensation_minor=int(given or 0)))
+    return points
 
 
 def week_against_last(session: Session, this: tuple[datetime, datetime],

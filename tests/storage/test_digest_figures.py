@@ -252,6 +252,12 @@ def test_the_charts_trend_agrees_with_each_weeks_own_figures(
     b.follow_up(gus, at(13, 10), Reaction.STILL_UNHAPPY, "cold again")
     b.resolve(gus, at(16, 10), Reaction.SATISFIED, "Courier delay")
     b.follow_up(gus, at(17, 10), Reaction.DELIGHTED)
+    # Reopened twice and recovered within one week: one case, counted once, recovered.
+    ida = b.open(at(2, 9), "Ida", contact="ida@example.com", location=None)
+    for day, reaction in ((3, Reaction.STILL_UNHAPPY), (4, Reaction.STILL_UNHAPPY),
+                          (5, Reaction.SATISFIED)):
+        b.resolve(ida, at(day, 9), Reaction.SATISFIED, "Courier delay")
+        b.follow_up(ida, at(day, 10), reaction)
     session.flush()
     weeks = [Week(2026, n) for n in range(40, 49)]
     bounds = [w.bounds(UTC_ZONE) for w in weeks]
@@ -263,5 +269,7 @@ def test_the_charts_trend_agrees_with_each_weeks_own_figures(
                 point.compensation_minor, point.recovery_rate) == (
             own.opened, own.median_recovery_s, own.follow_ups_done,
             own.recovered_at_follow_up, own.compensation_minor, own.recovery_rate), start
-    assert sum(p.opened for p in points) == 8
+    assert sum(p.opened for p in points) == 9
+    ida_week = next(p for p in points if p.start <= at(3, 10) < p.start + timedelta(days=7))
+    assert (ida_week.followed_up, ida_week.recovered) == (1, 1)  # three follow-ups, one case
     assert trend(session, []) == []

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.domain.weeks import Week
 from storage import db
-from storage.digest import week_against_last
+from storage.digest import trend, week_against_last
 from tests.storage.test_digest_figures import UTC_ZONE, build_week
 
 TABLES = {"cases", "compensations", "follow_ups", "approvals", "case_events", "surveys"}
@@ -51,6 +51,11 @@ def test_every_digest_query_searches_an_index(sqlite: Engine,
         with Session(sqlite) as session:
             week = Week(2026, 47)
             week_against_last(session, week.bounds(UTC_ZONE), week.previous().bounds(UTC_ZONE))
+            # The chart's twelve weeks, too: each figure a range of an index.
+            span = [week]
+            while len(span) < 12:
+                span.insert(0, span[0].previous())
+            trend(session, [w.bounds(UTC_ZONE) for w in span])
     finally:
         event.remove(sqlite, "before_cursor_execute", capture)
 
