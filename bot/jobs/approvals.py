@@ -32,6 +32,8 @@ def remind(ctx: JobContext, now: datetime, send_at: datetime) -> tuple[int, int]
             if a.escalated_at is None and now >= a.requested_at + escalate_after:
                 # The next approver is asked in the thread, where the buttons are.
                 to = thread if approver and thread else ctx.leadership()
+                if to is None and ctx.settings.approval_ladder:
+                    to = thread  # the ladder's next level is asked there (at delivery)
                 escalations += ctx.send(
                     session, partial(claims.claim_approval, approval_id=a.id,
                                      column="escalated_at", now=now),

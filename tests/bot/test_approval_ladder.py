@@ -137,6 +137,8 @@ def test_above_every_limit_a_request_is_refused_inline(laddered: Harness) -> Non
         assert session.scalars(select(CompensationRow)).all() == []
 
 
+@pytest.mark.parametrize("laddered", [{}, {"AMENDS_LEADERSHIP_CHANNEL": ""}], indirect=True,
+                         ids=["with a leadership channel", "without one"])
 def test_reminders_ask_the_level_and_escalation_climbs_one_step(laddered: Harness,
                                                                 library: Any) -> None:
     h = laddered
