@@ -35,6 +35,7 @@ class Asked:
     mentions: str
     ladder: bool  # a ladder is configured (else: "the managers", as before it existed)
     endorsable: bool = False  # someone below the level may endorse it on the way up
+    own_limit_minor: int | None = None  # the requester's own limit, when raised for them
 
 
 def asked(settings: Settings, managers: ManagerDirectory, case: Case, comp: Compensation, *,
@@ -48,6 +49,7 @@ def asked(settings: Settings, managers: ManagerDirectory, case: Case, comp: Comp
     if found is None:
         return None
     index, people = found
+    own = rules.own_limit(comp.requested_by)
     if settings.approval_ladder:
         step = settings.approval_ladder[index]
         # A group mention reaches people a location rule may exclude: then only names.
@@ -59,4 +61,5 @@ def asked(settings: Settings, managers: ManagerDirectory, case: Case, comp: Comp
     return Asked(level=rules.describe(index),
                  mentions=deciders(people, besides=comp.requested_by, groups=groups),
                  ladder=bool(settings.approval_ladder),
-                 endorsable=bool(settings.approval_ladder) and index > 0)
+                 endorsable=bool(settings.approval_ladder) and index > 0,
+                 own_limit_minor=own if own > settings.staff_limit_minor else None)

@@ -381,7 +381,7 @@ def _digest_preview(args: argparse.Namespace, settings: Settings) -> int:
         print(digest.compose(jobs, session, week, plain=True, names=_names(settings)).text)
         if args.chart is not None:
             try:
-                args.chart.write_bytes(digest.chart(jobs, session, week))
+                args.chart.write_bytes(digest.chart(jobs, session, week).png)
             except OSError as exc:
                 print(f"--chart: can't write {args.chart}: {exc.strerror or exc}",
                       file=sys.stderr)

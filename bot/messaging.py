@@ -135,7 +135,7 @@ class Slack:
         if current is not None:
             key = f"{current.key}.{label}"
             if current.retry:
-                found = self.find(channel, thread_ts, key, current.since)
+                found = self.find(channel, thread_ts, _tagged(key), current.since)
                 if found is not None:
                     log.info("delivery %s was posted before its reply was lost; not again", key)
                     return channel, found
@@ -145,31 +145,26 @@ class Slack:
         return str(response["channel"]), str(response["ts"])
 
     def share_file(self, channel: str, data: bytes, *, filename: str, title: str, alt: str,
-                   comment: str) -> str | None:
+                   comment: str) -> None:
         """Upload `data` and share it in `channel` (files.uploadV2: files.getUploadURLExternal,
         the bytes to its upload URL, files.completeUploadExternal), at most once per
         delivery: Slack allows no metadata on a file share, so a retry looks for a share of
-        `filename` (unique to what is shared) instead of a tag. The share's ts, or None when
-        an earlier attempt's share was found."""
+        `filename` (unique to what is shared) instead of a tag."""
         current = attempt.get()
-        if current is not None and current.retry:
-            found = self.find(channel, None, filename, current.since, match=_shares(filename))
-            if found is not None:
-                log.info("%s was shared before its reply was lost; not again", filename)
-                return None
-        response = self.client.files_upload_v2(channel=channel, file=data, filename=filename,
-                                               title=title, alt_txt=alt,
-                                               initial_comment=comment)
-        return str((response.get("file") or {}).get("id") or "")
+        if current is not None and current.retry and \
+                self.find(channel, None, _shares(filename), current.since) is not None:
+            log.info("%s was shared before its reply was lost; not again", filename)
+            return
+        self.client.files_upload_v2(channel=channel, file=data, filename=filename, title=title,
+                                    alt_txt=alt, initial_comment=comment)
 
-    def find(self, channel: str, thread_ts: str | None, key: str, since: datetime, *,
-             match: Callable[[dict[str, Any]], bool] | None = None) -> str | None:
-        """The ts of a message tagged `key` (or that `match` accepts) in the channel (or
-        thread) since `since`.
+    def find(self, channel: str, thread_ts: str | None,
+             match: Callable[[dict[str, Any]], bool], since: datetime) -> str | None:
+        """The ts of a message `match` accepts (its delivery's tag, a file it shares) in the
+        channel (or thread) since `since`.
         None when there is none, or when Slack won't let Amends read there (the history
         scopes missing, not a member): the post goes out, and may then be a second copy.
         A passing failure (rate limit, Slack down) raises: the delivery is tried later."""
-        match = match or _tagged(key)
         oldest = f"{max(since.timestamp() - CLOCK_SKEW, 0):.6f}"
         cursor: str | None = None
         try:
@@ -189,8 +184,8 @@ class Slack:
         except SlackApiError as exc:
             if slack_errors.kind(exc) is slack_errors.Kind.RETRY:
                 raise
-            log.warning("could not look in %s for an earlier copy of %s (%s): posting, "
-                        "which may show it twice", channel, key, slack_errors.error_of(exc))
+            log.warning("could not look in %s for an earlier copy (%s): posting, which may "
+                        "show it twice", channel, slack_errors.error_of(exc))
         return None
 
     def update(self, channel: str, ts: str, msg: Message) -> None:

@@ -256,14 +256,18 @@ def _compensation_line(comp: Compensation, style: Style) -> str:
 
 
 def approval_request(case: Case, comp: Compensation, style: Style, who: str, *,
-                     level: str | None = None, endorsable: bool = False) -> Message:
+                     level: str | None = None, endorsable: bool = False,
+                     own_limit_minor: int | None = None) -> Message:
     """Asks the managers (`who`: their mentions) to decide, in the case thread; with a
-    ladder, names the `level` asked and shows who endorsed it on the way up."""
+    ladder, names the `level` asked and shows who endorsed it on the way up. A requester
+    with a raised limit of their own is shown that limit, not the staff one."""
     asked = f"*Approval needed from {escape(level)}*" if level else "*Approval needed*"
+    over = (f"over their own limit of {style.amount(own_limit_minor)}"
+            if own_limit_minor is not None
+            else f"over the staff limit of {style.amount(style.staff_limit_minor)}")
     text = (f"{who} {asked} on {_ref(case)} ({_customer(case)}): "
             f"{mention(comp.requested_by)} asks to give *{style.amount(comp.amount_minor)}* "
-            f"({comp.type.label}: {escape(comp.label)}), over the staff limit of "
-            f"{style.amount(style.staff_limit_minor)}.")
+            f"({comp.type.label}: {escape(comp.label)}), {over}.")
     value = CompensationRef(case.id or 0, comp.number).encode()
     buttons = [button("Approve", Action.APPROVE, value, style="primary"),
                button("Deny", Action.DENY, value, style="danger")]

@@ -271,7 +271,8 @@ class Deliverer:
             self._post(e.to, self.render.approval_reminder(case, comp, e.since))
 
     def approval_escalation(self, session: Session, e: fx.ApprovalEscalation) -> None:
-        case = self._see(session, e.case).case
+        seen = self._see(session, e.case)
+        case = seen.case
         comp = case.compensation(e.number)
         if comp.status is not CompensationStatus.PENDING:
             return
@@ -279,7 +280,7 @@ class Deliverer:
         # the one asked; at the top, the escalation contact or leadership, as configured.
         higher = self.render.approval_passed_up(case, comp, e.since)
         if higher is not None:
-            self.slack.reply(*self._see(session, e.case).posted_thread(), higher)
+            self.slack.reply(*seen.posted_thread(), higher)
             return
         self._post(e.to, self.render.approval_escalation(
             case, comp, e.since, e.approver, self.jobs.managers()))

@@ -58,7 +58,8 @@ class Renderer:
         return case_messages.approval_request(
             case, comp, self.style, asked.mentions if asked else "Managers:",
             level=asked.level if asked and asked.ladder else None,
-            endorsable=bool(asked and asked.endorsable))
+            endorsable=bool(asked and asked.endorsable),
+            own_limit_minor=asked.own_limit_minor if asked else None)
 
     def endorsed_note(self, case: Case, comp: Compensation, by: str) -> Message:
         asked = self.approvers(case, comp, False)

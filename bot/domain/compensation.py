@@ -88,19 +88,27 @@ class CompensationPolicy:
                 f"{self._fmt(top)}, by {self.levels[-1].name}). Choose a smaller amount, or "
                 "ask leadership outside Amends.")
 
+    def _acting_rank(self, person: str, requester: str, location: str | None, *,
+                     verb: str, requester_says: str) -> int:
+        """The rank of someone acting on a request: on the ladder, not its requester, and
+        serving the case's location; else NotAuthorised, saying which."""
+        rank = self.rank(person)
+        if rank is None:
+            raise NotAuthorised(f"Only a manager can {verb}.")
+        if person == requester:
+            raise NotAuthorised(f"You asked for this compensation, so {requester_says}.")
+        if not self.serves(person, location):
+            raise NotAuthorised(f"You approve for {self._yours(person)} only; this case is at "
+                                f"{location or 'no location'}.")
+        return rank
+
     def check_decider(self, *, decider: str, requester: str, amount_minor: int | None = None,
                       location: str | None = None) -> None:
         """Approve or deny: on the ladder at or above the level the amount needs, serving the
         case's location, and not the one who asked."""
-        rank = self.rank(decider)
-        if rank is None:
-            raise NotAuthorised("Only a manager can approve or deny compensation.")
-        if decider == requester:
-            raise NotAuthorised("You asked for this compensation, so another manager has to "
-                                "decide on it.")
-        if not self.serves(decider, location):
-            raise NotAuthorised(f"You approve for {self._yours(decider)} only; this case is at "
-                                f"{location or 'no location'}.")
+        rank = self._acting_rank(decider, requester, location,
+                                 verb="approve or deny compensation",
+                                 requester_says="another manager has to decide on it")
         if amount_minor is None:
             return
         needed = self.needed(amount_minor)
@@ -117,15 +125,10 @@ class CompensationPolicy:
     def check_endorser(self, *, endorser: str, requester: str, amount_minor: int,
                        location: str | None, endorsed_by: tuple[str, ...]) -> None:
         """Endorse: on the ladder below the needed level (whoever may decide, decides)."""
-        rank = self.rank(endorser)
-        if rank is None:
-            raise NotAuthorised("Only a manager can endorse a request for compensation.")
-        if endorser == requester:
-            raise NotAuthorised("You asked for this compensation: another manager has to "
-                                "endorse or decide on it.")
-        if not self.serves(endorser, location):
-            raise NotAuthorised(f"You approve for {self._yours(endorser)} only; this case is "
-                                f"at {location or 'no location'}.")
+        rank = self._acting_rank(endorser, requester, location,
+                                 verb="endorse a request for compensation",
+                                 requester_says="another manager has to endorse or decide "
+                                                "on it")
         needed = self.needed(amount_minor)
         if needed is not None and rank >= needed:
             raise NotAuthorised("You may approve this yourself: approve or deny it rather "

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from bot import digest_render
-from bot.domain.digest import TrendPoint
 from bot.domain.weeks import Week, latest_due, send_time
 from bot.effects import DigestChart, WeeklyDigest, queue
 from bot.jobs.context import JobContext
@@ -35,38 +35,36 @@ def compose(ctx: JobContext, session: Session, week: Week, *, late: bool = False
         titles={p.id: p.title for p in ctx.library.all()})
 
 
-def trend_points(ctx: JobContext, session: Session, week: Week,
-                 weeks: int = CHART_WEEKS) -> list[TrendPoint]:
-    """The chart's figures: `weeks` weeks ending with `week`, one grouped query per figure."""
-    zone = ctx.settings.timezone
+@dataclass(frozen=True)
+class Chart:
+    png: bytes
+    title: str
+    alt: str  # the chart in words, for screen readers
+
+
+def chart(ctx: JobContext, session: Session, week: Week, weeks: int = CHART_WEEKS) -> Chart:
+    """The digest's chart: `weeks` weeks ending with `week`, drawn from storage.digest.trend."""
+    from bot import digest_chart
+
+    s = ctx.settings
     span = [week]
     while len(span) < weeks:
         span.insert(0, span[0].previous())
     with session.begin():
-        return trend(session, [w.bounds(zone) for w in span])
-
-
-def chart(ctx: JobContext, session: Session, week: Week, weeks: int = CHART_WEEKS) -> bytes:
-    """The digest's chart: `weeks` weeks ending with `week`, as PNG bytes."""
-    from bot import digest_chart
-
-    points = trend_points(ctx, session, week, weeks)
-    return digest_chart.draw(points, currency=ctx.settings.currency, zone=ctx.settings.timezone,
-                             title=digest_chart.title(points, ctx.settings.timezone))
+        points = trend(session, [w.bounds(s.timezone) for w in span])
+    title = digest_chart.title(points, s.timezone)
+    return Chart(png=digest_chart.draw(points, currency=s.currency, zone=s.timezone,
+                                       title=title), title=title,
+                 alt=digest_chart.describe(points, currency=s.currency, zone=s.timezone))
 
 
 def share_chart(ctx: JobContext, session: Session, slack: Slack, week: Week,
                 channel: str) -> None:
     """Draw the week's chart and share it in `channel` (once per delivery: Slack.share_file)."""
-    from bot import digest_chart
-
-    s = ctx.settings
-    points = trend_points(ctx, session, week)
-    title = digest_chart.title(points, s.timezone)
-    png = digest_chart.draw(points, currency=s.currency, zone=s.timezone, title=title)
-    slack.share_file(channel, png, filename=f"amends-trend-{week}.png", title=title,
-                     alt=digest_chart.describe(points, currency=s.currency, zone=s.timezone),
-                     comment=f"📈 {title}: the digest's headline figures, week by week.")
+    drawn = chart(ctx, session, week)
+    slack.share_file(channel, drawn.png, filename=f"amends-trend-{week}.png", title=drawn.title,
+                     alt=drawn.alt,
+                     comment=f"📈 {drawn.title}: the digest's headline figures, week by week.")
 
 
 def due_week(ctx: JobContext, now: datetime) -> tuple[Week, datetime]:

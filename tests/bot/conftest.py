@@ -172,6 +172,21 @@ def make_settings(**overrides: str) -> Settings:
     return load_settings(env, dotenv_path=None)
 
 
+def reassembled(harness: Harness, library: PlaybookLibrary, **settings: str
+                ) -> tuple[Harness, Any]:
+    """Amends assembled again with these settings, on the harness's fake Slack, database and
+    clock: (its harness, its parts). The caller shuts the new harness's executor down."""
+    config = make_settings(**{"SLACK_API_URL": harness.fake.url, **settings})
+    executor = TrackingExecutor()
+    parts = assemble(config, client=make_client(token="xoxb-test-token-0000",
+                                                base_url=harness.fake.url),
+                     sessions=harness.sessions, library=library, executor=executor,
+                     work_executor=executor, clock=harness.clock)
+    return Harness(app=parts.app, fake=harness.fake, sessions=harness.sessions,
+                   executor=executor, clock=harness.clock, settings=config,
+                   outbox=parts.outbox, inbox=parts.inbox), parts
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()

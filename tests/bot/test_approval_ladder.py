@@ -13,18 +13,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import assemble
 from bot.ids import Action, Field
 from bot.jobs import approvals
-from bot.messaging import make_client
 from storage.models import CompensationRow, EventRow
 from tests.bot.conftest import (
     MANAGER,
     MANAGER2,
     STAFF,
     Harness,
-    TrackingExecutor,
-    make_settings,
+    reassembled,
 )
 from tests.bot.test_followthrough import jobs_for
 from tests.bot.test_journey import block_text, ephemerals, open_case, thread
@@ -41,17 +38,10 @@ def laddered(harness: Harness, library: Any, request: pytest.FixtureRequest
              ) -> Iterator[Harness]:
     extra: dict[str, str] = getattr(request, "param", {})
     harness.fake.group_members[OPS_GROUP] = [OPS3]
-    config = make_settings(**{"SLACK_API_URL": harness.fake.url,
-                              "AMENDS_APPROVAL_LADDER": LADDER, **extra})
-    executor = TrackingExecutor()
-    parts = assemble(config, client=make_client(token="xoxb-test-token-0000",
-                                                base_url=harness.fake.url),
-                     sessions=harness.sessions, library=library, executor=executor,
-                     work_executor=executor, clock=harness.clock)
-    yield Harness(app=parts.app, fake=harness.fake, sessions=harness.sessions,
-                  executor=executor, clock=harness.clock, settings=config,
-                  outbox=parts.outbox, inbox=parts.inbox)
-    executor.shutdown(wait=True)
+    laddered, _parts = reassembled(harness, library,
+                                   **{"AMENDS_APPROVAL_LADDER": LADDER, **extra})
+    yield laddered
+    laddered.executor.shutdown(wait=True)
 
 
 def ask_for(h: Harness, dollars: str, *, user: str = STAFF) -> tuple[Any, Any]:
@@ -185,3 +175,10 @@ def test_a_location_manager_decides_their_locations_cases_only(laddered: Harness
         ephemerals(laddered, MANAGER)[-1]
     laddered.click(request, Action.APPROVE, user=MANAGER2)
     assert status(laddered)[0] == "approved"
+
+
+@pytest.mark.parametrize("laddered", [{"AMENDS_PERSONAL_LIMITS": f"{STAFF}=25"}],
+                         indirect=True)
+def test_above_a_raised_own_limit_the_request_names_that_limit(laddered: Harness) -> None:
+    _card, request = ask_for(laddered, "45")
+    assert "over their own limit of $25.00" in request.blocks[0]["text"]["text"]

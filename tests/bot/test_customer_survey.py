@@ -25,17 +25,15 @@ import pytest
 import responses
 from sqlalchemy import func, select
 
-from bot.app import assemble
 from bot.domain.weeks import Week
 from bot.ids import Action, Field
 from bot.jobs import digest
-from bot.messaging import make_client
 from bot.sandbox.fake_slack import FakeSlack, Posted
 from bot.server import health_app, wsgi_app
 from bot.surveys.links import SurveyLinks
 from storage import db
 from storage.models import CaseRow, EventRow, SurveyRow
-from tests.bot.conftest import MANAGER, STAFF, Harness, TrackingExecutor, make_settings
+from tests.bot.conftest import MANAGER, STAFF, Harness, make_settings, reassembled
 from tests.bot.test_followthrough import jobs_for
 from tests.bot.test_journey import block_text, open_case, thread
 
@@ -67,17 +65,9 @@ class Surveyed:
 
 
 def _harness(harness: Harness, library: Any, **settings: str) -> tuple[Harness, Any]:
-    config = make_settings(SLACK_API_URL=harness.fake.url, AMENDS_WEBHOOK_URL=HOOK,
-                           AMENDS_WEBHOOK_SECRET="webhook-secret-0123456789",
-                           AMENDS_SHOP_NAME=SHOP, **settings)
-    executor = TrackingExecutor()
-    parts = assemble(config, client=make_client(token="xoxb-test-token-0000",
-                                                base_url=harness.fake.url),
-                     sessions=harness.sessions, library=library, executor=executor,
-                     work_executor=executor, clock=harness.clock)
-    return Harness(app=parts.app, fake=harness.fake, sessions=harness.sessions,
-                   executor=executor, clock=harness.clock, settings=config,
-                   outbox=parts.outbox, inbox=parts.inbox), parts
+    return reassembled(harness, library, AMENDS_WEBHOOK_URL=HOOK,
+                       AMENDS_WEBHOOK_SECRET="webhook-secret-0123456789",
+                       AMENDS_SHOP_NAME=SHOP, **settings)
 
 
 @pytest.fixture

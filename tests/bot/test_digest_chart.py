@@ -10,12 +10,10 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import select
 
-from bot.app import assemble
 from bot.domain.weeks import Week, send_time
 from bot.jobs import digest
-from bot.messaging import make_client
 from storage.models import OutboxRow
-from tests.bot.conftest import Harness, TrackingExecutor, make_settings
+from tests.bot.conftest import Harness, reassembled
 from tests.bot.test_followthrough import LEADERS, jobs_for
 from tests.bot.test_journey import open_case
 
@@ -126,19 +124,11 @@ def test_a_chart_refused_for_good_after_upload_says_so_once(harness: Harness,
 
 
 def test_the_chart_can_be_turned_off(harness: Harness, library: Any) -> None:
-    config = make_settings(SLACK_API_URL=harness.fake.url, AMENDS_DIGEST_CHART="off")
-    executor = TrackingExecutor()
-    parts = assemble(config, client=make_client(token="xoxb-test-token-0000",
-                                                base_url=harness.fake.url),
-                     sessions=harness.sessions, library=library, executor=executor,
-                     work_executor=executor, clock=harness.clock)
-    plain = Harness(app=parts.app, fake=harness.fake, sessions=harness.sessions,
-                    executor=executor, clock=harness.clock, settings=config,
-                    outbox=parts.outbox, inbox=parts.inbox)
+    plain, _parts = reassembled(harness, library, AMENDS_DIGEST_CHART="off")
     try:
         send_week_47(plain, library)
         the_digest(plain)
         assert plain.fake.called("files.getUploadURLExternal") == []
         assert plain.fake.shares_in(LEADERS) == []
     finally:
-        executor.shutdown(wait=True)
+        plain.executor.shutdown(wait=True)
