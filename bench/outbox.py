@@ -10,10 +10,16 @@ Slack can be told at all, measured in the same run against the same fake Slack.
    database) drains them. Printed: effects settled per second, Slack calls per second and
    that as a share of the floor, with no faults and with `--failure-rate` of Slack's calls
    failing (429 with Retry-After, 500, dropped connections).
+   The worker runs in `--processes` processes of its own (default 2 on PostgreSQL, as
+   `WEB_CONCURRENCY=2` runs `amends serve` on a 2-core machine; SQLite is one process), each
+   the real worker with its real handlers, claiming from the same database.
 3. The lag a person sees while the backlog drains: each effect's time from being queued to
    being sent (p50/p99/max), and how long a case card queued *behind* the backlog waits.
+4. Where the CPU goes: the workers', the fake Slack's and (PostgreSQL) the database
+   server's, per effect.
 
     python bench/outbox.py [--cases 300] [--database postgres|sqlite] [--failure-rate 0.1]
+                           [--processes N]
 
 Target: the outbox's calls per second at least half the floor; a card queued behind the
 backlog reaches Slack within 2 s.
@@ -45,6 +51,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot import effects as fx  # noqa: E402
 from bot.app import assemble  # noqa: E402
+from bot.delivery.outbox import DELIVERY_THREADS  # noqa: E402
 from bot.domain.lifecycle import Customer  # noqa: E402
 from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
 from bot.ids import Message as Part  # noqa: E402
@@ -85,6 +92,98 @@ class FakeProcess:
     def close(self) -> None:
         self.process.stdin.close()  # type: ignore[union-attr]
         self.process.wait(timeout=10)
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) the given processes have used, from /proc."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each of the PostgreSQL server's processes on this machine (its
+    backends do the queries; the workers' connections start new ones)."""
+    used = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    used[int(entry.name)] = cpu_of([int(entry.name)])
+            except OSError:
+                continue
+    return used
+
+
+def settings_for(url: str, fake_url: str) -> Any:
+    return load_settings({"SLACK_BOT_TOKEN": "xoxb-bench-token-000",
+                          "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url,
+                          "AMENDS_MANAGERS": "U0MGR0001", "DATABASE_URL": url,
+                          "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY"}, dotenv_path=None)
+
+
+def assembled(url: str, fake_url: str) -> tuple[Any, Any, Any]:
+    """Amends' parts on `url` against the fake Slack at `fake_url`: (parts, engine,
+    sessions)."""
+    engine = db.make_engine(url)
+    sessions = db.make_sessions(engine)
+    parts = assemble(settings_for(url, fake_url),
+                     client=make_client(token="xoxb-bench-token-000", base_url=fake_url),
+                     sessions=sessions, library=PlaybookLibrary.load(ROOT / "playbooks"))
+    return parts, engine, sessions
+
+
+def serve_outbox(url: str, fake_url: str) -> int:
+    """One worker process (`--serve-outbox`): assembled, it says "ready"; on "go" it starts
+    its outbox worker; when its stdin closes it stops and prints its CPU seconds."""
+    logging.getLogger("amends").setLevel(logging.ERROR)
+    parts, engine, _ = assembled(url, fake_url)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.process_time()
+    parts.outbox.start()
+    sys.stdin.read()  # until the bench closes it
+    parts.outbox.stop()
+    print(json.dumps({"cpu": time.process_time() - started}), flush=True)
+    engine.dispose()
+    return 0
+
+
+class Workers:
+    """`n` worker processes on one database, started together."""
+
+    def __init__(self, n: int, url: str, fake_url: str) -> None:
+        self.processes = [subprocess.Popen(
+            [sys.executable, __file__, "--serve-outbox", url, fake_url], cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+        for process in self.processes:
+            if process.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                raise RuntimeError("an outbox worker process did not start")
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.stdin.write("go\n")  # type: ignore[union-attr]
+            process.stdin.flush()  # type: ignore[union-attr]
+
+    def cpu(self) -> float:
+        return cpu_of([process.pid for process in self.processes])
+
+    def stop(self) -> float:
+        """Stop them all; the CPU seconds their workers used."""
+        for process in self.processes:
+            if process.stdin and not process.stdin.closed:
+                process.stdin.close()
+        used = 0.0
+        for process in self.processes:
+            out = process.stdout.read() if process.stdout else ""
+            process.wait(timeout=60)
+            used += json.loads(out.strip().splitlines()[-1])["cpu"] if out.strip() else 0.0
+        return used
 
 
 def floor(messages: list[dict[str, Any]]) -> float:
@@ -129,22 +228,18 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-def backlog(kind: str, cases: int, failure_rate: float) -> dict[str, Any]:
-    """Open `cases` cases at once, then time one worker draining what they queued."""
+def backlog(kind: str, cases: int, failure_rate: float, processes: int) -> dict[str, Any]:
+    """Open `cases` cases at once, then time `processes` workers draining what they
+    queued."""
     fake = FakeProcess(failure_rate)
     url = database(kind)
     engine = db.make_engine(url)
     db.upgrade(engine)
-    sessions = db.make_sessions(engine)
-    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-bench-token-000",
-                              "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake.url,
-                              "AMENDS_MANAGERS": "U0MGR0001", "DATABASE_URL": url,
-                              "AMENDS_RECOVERY_CHANNEL": "C0RECOVERY"}, dotenv_path=None)
-    library = PlaybookLibrary.load(ROOT / "playbooks")
-    parts = assemble(settings, client=make_client(token="xoxb-bench-token-000",
-                                                  base_url=fake.url),
-                     sessions=sessions, library=library)
+    engine.dispose()
+    # This process opens the cases (its own worker never started); the workers deliver.
+    parts, engine, sessions = assembled(url, fake.url)
     service = parts.deps.service
+    workers: Workers | None = None
     try:
         def open_one(n: int) -> int:
             with sessions() as session:
@@ -165,18 +260,21 @@ def backlog(kind: str, cases: int, failure_rate: float) -> dict[str, Any]:
             list(pool.map(open_one, range(cases)))
         with sessions() as session:
             effects = session.scalar(select(func.count()).select_from(OutboxRow)) or 0
-        calls_before, fake_cpu, own_cpu = fake.calls(), fake.cpu(), time.process_time()
+        workers = Workers(processes, url, fake.url)
+        db_before = postgres_cpu() if kind == "postgres" else {}
+        calls_before, fake_cpu = fake.calls(), fake.cpu()
         late: dict[str, float] = {}
+
+        def pending() -> int:
+            with sessions() as session:
+                return session.scalar(select(func.count()).where(
+                    OutboxRow.status == "pending")) or 0
 
         def watch() -> None:
             # Halfway through the drain, a new case: how long until its card is in Slack?
-            while True:
-                with sessions() as session:
-                    left = session.scalar(select(func.count()).where(
-                        OutboxRow.status == "pending")) or 0
-                if left <= effects // 2:
-                    break
-                time.sleep(0.01)
+            # (Polled every 20 ms: this process's queries take CPU from what is measured.)
+            while pending() > effects // 2:
+                time.sleep(0.02)
             queued = time.perf_counter()
             case_id = open_one(cases + 1)
             while True:
@@ -187,23 +285,21 @@ def backlog(kind: str, cases: int, failure_rate: float) -> dict[str, Any]:
                 if done:
                     late["card"] = time.perf_counter() - queued
                     return
-                time.sleep(0.005)
+                time.sleep(0.02)
 
         watcher = threading.Thread(target=watch)
         started = time.perf_counter()
-        parts.outbox.start()
+        workers.start()
         watcher.start()
-        while True:
-            with sessions() as session:
-                left = session.scalar(select(func.count()).where(
-                    OutboxRow.status == "pending")) or 0
-            if left == 0 and not watcher.is_alive():
-                break
-            time.sleep(0.02)
+        while pending() or watcher.is_alive():
+            time.sleep(0.05)
         took = time.perf_counter() - started
-        parts.outbox.stop()
         calls = fake.calls() - calls_before
-        fake_cpu, own_cpu = fake.cpu() - fake_cpu, time.process_time() - own_cpu
+        fake_cpu = fake.cpu() - fake_cpu
+        db_cpu = sum(used - db_before.get(pid, 0.0) for pid, used in postgres_cpu().items()
+                     ) if kind == "postgres" else 0.0
+        own_cpu = workers.stop()
+        workers = None
         with sessions() as session:
             rows = session.execute(select(OutboxRow.created_at, OutboxRow.sent_at).where(
                 OutboxRow.status == "sent")).all()
@@ -214,10 +310,12 @@ def backlog(kind: str, cases: int, failure_rate: float) -> dict[str, Any]:
                 "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99),
                 "lag_max": max(lags), "card_behind": late.get("card", float("nan")),
                 "dead": dead, "cpu_per_effect": own_cpu / effects,
+                "db_cpu_per_effect": db_cpu / effects,
                 "fake_cpu_per_call": fake_cpu / max(calls, 1),
-                "busy": (own_cpu + fake_cpu) / took, "messages": fake.messages()}
+                "busy": (own_cpu + fake_cpu + db_cpu) / took, "messages": fake.messages()}
     finally:
-        parts.outbox.stop()
+        if workers is not None:
+            workers.stop()
         engine.dispose()
         fake.close()
 
@@ -228,21 +326,29 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--failure-rate", type=float, default=0.1)
+    parser.add_argument("--processes", type=int, default=None,
+                        help="worker processes (default: 2 on PostgreSQL, 1 on SQLite)")
+    parser.add_argument("--serve-outbox", nargs=2, metavar=("URL", "FAKE"),
+                        help=argparse.SUPPRESS)  # one worker process, started by the bench
     args = parser.parse_args()
+    if args.serve_outbox:
+        return serve_outbox(*args.serve_outbox)
+    processes = args.processes or (2 if args.database == "postgres" else 1)
 
-    runs = [(rate, backlog(args.database, args.cases, rate))
+    runs = [(rate, backlog(args.database, args.cases, rate, processes))
             for rate in (0.0, args.failure_rate)]
     plain = floor([])
     same = floor(runs[0][1]["messages"])
     print(f"floor: {FLOOR_THREADS} threads of plain WebClient.chat_postMessage against the fake "
           f"Slack: {plain:.0f} calls/s with a line of text; {same:.0f} calls/s with the "
           "outbox's own messages (its cards and walkthroughs, blocks and all)")
-    print(f"backlog: {args.cases} cases opened at once ({args.database}), one worker drains "
-          "what they queued")
+    print(f"backlog: {args.cases} cases opened at once ({args.database}), {processes} worker "
+          f"process(es) of {DELIVERY_THREADS} delivery threads each drain what they queued")
     print("| Slack faults | effects | drained in | effects/s | Slack calls/s | share of floor "
           "(same messages) | lag p50 | lag p99 | lag max | a new card behind the backlog "
-          "| dead | worker CPU per effect | fake Slack CPU per call | cores busy |")
-    print("| --- " * 14 + "|")
+          "| dead | worker CPU per effect | database CPU per effect | fake Slack CPU per call "
+          "| cores busy |")
+    print("| --- " * 15 + "|")
     worst_share, worst_card = 1.0, 0.0
     for rate, r in runs:
         share = r["calls_per_s"] / same
@@ -252,7 +358,8 @@ def main() -> int:
               f"({r['calls_per_s'] / plain:.0%} of text-only) | "
               f"{r['lag_p50']:.2f} s | {r['lag_p99']:.2f} s | {r['lag_max']:.2f} s | "
               f"{r['card_behind']:.2f} s | {r['dead']:.0f} | "
-              f"{r['cpu_per_effect'] * 1000:.1f} ms | {r['fake_cpu_per_call'] * 1000:.1f} ms | "
+              f"{r['cpu_per_effect'] * 1000:.1f} ms | {r['db_cpu_per_effect'] * 1000:.1f} ms | "
+              f"{r['fake_cpu_per_call'] * 1000:.1f} ms | "
               f"{r['busy']:.2f} |")
     ok = worst_share >= 0.5 and worst_card <= 2.0
     print(f"target: calls/s at least half the floor with the same messages (worst "

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
@@ -139,14 +139,14 @@ def thread(session: Session, case_id: int) -> tuple[str, str] | None:
 
 
 def set_message(session: Session, case_id: int, kind: str, channel_id: str, ts: str) -> None:
-    # Plain statements (Core): saved once per post a delivery makes, so the ORM's unit of
-    # work would be paid on every one.
+    # One upsert (Core): saved once per post a delivery makes, so the ORM's unit of work, or
+    # an UPDATE then an INSERT, would be paid on every one.
     table = cast(Table, CaseMessageRow.__table__)
-    result = session.execute(update(table).where(
-        table.c.case_id == case_id, table.c.kind == kind).values(channel_id=channel_id, ts=ts))
-    if db.changed(result) == 0:
-        session.execute(insert(table).values(case_id=case_id, kind=kind,
-                                             channel_id=channel_id, ts=ts))
+    upsert = db.insert_for(session)(table).values(case_id=case_id, kind=kind,
+                                                  channel_id=channel_id, ts=ts)
+    session.execute(upsert.on_conflict_do_update(
+        index_elements=[table.c.case_id, table.c.kind],
+        set_={"channel_id": upsert.excluded.channel_id, "ts": upsert.excluded.ts}))
 
 
 def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -102,6 +105,13 @@ def checkpoint(engine: Engine) -> None:
         connection.close()
 
 
+def insert_for(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's spell it
+    alike): an upsert is one statement instead of an UPDATE and then an INSERT."""
+    bind = session.get_bind()
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
 def changed(result: Any) -> int:
     """Rows an UPDATE or DELETE changed (Session.execute types its result generally)."""
     return int(result.rowcount or 0)
@@ -109,6 +119,38 @@ def changed(result: Any) -> int:
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def connected(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session on one connection for a run of short transactions (a delivery: read, then
+    remember each post, then settle): one checkout and one pre-ping, not one per
+    transaction. No transaction is held between them, only the idle connection."""
+    engine = sessions.kw["bind"]
+    with engine.connect() as connection, sessions(bind=connection) as session:
+        yield session
+
+
+@contextmanager
+def standalone(session: Session) -> Iterator[Session]:
+    """A transaction for statements that each stand alone (reads; a single UPDATE or
+    upsert), on a `connected` session. On PostgreSQL they run in the driver's autocommit:
+    no BEGIN and COMMIT round trips (four of a delivery's every six, with the server's work
+    for each). Under READ COMMITTED each statement takes its own snapshot inside a
+    transaction too, so reads see what they would have seen. Elsewhere (SQLite, in-process,
+    where a transaction's snapshot does span its statements) an ordinary transaction."""
+    bind = session.bind
+    if not (isinstance(bind, Connection) and bind.dialect.name == "postgresql"
+            and not bind.in_transaction()):
+        with session.begin():
+            yield session
+        return
+    bind.execution_options(isolation_level="AUTOCOMMIT")  # the driver's flag: no round trip
+    try:
+        with session.begin():
+            yield session
+    finally:
+        bind.execution_options(isolation_level=bind.default_isolation_level)
 
 
 def alembic_config(engine: Engine) -> Config:

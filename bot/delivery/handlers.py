@@ -31,7 +31,7 @@ from bot.jobs import alerts, digest
 from bot.jobs.context import JobContext
 from bot.messaging import Attempt, Slack
 from bot.messaging import attempt as current_attempt
-from storage import cases, surveys
+from storage import cases, db, surveys
 from storage.history import customer_history
 
 T = TypeVar("T")
@@ -69,16 +69,17 @@ class Deliverer:
             fx.ChartMissing: self.chart_missing, fx.Endorsed: self.endorsed,
         }
 
-    def __call__(self, effect: fx.Effect, attempt: Attempt | None = None) -> None:
+    def __call__(self, effect: fx.Effect, attempt: Attempt | None = None,
+                 session: Session | None = None) -> None:
+        """Deliver `effect` on `session` (a `db.connected` one: the worker settles the row on
+        the same connection), or on a connection of its own."""
         token = current_attempt.set(attempt)  # tags this delivery's posts (bot.messaging)
         try:
-            # One connection for the whole delivery: its short transactions (read, then
-            # remember each post's ts) would otherwise each take one from the pool and ping
-            # it. No transaction is open across a Slack call, only the idle connection.
-            with self.sessions() as plain:
-                engine = plain.get_bind().engine
-            with engine.connect() as connection, self.sessions(bind=connection) as session:
+            if session is not None:
                 self.handlers[type(effect)](session, effect)
+                return
+            with db.connected(self.sessions) as own:
+                self.handlers[type(effect)](own, effect)
         finally:
             current_attempt.reset(token)
 
@@ -86,7 +87,7 @@ class Deliverer:
 
     @staticmethod
     def _read(session: Session, query: Callable[[Session], T]) -> T:
-        with session.begin():
+        with db.standalone(session):
             return query(session)
 
     def _see(self, session: Session, case_id: int, *, messages: bool = False,
@@ -96,7 +97,9 @@ class Deliverer:
 
     @staticmethod
     def _remember(session: Session, write: Callable[[Session], None]) -> None:
-        with session.begin():
+        """Save where a post landed: each of these writes is one statement (an UPDATE or an
+        upsert), so it needs no transaction around it."""
+        with db.standalone(session):
             write(session)
 
     def _post(self, to: fx.Place, msg: Message) -> None:

@@ -26,10 +26,12 @@ from bot.delivery.webhooks import WebhookRejected
 from bot.messaging import Attempt
 from bot.slack_pacing import Held, retry_after
 from bot.work import RequestGate
-from storage import outbox
+from storage import db, outbox
 from storage.outbox import Job
 
 log = logging.getLogger("amends.outbox")
+# Delivery threads per worker: each waits on Slack most of its time, so a few keep a core busy.
+DELIVERY_THREADS = 8
 
 def classify(exc: Exception) -> tuple[bool, float | None, str]:
     """(permanent, retry_after, description) for a failed delivery, from the one table of
@@ -51,18 +53,18 @@ def classify(exc: Exception) -> tuple[bool, float | None, str]:
 class OutboxWorker:
     """Delivers due rows on `concurrency` threads of its own, claiming as threads free up.
 
-    One dispatcher claims as many rows as there are idle delivery threads, whenever one
-    frees up or something new is queued (kick): no thread waits for a batch to finish, and
-    nothing waits for a poll. A failed delivery's back-off is its row's next attempt time
+    One dispatcher keeps every delivery thread with one delivery in hand and one more
+    waiting, claiming when a thread frees up or something new is queued (kick): no thread
+    waits for a batch to finish, and nothing waits for a poll. A failed delivery's back-off is its row's next attempt time
     (the Slack client never sleeps), so it holds up nothing but the later rows of its case's
     lane (storage.outbox).
     """
 
     def __init__(self, sessions: sessionmaker[Session],
-                 deliver: Callable[[effects.Effect, Attempt], None], *,
+                 deliver: Callable[[effects.Effect, Attempt, Session], None], *,
                  clock: Callable[[], datetime],
                  gate: RequestGate | None = None, interval: float = 1.0,
-                 concurrency: int = 8, wake: threading.Event | None = None,
+                 concurrency: int = DELIVERY_THREADS, wake: threading.Event | None = None,
                  gave_up: Callable[[effects.Effect, str], effects.Effect | None] | None = None,
                  patience: float = 0.1) -> None:
         self.sessions, self.deliver, self.clock = sessions, deliver, clock
@@ -106,20 +108,24 @@ class OutboxWorker:
     def _one(self, job: Job) -> None:
         logs.case_id.set(job.payload.get("case_id") or job.payload.get("case"))
         effect: effects.Effect | None = None
-        try:
-            effect = effects.decode(job.kind, job.payload, job.case_id)
-            if job.folded:
-                effect = effects.fold(effect, [effects.decode(job.kind, payload, job.case_id)
-                                               for _, payload in job.folded])
-            # A second attempt may follow one whose post landed but whose reply was lost (or
-            # whose worker died): its posts look for their own tag before posting again.
-            self.deliver(effect, Attempt(key=f"o{job.id}", retry=job.attempts > 1,
-                                 since=job.created_at or self.clock()))
-        except Exception as exc:
-            self._failed(job, effect, exc)
-            return
-        with self.sessions.begin() as session:
-            outbox.sent(session, job, self.clock())
+        # One connection for the delivery and its settling (db.connected).
+        with db.connected(self.sessions) as session:
+            try:
+                effect = effects.decode(job.kind, job.payload, job.case_id)
+                if job.folded:
+                    effect = effects.fold(effect, [effects.decode(job.kind, payload,
+                                                                  job.case_id)
+                                                   for _, payload in job.folded])
+                # A second attempt may follow one whose post landed but whose reply was lost
+                # (or whose worker died): its posts look for their own tag before posting
+                # again.
+                self.deliver(effect, Attempt(key=f"o{job.id}", retry=job.attempts > 1,
+                                             since=job.created_at or self.clock()), session)
+            except Exception as exc:
+                self._failed(job, effect, exc)
+                return
+            with db.standalone(session):  # one UPDATE of the row and those folded into it
+                outbox.sent(session, job, self.clock())
 
     def _failed(self, job: Job, effect: effects.Effect | None, exc: Exception) -> None:
         """Settle a failed delivery: put off, retried (what is left of it), or dead."""
@@ -165,10 +171,14 @@ class OutboxWorker:
         while not self._stop.is_set():
             self._wake.clear()  # before claiming: a kick during the claim is not lost
             with self._lock:
-                idle = self.concurrency - self._in_hand
-            if idle > 0:
+                in_hand = self._in_hand
+            # Claim once every thread is busy and none has a next delivery waiting: enough
+            # for each thread to have one more. Claiming only for the idle threads ran a claim
+            # (and its grouped pass over the queue) per delivery; this runs one per
+            # `concurrency` of them, and no thread waits for a claim while work is due.
+            if in_hand <= self.concurrency:
                 try:
-                    jobs = self.claim(self.clock(), idle)
+                    jobs = self.claim(self.clock(), 2 * self.concurrency - in_hand)
                 except Exception:
                     log.exception("outbox claim failed; it tries again shortly")
                     jobs = []
