@@ -423,6 +423,18 @@ def _load(kind: Any, value: Any) -> Any:
     return value
 
 
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """A kind's fields with their resolved types, worked out once: resolving the hints'
+    strings (get_type_hints) on every decode was 3% of a delivery's CPU."""
+    if cls not in _FIELDS:
+        hints = typing.get_type_hints(cls)
+        _FIELDS[cls] = tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+    return _FIELDS[cls]
+
+
 def decode(kind: str, payload: dict[str, Any], case_id: int | None = None) -> Effect:
     """The effect an outbox row holds."""
     if kind in ("reply", "post", "dm"):
@@ -435,10 +447,9 @@ def decode(kind: str, payload: dict[str, Any], case_id: int | None = None) -> Ef
         raise Undecodable(f"unknown delivery kind {kind!r}")
     if cls is Webhook:
         return Webhook(case_id=case_id, event=payload)
-    hints = typing.get_type_hints(cls)
     try:
-        values = {f.name: _load(hints[f.name], payload[f.name])
-                  for f in dataclasses.fields(cls) if f.name in payload}
+        values = {name: _load(hint, payload[name])
+                  for name, hint in _fields(cls) if name in payload}
         return cls(**values)
     except (KeyError, TypeError, ValueError) as exc:
         raise Undecodable(f"{kind}: {exc}") from None

@@ -6,12 +6,13 @@ save bumps the row's version, so two processes changing one case never both win.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
@@ -139,14 +140,22 @@ def thread(session: Session, case_id: int) -> tuple[str, str] | None:
 
 
 def set_message(session: Session, case_id: int, kind: str, channel_id: str, ts: str) -> None:
-    # One upsert (Core): saved once per post a delivery makes, so the ORM's unit of work, or
-    # an UPDATE then an INSERT, would be paid on every one.
+    session.execute(_message_upsert(session.get_bind().dialect.name),
+                    {"case_id": case_id, "kind": kind, "channel_id": channel_id, "ts": ts})
+
+
+@functools.cache
+def _message_upsert(dialect: str) -> Any:
+    """Where a walkthrough message lives, as one upsert built once (saved after every post a
+    delivery makes: an UPDATE then an INSERT, or building the statement's `excluded` each
+    time, was paid on every one)."""
     table = cast(Table, CaseMessageRow.__table__)
-    upsert = db.insert_for(session)(table).values(case_id=case_id, kind=kind,
-                                                  channel_id=channel_id, ts=ts)
-    session.execute(upsert.on_conflict_do_update(
+    upsert = db.insert_for(dialect)(table).values(
+        case_id=bindparam("case_id"), kind=bindparam("kind"),
+        channel_id=bindparam("channel_id"), ts=bindparam("ts"))
+    return upsert.on_conflict_do_update(
         index_elements=[table.c.case_id, table.c.kind],
-        set_={"channel_id": upsert.excluded.channel_id, "ts": upsert.excluded.ts}))
+        set_={"channel_id": upsert.excluded.channel_id, "ts": upsert.excluded.ts})
 
 
 def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:

@@ -105,11 +105,10 @@ def checkpoint(engine: Engine) -> None:
         connection.close()
 
 
-def insert_for(session: Session) -> Any:
+def insert_for(dialect: str) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's spell it
     alike): an upsert is one statement instead of an UPDATE and then an INSERT."""
-    bind = session.get_bind()
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def changed(result: Any) -> int:

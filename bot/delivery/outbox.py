@@ -55,9 +55,9 @@ class OutboxWorker:
 
     One dispatcher keeps every delivery thread with one delivery in hand and one more
     waiting, claiming when a thread frees up or something new is queued (kick): no thread
-    waits for a batch to finish, and nothing waits for a poll. A failed delivery's back-off is its row's next attempt time
-    (the Slack client never sleeps), so it holds up nothing but the later rows of its case's
-    lane (storage.outbox).
+    waits for a batch to finish, and nothing waits for a poll. A failed delivery's back-off
+    is its row's next attempt time (the Slack client never sleeps), so it holds up nothing
+    but the later rows of its case's lane (storage.outbox).
     """
 
     def __init__(self, sessions: sessionmaker[Session],

@@ -1,0 +1,73 @@
+"""A delivery's one connection: its reads and single-statement saves stand alone (on
+PostgreSQL without BEGIN and COMMIT round trips), and a transaction after them on the same
+connection is still all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, delete, event, select, text
+
+from storage import db
+from storage.models import OutboxRow
+from tests.conftest import T0
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement.split()[0].upper())
+
+    def begun(conn) -> None:  # type: ignore[no-untyped-def]
+        # psycopg sends BEGIN before a transaction's first statement unless it is in
+        # autocommit; SQLite's BEGIN IMMEDIATE is storage.db's own statement, seen above.
+        if conn.dialect.name == "postgresql" and not conn.connection.dbapi_connection.autocommit:
+            sent.append("BEGIN")
+
+    event.listen(engine, "before_cursor_execute", seen)
+    event.listen(engine, "begin", begun)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine, "begin", begun)
+        with engine.begin() as conn:
+            conn.execute(delete(OutboxRow).where(OutboxRow.kind == "connected-test"))
+
+
+def test_standalone_statements_open_no_transaction_on_postgresql(
+        engine: Engine, statements: list[str]) -> None:
+    sessions = db.make_sessions(engine)
+    with db.connected(sessions) as session:
+        with db.standalone(session):
+            session.execute(select(text("1")))
+        with db.standalone(session):
+            session.add(OutboxRow(kind="connected-test", payload={}, status="pending",
+                                  attempts=0, next_attempt_at=T0, created_at=T0))
+    opened = statements.count("BEGIN")
+    if engine.dialect.name == "postgresql":
+        assert opened == 0, statements
+    else:
+        assert opened == 2, statements  # SQLite: a transaction each (in-process, no trip)
+    with sessions() as session:
+        assert session.scalar(select(OutboxRow.id).where(OutboxRow.kind == "connected-test"))
+
+
+def test_a_transaction_after_standalone_statements_is_still_all_or_nothing(
+        engine: Engine, statements: list[str]) -> None:
+    sessions = db.make_sessions(engine)
+    with db.connected(sessions) as session:
+        with db.standalone(session):
+            session.execute(select(text("1")))
+        with pytest.raises(RuntimeError), session.begin():
+            session.add(OutboxRow(kind="connected-test", payload={"n": 1}, status="pending",
+                                  attempts=0, next_attempt_at=T0, created_at=T0))
+            session.flush()
+            raise RuntimeError("the second write of the transaction fails")
+    assert "BEGIN" in statements  # a real transaction, on PostgreSQL too
+    with sessions() as session:
+        assert session.scalar(select(OutboxRow.id).where(
+            OutboxRow.kind == "connected-test")) is None  # the flushed row rolled back
