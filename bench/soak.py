@@ -270,9 +270,17 @@ def main() -> int:
             select(OutboxRow.created_at, OutboxRow.sent_at).where(
                 OutboxRow.status == "sent", OutboxRow.kind != "webhook")))
     messages = record["messages"]
+    # A message the outbox posted carries its delivery's tag: the same content twice from
+    # deliveries, or one tag twice, is a delivery doubled. A request's own answer (a form
+    # Slack wouldn't open: "try again") is posted once per request, never retried, and
+    # carries no tag: two alike are two requests, so those are counted apart.
+    delivered = [m for m in messages if m.get("delivery")]
+    answers = len(messages) - len(delivered)
     seen = Counter((m["channel"], m["thread_ts"], m["text"], json.dumps(m["blocks"]))
-                   for m in messages)
-    duplicates = sum(n - 1 for n in seen.values() if n > 1)
+                   for m in delivered)
+    tags = Counter(m["delivery"] for m in delivered)
+    duplicates = sum(n - 1 for n in seen.values() if n > 1) + \
+        sum(n - 1 for n in tags.values() if n > 1)
     doubled = [f"{channel}/{thread or '-'}: {text[:60]!r}"
                for (channel, thread, text, _), n in seen.items() if n > 1]
     per_card = Counter(m["text"].split(" ", 1)[0] for m in messages
@@ -294,7 +302,8 @@ def main() -> int:
           f"{max(settled_at - last_request, 0):.1f}s after the last request")
     print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}")
     print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")
-    print(f"Slack calls {record['calls']}; messages {len(messages)}; case cards {cards}; "
+    print(f"Slack calls {record['calls']}; messages {len(messages)} ({answers} a request's own "
+          f"answer, untagged); case cards {cards}; "
           f"duplicate messages {duplicates}; invalid payloads {record['invalid']}")
     print(f"outbox {dict(outbox)}; dead-letter reasons {dict(dead_reasons) or '-'}")
     problems = []

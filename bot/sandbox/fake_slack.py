@@ -239,7 +239,8 @@ class FakeSlack:
         if "messages" in path:
             with self._lock:
                 report["messages"] = [{"channel": m.channel, "ts": m.ts, "thread_ts": m.thread_ts,
-                                       "text": m.text, "blocks": m.blocks}
+                                       "text": m.text, "blocks": m.blocks,
+                                       "delivery": _delivery(m.metadata)}
                                       for m in self.messages.values()]
         return 200, "application/json", json.dumps(report).encode()
 
@@ -696,6 +697,13 @@ class FakeSlack:
         if members is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": members}
+
+
+def _delivery(metadata: dict[str, Any] | None) -> str | None:
+    """The outbox delivery a message was posted by (its tag), if any."""
+    payload = (metadata or {}).get("event_payload")
+    return str(payload.get("delivery")) if isinstance(payload, dict) and \
+        payload.get("delivery") else None
 
 
 if __name__ == "__main__":
