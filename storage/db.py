@@ -134,10 +134,10 @@ def connected(sessions: sessionmaker[Session]) -> Iterator[Session]:
 def standalone(session: Session) -> Iterator[Session]:
     """A transaction for statements that each stand alone (reads; a single UPDATE or
     upsert), on a `connected` session. On PostgreSQL they run in the driver's autocommit:
-    no BEGIN and COMMIT round trips (four of a delivery's every six, with the server's work
-    for each). Under READ COMMITTED each statement takes its own snapshot inside a
-    transaction too, so reads see what they would have seen. Elsewhere (SQLite, in-process,
-    where a transaction's snapshot does span its statements) an ordinary transaction."""
+    no BEGIN and COMMIT round trips, nor the server's work for them. Under READ COMMITTED
+    each statement takes its own snapshot inside a transaction too, so reads see what they
+    would have seen. Elsewhere (SQLite, in-process, where a transaction's snapshot does span
+    its statements) an ordinary transaction."""
     bind = session.bind
     if not (isinstance(bind, Connection) and bind.dialect.name == "postgresql"
             and not bind.in_transaction()):

@@ -100,7 +100,8 @@ def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta 
 def _claimable(first: tuple[str, ...], lanes: tuple[tuple[str, int], ...],
                barriers: tuple[str, ...], postgres: bool) -> Select[Any]:
     """The claim's statement, built once for its settings (claims run after every delivery;
-    building it each time was a fifth of the worker's CPU), with `now` and `limit` bound."""
+    building it and leasing through the ORM each time was a fifth of the worker's
+    interpreter time), with `now` and `limit` bound."""
     t = TABLE.c
     lane = case(dict(lanes), value=t.kind, else_=0) if lanes else literal(0)
     # Each case's oldest pending row in each lane is the only one there that may go now;

@@ -43,7 +43,8 @@ def _validators(cls: type) -> tuple[str, ...]:
 def _validate_json(self: JsonObject) -> None:
     """slack_sdk's JsonObject.validate_json, running the same validators: its own looks them
     up with dir() and getattr over every attribute of every object on every to_dict, which
-    was a tenth of the outbox's CPU. tests/bot/test_blocks.py checks both find the same."""
+    was a tenth of the outbox's CPU. tests/bot/test_block_validation.py checks both find the
+    same."""
     for name in _validators(type(self)):
         getattr(self, name)()
 

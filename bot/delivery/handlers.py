@@ -97,8 +97,8 @@ class Deliverer:
 
     @staticmethod
     def _remember(session: Session, write: Callable[[Session], None]) -> None:
-        """Save where a post landed: each of these writes is one statement (an UPDATE or an
-        upsert), so it needs no transaction around it."""
+        """Save where a post landed: each write stands alone (saving the same place twice is
+        harmless), so it needs no transaction around it (db.standalone)."""
         with db.standalone(session):
             write(session)
 

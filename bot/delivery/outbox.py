@@ -33,6 +33,7 @@ log = logging.getLogger("amends.outbox")
 # Delivery threads per worker: each waits on Slack most of its time, so a few keep a core busy.
 DELIVERY_THREADS = 8
 
+
 def classify(exc: Exception) -> tuple[bool, float | None, str]:
     """(permanent, retry_after, description) for a failed delivery, from the one table of
     Slack's errors (bot.slack_errors). By the time a delivery fails, any other place to post

@@ -14,6 +14,16 @@ from storage.models import OutboxRow
 from tests.conftest import T0
 
 
+def _row() -> OutboxRow:
+    return OutboxRow(kind="connected-test", payload={}, status="pending", attempts=0,
+                     next_attempt_at=T0, created_at=T0)
+
+
+def _saved(engine: Engine) -> int | None:
+    with db.make_sessions(engine)() as session:
+        return session.scalar(select(OutboxRow.id).where(OutboxRow.kind == "connected-test"))
+
+
 @pytest.fixture
 def statements(engine: Engine) -> Iterator[list[str]]:
     sent: list[str] = []
@@ -45,15 +55,13 @@ def test_standalone_statements_open_no_transaction_on_postgresql(
         with db.standalone(session):
             session.execute(select(text("1")))
         with db.standalone(session):
-            session.add(OutboxRow(kind="connected-test", payload={}, status="pending",
-                                  attempts=0, next_attempt_at=T0, created_at=T0))
+            session.add(_row())
     opened = statements.count("BEGIN")
     if engine.dialect.name == "postgresql":
         assert opened == 0, statements
     else:
         assert opened == 2, statements  # SQLite: a transaction each (in-process, no trip)
-    with sessions() as session:
-        assert session.scalar(select(OutboxRow.id).where(OutboxRow.kind == "connected-test"))
+    assert _saved(engine) is not None
 
 
 def test_a_transaction_after_standalone_statements_is_still_all_or_nothing(
@@ -63,11 +71,8 @@ def test_a_transaction_after_standalone_statements_is_still_all_or_nothing(
         with db.standalone(session):
             session.execute(select(text("1")))
         with pytest.raises(RuntimeError), session.begin():
-            session.add(OutboxRow(kind="connected-test", payload={"n": 1}, status="pending",
-                                  attempts=0, next_attempt_at=T0, created_at=T0))
+            session.add(_row())
             session.flush()
             raise RuntimeError("the second write of the transaction fails")
     assert "BEGIN" in statements  # a real transaction, on PostgreSQL too
-    with sessions() as session:
-        assert session.scalar(select(OutboxRow.id).where(
-            OutboxRow.kind == "connected-test")) is None  # the flushed row rolled back
+    assert _saved(engine) is None  # the flushed row rolled back
