@@ -5,6 +5,8 @@ with its own back-off after the case is committed, so a failed call never loses 
 A retried delivery must not post twice: each post carries message metadata naming its
 delivery, and a retry first looks for that tag where it would post (conversations.history,
 or conversations.replies in a thread), so a post whose reply was lost is found, not doubled.
+It looks only for the posts an earlier attempt sent (the outbox keeps their labels with the
+row): a post never sent can't be there, and each look is one more call that can fail.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,15 +33,37 @@ LOOK_BACK_PAGES = 5  # of 200 messages: a retry looks at most this far for its e
 CLOCK_SKEW = 120  # seconds: Slack's clock and ours may differ a little
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Attempt:
-    """The outbox delivery being made: its posts are tagged with `key`; on a retry (an
-    earlier attempt ran, and may have posted before its reply was lost) each post first
-    looks for its tag in messages since the delivery was queued."""
+    """The outbox delivery being made: its posts are tagged with `key`; a post an earlier
+    attempt sent (it may have landed before its reply was lost) first looks for its tag in
+    messages since the delivery was queued."""
 
     key: str
-    retry: bool
     since: datetime
+    # Labels of the posts earlier attempts sent; None when not known (an attempt's worker
+    # died mid-delivery): then every post looks first.
+    sent_before: frozenset[str] | None = frozenset()
+    # Labels this attempt sent (landed, or lost on the way back): kept with the row if the
+    # delivery fails, for the next attempt.
+    sent: set[str] = field(default_factory=set)
+    # A post landed that no earlier attempt had sent: the delivery moved on.
+    progressed: bool = False
+
+    def may_be_posted(self, label: str) -> bool:
+        """Whether a post with `label` may already be in Slack from an earlier attempt."""
+        return self.sent_before is None or label in self.sent_before
+
+    def posting(self, label: str, landed: bool) -> None:
+        self.sent.add(label)
+        if landed and label not in (self.sent_before or ()):
+            self.progressed = True
+
+    def labels(self) -> list[str] | None:
+        """What to keep with the row when this attempt fails (None: still not known)."""
+        if self.sent_before is None:
+            return None  # posts before the crash that this attempt never reached
+        return sorted(self.sent | self.sent_before)
 
 
 # Set by the deliverer around one delivery (deliveries run on several threads; each has
@@ -48,13 +72,14 @@ attempt: ContextVar[Attempt | None] = ContextVar("amends_delivery_attempt", defa
 
 
 def make_client(*, token: str, base_url: str) -> WebClient:
-    """A WebClient that never retries by itself.
+    """A WebClient that never sleeps and never sends a post twice.
 
-    slack_sdk's retry handlers resend a call after a 5xx or a dropped connection, sleeping
+    slack_sdk's retry handlers resend any call after a 5xx or a dropped connection, sleeping
     in between: a post whose reply was lost would be posted twice, and the sleep holds a
-    thread. The outbox is the one place that retries (its row's next attempt time is the
-    back-off); a modal's trigger_id can't be retried at all. It does honour Slack's 429s
-    per method and channel (bot.slack_pacing), refusing locally what Slack would refuse.
+    thread. The outbox is the place that retries (its row's next attempt time is the
+    back-off); a modal's trigger_id can't be retried at all. The client resends only calls
+    that are harmless twice (reads, edits), once and at once, and honours Slack's 429s per
+    method and channel, refusing locally what Slack would refuse (bot.slack_pacing).
     """
     client = PacedClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers = []
@@ -86,6 +111,7 @@ class Slack:
         self.client = client
         self.recovery_channel = recovery_channel
         self._names: dict[str, str] = {}
+        self._dms: dict[str, str] = {}
 
     def name(self, user: str) -> str:
         """A person's display name (users.info), "" when Slack can't say; never raises.
@@ -132,16 +158,23 @@ class Slack:
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         current = attempt.get()
-        if current is not None:
-            key = f"{current.key}.{label}"
-            if current.retry:
-                found = self.find(channel, thread_ts, _tagged(key), current.since)
-                if found is not None:
-                    log.info("delivery %s was posted before its reply was lost; not again", key)
-                    return channel, found
-            kwargs["metadata"] = {"event_type": METADATA_TYPE,
-                                  "event_payload": {"delivery": key}}
-        response = self.client.chat_postMessage(channel=channel, **kwargs)
+        if current is None:
+            response = self.client.chat_postMessage(channel=channel, **kwargs)
+            return str(response["channel"]), str(response["ts"])
+        key = f"{current.key}.{label}"
+        if current.may_be_posted(label):
+            found = self.find(channel, thread_ts, _tagged(key), current.since)
+            if found is not None:
+                log.info("delivery %s was posted before its reply was lost; not again", key)
+                return channel, found
+        kwargs["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"delivery": key}}
+        try:
+            response = self.client.chat_postMessage(channel=channel, **kwargs)
+        except Exception as exc:
+            if not slack_errors.nothing_done(exc):  # it may have landed: the retry looks
+                current.posting(label, landed=False)
+            raise
+        current.posting(label, landed=True)
         return str(response["channel"]), str(response["ts"])
 
     def share_file(self, channel: str, data: bytes, *, filename: str, title: str, alt: str,
@@ -151,10 +184,13 @@ class Slack:
         delivery: Slack allows no metadata on a file share, so a retry looks for a share of
         `filename` (unique to what is shared) instead of a tag."""
         current = attempt.get()
-        if current is not None and current.retry and \
+        label = f"file:{filename}"
+        if current is not None and current.may_be_posted(label) and \
                 self.find(channel, None, _shares(filename), current.since) is not None:
             log.info("%s was shared before its reply was lost; not again", filename)
             return
+        if current is not None:
+            current.posting(label, landed=False)  # three calls: any may have shared it
         self.client.files_upload_v2(channel=channel, file=data, filename=filename, title=title,
                                     alt_txt=alt, initial_comment=comment)
 
@@ -210,7 +246,16 @@ class Slack:
         return None
 
     def open_dm(self, user: str) -> str:
-        return str(self.client.conversations_open(users=user)["channel"]["id"])
+        """The app's DM channel with `user` (conversations.open). Slack gives the same one
+        every time, so it is asked once per person: one call fewer per DM, and one fewer
+        to fail."""
+        known = self._dms.get(user)
+        if known is not None:
+            return known
+        channel = str(self.client.conversations_open(users=user)["channel"]["id"])
+        if len(self._dms) < MAX_NAMES:
+            self._dms[user] = channel
+        return channel
 
     def dm(self, user: str, msg: Message, *, label: str = "dm") -> tuple[str, str]:
         """A direct message; where Slack refuses the app's DMs (its Messages tab off), the

@@ -146,6 +146,18 @@ def kind(exc: BaseException) -> Kind | None:
     return rule(code).kind
 
 
+def nothing_done(exc: BaseException) -> bool:
+    """Whether Slack surely did nothing with a call that raised `exc`: a 429 (turned away
+    before any work), or a refusal in the table. A passing failure may come after the work
+    was done: a 5xx, a dropped connection or a timeout, and fatal_error ("some aspect of the
+    operation" may have succeeded, chat.postMessage#errors)."""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return False
+    if exc.response.status_code == 429:
+        return True
+    return exc.response.status_code < 500 and kind(exc) is not Kind.RETRY
+
+
 def post_elsewhere(exc: BaseException) -> bool:
     return kind(exc) is Kind.ELSEWHERE
 

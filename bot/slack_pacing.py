@@ -7,15 +7,18 @@ message per second per channel, with short bursts. Over a limit Slack answers HT
 the call named, if it named one) until then, and refuses further such calls itself with the
 same 429, without asking Slack: the outbox puts those deliveries off until the hold ends,
 without counting an attempt, and every other channel and method goes on at full speed.
-Nothing sleeps. Where a limit is really the whole workspace's, each other channel meets its
+Nothing sleeps. A read or an edit that meets a 5xx or a dropped connection is sent again
+once, at once (RESEND_ONCE); a post never is. Where a limit is really the whole workspace's, each other channel meets its
 own 429 and is held in turn: one extra refusal per channel, instead of one busy channel
 stopping every case.
 """
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
+import urllib.error
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +27,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
 LONGEST_HOLD = 900.0  # a garbled or huge Retry-After must not silence a method for long
+# Calls that change nothing, or set a thing to what it already is (an edit to the same
+# content): doing one twice is harmless, so after a 5xx or a dropped connection it is sent
+# again at once, one time, rather than costing its delivery a round of back-off (a profile of
+# the soak: most retried deliveries had met one such blip). Posts are never sent again here:
+# the outbox retries them, first looking for the copy a lost reply may hide. Timeouts are not
+# resent either: the call already took the client's whole timeout.
+RESEND_ONCE = frozenset({
+    "chat.update", "chat.getPermalink", "conversations.history", "conversations.replies",
+    "conversations.open", "conversations.info", "users.info", "usergroups.users.list",
+    "views.publish", "auth.test"})
 
 
 def hold_key(method: str, args: dict[str, Any] | None) -> str:
@@ -85,13 +98,22 @@ class PacedClient(WebClient):
         left = self.holds.left(key)
         if left > 0:
             raise Held(self, api_method, left)
-        try:
-            return super().api_call(api_method, http_verb=http_verb, files=files, data=data,
-                                    params=params, json=json, headers=headers, auth=auth)
-        except SlackApiError as exc:
-            if exc.response is not None and exc.response.status_code == 429:
-                self.holds.hold(key, retry_after(exc.response))
-            raise
+        for tries_left in (api_method in RESEND_ONCE, False):
+            try:
+                return super().api_call(api_method, http_verb=http_verb, files=files,
+                                        data=data, params=params, json=json, headers=headers,
+                                        auth=auth)
+            except SlackApiError as exc:
+                status = exc.response.status_code if exc.response is not None else 0
+                if status == 429:
+                    self.holds.hold(key, retry_after(exc.response))
+                if not (tries_left and status >= 500):
+                    raise
+            except (ConnectionError, http.client.HTTPException, urllib.error.URLError) as exc:
+                if not tries_left or isinstance(exc, TimeoutError) or \
+                        isinstance(getattr(exc, "reason", None), TimeoutError):
+                    raise
+        raise AssertionError("unreachable: the last try returns or raises")
 
 
 class Held(SlackApiError):

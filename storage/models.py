@@ -290,6 +290,10 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Labels of the posts a failed attempt sent (landed, or lost on the way back): a retry
+    # looks only for those before posting again. A claim clears it, so a worker that dies
+    # mid-delivery leaves it unknown (NULL after a first attempt) and the retry looks for all.
+    sent_labels: Mapped[list[str] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
                       Index("ix_outbox_status_case_id_id", "status", "case_id", "id"))

@@ -109,6 +109,10 @@ class OutboxWorker:
     def _one(self, job: Job) -> None:
         logs.case_id.set(job.payload.get("case_id") or job.payload.get("case"))
         effect: effects.Effect | None = None
+        # A post whose reply was lost (or whose worker died) may be in Slack already: an
+        # attempt knows which posts earlier ones sent, and looks for those before posting.
+        attempt = Attempt(key=f"o{job.id}", since=job.created_at or self.clock(),
+                          sent_before=job.sent_labels)
         # One connection for the delivery and its settling (db.connected).
         with db.connected(self.sessions) as session:
             try:
@@ -117,18 +121,15 @@ class OutboxWorker:
                     effect = effects.fold(effect, [effects.decode(job.kind, payload,
                                                                   job.case_id)
                                                    for _, payload in job.folded])
-                # A second attempt may follow one whose post landed but whose reply was lost
-                # (or whose worker died): its posts look for their own tag before posting
-                # again.
-                self.deliver(effect, Attempt(key=f"o{job.id}", retry=job.attempts > 1,
-                                             since=job.created_at or self.clock()), session)
+                self.deliver(effect, attempt, session)
             except Exception as exc:
-                self._failed(job, effect, exc)
+                self._failed(job, effect, exc, attempt)
                 return
             with db.standalone(session):  # one UPDATE of the row and those folded into it
                 outbox.sent(session, job, self.clock())
 
-    def _failed(self, job: Job, effect: effects.Effect | None, exc: Exception) -> None:
+    def _failed(self, job: Job, effect: effects.Effect | None, exc: Exception,
+                attempt: Attempt) -> None:
         """Settle a failed delivery: put off, retried (what is left of it), or dead."""
         rest: dict[str, Any] | None = None
         if isinstance(exc, effects.Unfinished):  # part went through: retry only the rest
@@ -139,13 +140,16 @@ class OutboxWorker:
             now = self.clock()
             until = now + timedelta(seconds=exc.seconds)
             with self.sessions.begin() as session:
-                outbox.postpone(session, job, now, until, payload=rest)
+                outbox.postpone(session, job, now, until, payload=rest,
+                                sent_labels=attempt.labels())
             self._retry_at(until)
             return
         permanent, retry_after, reason = classify(exc)
         with self.sessions.begin() as session:
             outcome = outbox.failed(session, job, self.clock(), reason, permanent=permanent,
-                                    retry_after=retry_after, payload=rest)
+                                    retry_after=retry_after, payload=rest,
+                                    sent_labels=attempt.labels(),
+                                    progressed=attempt.progressed)
             notice = self.gave_up(effect, reason) if (
                 outcome == "dead" and effect is not None and self.gave_up) else None
             if notice is not None:  # in the same transaction: told exactly once

@@ -39,6 +39,7 @@ class Call:
     method: str
     args: dict[str, Any]
     error: str | None = None  # what the fake answered, when it refused
+    lost: str | None = None  # done, but its reply lost ("500", "drop", "timeout")
 
 
 @dataclass
@@ -333,6 +334,7 @@ class FakeSlack:
             posted = self.messages.get(str(answer.get("ts"))) \
                 if method == "chat.postMessage" else None
             loss = self._loss(method) if answer.get("ok") else None
+            self.calls[-1].lost = loss
         if posted is not None and self.after_post is not None:
             self.after_post(posted)  # outside the lock: it may wait for the test
         if loss == "500":

@@ -54,9 +54,10 @@ def test_a_429_waits_for_retry_after(harness: Harness) -> None:
 def test_server_errors_and_dropped_connections_back_off_then_deliver(harness: Harness) -> None:
     card = open_case(harness)
     worker = hold(harness)
-    # The client never retries by itself (nor sleeps): each failure reaches the outbox,
-    # whose row's next attempt time is the back-off.
-    harness.fake.fail_next["chat.update"] = [(500, {"ok": False}), (0, {})]
+    # The client never sleeps: an edit is sent again once at once (harmless twice), and a
+    # failure that outlasts that reaches the outbox, whose row's next attempt time is the
+    # back-off.
+    harness.fake.fail_next["chat.update"] = [(500, {"ok": False})] * 2 + [(0, {})] * 2
     harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
     now = harness.clock.now
     worker.run_once(now)

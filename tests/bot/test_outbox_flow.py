@@ -134,10 +134,12 @@ def test_a_refresh_that_got_partway_retries_only_the_rest(harness: Harness) -> N
     card = open_case(harness)
     worker = hold(harness)
     apology, fix, _ = thread(harness, card)
-    # The card's edit goes through; the apology's fails with a passing error.
+    # The card's edit goes through; the apology's fails with a passing error (twice: an
+    # edit is sent again once at once).
     harness.fake.fail_next["chat.update"] = [(200, {"ok": True, "channel": card.channel,
                                                     "ts": card.ts}),
-                                             (500, {"ok": False, "error": "internal_error"})]
+                                             *[(500, {"ok": False,
+                                                      "error": "internal_error"})] * 2]
     harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
     now = harness.clock.now
     assert worker.run_once(now) == 1

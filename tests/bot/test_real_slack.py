@@ -20,15 +20,19 @@ from pathlib import Path
 import pytest
 import yaml
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
 from sqlalchemy import Engine
 
 from bot import effects as fx
 from bot import slack_errors
 from bot.blocks.base import CUT_NOTE, message, section, text_size
+from bot.delivery.outbox import OutboxWorker
 from bot.ids import Action, Field
 from bot.listeners.commands import readable
+from bot.messaging import Slack
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
+from storage import outbox
 from tests.bot.conftest import FAR_FUTURE, MANAGER, RECOVERY, SHOP_FLOOR, STAFF, STRANGER, Harness
 from tests.bot.test_journey import block_text, case_row, ephemerals, open_case, thread
 from tests.bot.test_outbox import hold, rows
@@ -64,6 +68,23 @@ def test_each_error_in_the_table_is_retried_or_dead_lettered_as_it_says(
         expected = "pending" if rule.kind is slack_errors.Kind.RETRY else "dead"
         assert (row.status, f"slack: {code} " in (row.last_error or "")) == (expected, True), code
         assert rule.means in (row.last_error or "")
+
+
+def test_only_a_429_or_a_refusal_is_known_to_have_done_nothing() -> None:
+    """A retry looks for a post only where the call may have been done (bot.messaging)."""
+    def answer(status: int, code: str) -> SlackApiError:
+        return SlackApiError("x", SlackResponse(  # type: ignore[no-untyped-call]
+            client=None, http_verb="POST", api_url="", req_args={}, headers={},
+            data={"ok": False, "error": code}, status_code=status))
+
+    assert slack_errors.nothing_done(answer(429, "ratelimited"))
+    assert slack_errors.nothing_done(answer(200, "channel_not_found"))
+    assert slack_errors.nothing_done(answer(200, "msg_too_long"))
+    for status, code in ((200, "fatal_error"), (200, "internal_error"), (500, "internal_error"),
+                         (200, "an_error_slack_adds_later"), (503, "channel_not_found")):
+        assert not slack_errors.nothing_done(answer(status, code)), code
+    assert not slack_errors.nothing_done(TimeoutError("timed out"))
+    assert not slack_errors.nothing_done(ConnectionResetError())
 
 
 def test_retry_after_is_honoured_and_bounded(harness: Harness) -> None:
@@ -397,9 +418,136 @@ def test_lost_replies_leave_one_copy_of_everything(harness: Harness, seed: int) 
     harness.fake.lose_rate = 0.35  # a third of posts and edits: done, but the reply lost
     journey(harness)
     assert {r.status for r in rows(harness)} == {"sent"}
-    lost = [c for c in harness.fake.calls if c.method == "conversations.replies"]
-    assert lost, "no reply was lost: the test proves nothing"
+    lost = [c for c in harness.fake.calls if c.lost and c.method == "chat.postMessage"]
+    assert lost, "no post's reply was lost: the test proves nothing"
     assert_one_of_each(harness)
+
+
+def _queue_case(harness: Harness) -> None:
+    """A case submitted, its card and walkthrough queued and not yet delivered."""
+    harness.command("order late")
+    harness.submit(harness.opened_view(), {Field.CUSTOMER: "Sam", Field.WHAT_HAPPENED: "late",
+                                           "severity:late-delivery": "major"}, user=STAFF)
+
+
+def lookups(harness: Harness) -> list[str]:
+    return [c.method for c in harness.fake.calls
+            if c.method in ("conversations.history", "conversations.replies")]
+
+
+def test_a_retry_looks_only_for_the_post_whose_reply_was_lost(harness: Harness) -> None:
+    worker = hold(harness)
+    _queue_case(harness)
+    # The card lands; the apology under it lands too, but its reply is lost.
+    harness.fake.lose_next["chat.postMessage"] = [None, "500"]
+    worker.run_once(harness.clock.now)
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    assert start.status == "pending" and start.sent_labels == ["apology", "card"]
+
+    worker.drain(now=FAR_FUTURE)
+    # The card's place was saved: not looked for. The apology was: found, not posted again.
+    # The fix and compensation parts were never sent: posted without a look.
+    assert lookups(harness) == ["conversations.replies"]
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    assert len(thread(harness, card)) == 3  # one of each part
+    assert {r.status for r in rows(harness)} == {"sent"}
+
+
+def test_a_post_slack_refused_is_not_looked_for(harness: Harness) -> None:
+    worker = hold(harness)
+    _queue_case(harness)
+    harness.fake.fail_next["chat.postMessage"] = [
+        (429, {"ok": False, "error": "ratelimited", "retry_after": 1})]
+    worker.run_once(harness.clock.now)
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    assert start.status == "pending" and start.sent_labels == []
+    harness.clock.advance(seconds=2)  # the client holds posting there until Retry-After
+    worker.drain(now=FAR_FUTURE)
+    assert lookups(harness) == []  # a 429 posted nothing: nothing to look for
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    assert len(thread(harness, card)) == 3
+
+
+def test_a_delivery_that_moves_on_starts_its_back_off_again(harness: Harness) -> None:
+    worker, now = hold(harness), harness.clock.now
+    _queue_case(harness)
+    # Each attempt lands one post more and loses the reply of the next.
+    harness.fake.lose_next["chat.postMessage"] = [None, "500", None, "500"]
+    worker.run_once(now)
+    worker.run_once(now + timedelta(seconds=10))
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    # Two failed attempts, each after a post that landed: a first attempt's back-off again,
+    # not the second's (which doubles it).
+    assert start.status == "pending" and start.attempts == 1
+    assert start.next_attempt_at - now == timedelta(seconds=outbox.backoff(1, start.id))
+    assert start.sent_labels == ["apology", "card", "compensation", "fix"]
+
+    # An attempt that lands nothing new backs off as before.
+    harness.fake.fail_next["conversations.replies"] = [(500, {"ok": False,
+                                                             "error": "internal_error"})] * 2
+    worker.run_once(now + timedelta(seconds=20))
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    assert start.attempts == 2
+    assert start.next_attempt_at - now == timedelta(seconds=outbox.backoff(2, start.id))
+    worker.drain(now=FAR_FUTURE)
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    assert len(thread(harness, card)) == 3
+
+
+def _apology_clicked(harness: Harness) -> tuple[OutboxWorker, int]:
+    """A case's apology clicked, its refresh (edits) queued: the worker, and the Slack calls
+    made so far."""
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    return worker, len(harness.fake.calls)
+
+
+@pytest.mark.parametrize("blip", ["500", "drop"])
+def test_an_edit_that_meets_a_blip_is_sent_again_at_once(harness: Harness, blip: str) -> None:
+    worker, before = _apology_clicked(harness)
+    if blip == "500":  # Slack failed it
+        harness.fake.fail_next["chat.update"] = [(500, {"ok": False,
+                                                        "error": "internal_error"})]
+    else:  # Slack made it, and the connection dropped before its reply
+        harness.fake.lose_next["chat.update"] = ["drop"]
+    worker.run_once(harness.clock.now)
+    edits = [c for c in harness.fake.calls[before:] if c.method == "chat.update"]
+    assert edits[0].args == edits[1].args  # the same edit, sent again at once
+    # One attempt, delivered: no round of back-off for a blip.
+    assert [(r.status, r.attempts) for r in rows(harness) if r.kind == "refresh"] == [
+        ("sent", 1)]
+
+
+def test_an_edit_failing_twice_and_a_post_failing_once_wait_for_the_outbox(
+        harness: Harness) -> None:
+    worker, before = _apology_clicked(harness)
+    harness.fake.fail_next["chat.update"] = [(500, {"ok": False, "error": "internal_error"})] * 2
+    worker.run_once(harness.clock.now)
+    assert len([c for c in harness.fake.calls[before:] if c.method == "chat.update"]) == 2
+    (refresh,) = [r for r in rows(harness) if r.kind == "refresh"]
+    assert (refresh.status, refresh.attempts) == ("pending", 1)
+
+    # A post is never sent twice by the client: its reply may be lost after it landed.
+    harness.fake.lose_next["chat.postMessage"] = ["500"]
+    with harness.sessions.begin() as session:
+        fx.queue(session, fx.HotspotAlert(location="Mall", count=3, day="Mon",
+                                          to=fx.Place.thread("C0LEADERS")),
+                 now=harness.clock.now)
+    posts = len(harness.fake.called("chat.postMessage"))
+    worker.run_once(harness.clock.now)
+    assert len(harness.fake.called("chat.postMessage")) == posts + 1
+    worker.drain(now=FAR_FUTURE)
+    assert len(harness.fake.posts_in("C0LEADERS")) == 1  # found on the retry, not doubled
+    assert {r.status for r in rows(harness)} == {"sent"}
+
+
+def test_a_persons_dm_channel_is_opened_once(harness: Harness) -> None:
+    slack = Slack(harness.app.client, recovery_channel=RECOVERY)
+    (channel,) = {slack.dm(MANAGER, message("hello", [section("hello")]))[0]
+                  for _ in range(3)}
+    assert len(harness.fake.called("conversations.open")) == 1
+    assert len(harness.fake.posts_in(channel)) == 3
 
 
 def test_a_reply_that_times_out_is_found_not_posted_again(harness: Harness) -> None:

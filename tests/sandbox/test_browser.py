@@ -64,6 +64,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]
+        print(output)  # the server's own log, shown when the test fails
         assert process.returncode == 0, output
     assert "Amends sandbox is running: open " + url in output
 

@@ -8,11 +8,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select, text
 
 from bot.cli import main
-from storage import db
-from storage.models import Base
+from storage import db, outbox
+from storage.models import Base, OutboxRow
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
@@ -59,3 +59,23 @@ def test_cli_db_upgrade_on_postgres(postgres_url: str, monkeypatch: pytest.Monke
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "status"]) == 0
+
+
+def test_a_delivery_tried_before_the_upgrade_looks_for_every_post(tmp_path: Path) -> None:
+    """0008 keeps which posts a failed attempt sent; rows tried before it can't say, so their
+    retry looks for every post, as retries did before."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'sent.db'}")
+    db.upgrade(engine, "0007")
+    with engine.begin() as connection:
+        for id_, attempts, status in ((1, 0, "pending"), (2, 2, "pending"), (3, 1, "dead"),
+                                      (4, 1, "sent")):
+            connection.execute(text(
+                "INSERT INTO outbox (id, kind, payload, status, attempts, next_attempt_at, "
+                "created_at) VALUES (:id, 'refresh', '{}', :status, :attempts, "
+                "'2026-11-24 00:00:00', '2026-11-24 00:00:00')"),
+                {"id": id_, "attempts": attempts, "status": status})
+    db.upgrade(engine)
+    with db.make_sessions(engine)() as session:
+        labels = dict(session.execute(select(OutboxRow.id, OutboxRow.sent_labels)).all())
+    assert labels == {1: None, 2: ["*"], 3: ["*"], 4: None}
+    assert outbox.UNKNOWN == ["*"]
