@@ -160,8 +160,7 @@ class FakeSlack:
         self._views = itertools.count(1)
         self._files = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler())
         # A short poll: shutdown() waits for the loop to notice, and every test stops one.
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02}, daemon=True)
@@ -699,6 +698,14 @@ class FakeSlack:
         if members is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": members}
+
+
+class _Server(ThreadingHTTPServer):
+    # Slack takes every connection its clients open. socketserver's listen backlog of 5 did
+    # not: under the soak's load the kernel dropped connections (TcpExtListenOverflows),
+    # each a SYN sent again a second later, so a fake stall passed for Slack's slowness.
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 def _delivery(metadata: dict[str, Any] | None) -> str | None:

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ from bot.ids import Action, Field
 from bot.listeners.commands import readable
 from bot.messaging import Slack
 from bot.sandbox import slack_requests as sr
-from bot.sandbox.fake_slack import Posted
+from bot.sandbox.fake_slack import FakeSlack, Posted
 from storage import outbox
 from tests.bot.conftest import FAR_FUTURE, MANAGER, RECOVERY, SHOP_FLOOR, STAFF, STRANGER, Harness
 from tests.bot.test_journey import block_text, case_row, ephemerals, open_case, thread
@@ -627,3 +628,22 @@ def test_a_worker_killed_between_slacks_post_and_saving_its_ts_leaves_one_card(
     journey(harness, card)
     assert {r.status for r in rows(harness)} == {"sent"}
     assert_one_of_each(harness)
+
+
+# -- the fake itself -------------------------------------------------------------------------
+
+def test_the_fake_takes_many_connections_at_once_as_slack_does() -> None:
+    """A listen backlog of 5 (socketserver's default) made the kernel drop connections under
+    load, and each cost a second: a stall of the fake's, not Slack's. Before the fake
+    accepts any, 100 connections still complete at once."""
+    fake = FakeSlack()  # not started: nothing accepts, so all wait in the backlog
+    host, port = fake._server.server_address[:2]
+    opened = []
+    try:
+        for _ in range(100):
+            opened.append(socket.create_connection((str(host), int(port)), timeout=5))
+        assert len(opened) == 100
+    finally:
+        for connection in opened:
+            connection.close()
+        fake._server.server_close()
