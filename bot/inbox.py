@@ -15,6 +15,7 @@ queued behind SQLite's single writer.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -107,20 +108,30 @@ class Inbox:
     def _write_batch(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
+        entries = [(w.kind, w.body) for w in batch]
+        engine = self._engine()
         try:
-            # A bare connection, not an ORM session: this runs while Slack waits.
-            with self._begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    # The row must outlive this process, which it does once PostgreSQL has it;
-                    # not waiting for its disk flush keeps the ack fast.
-                    connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                ids: list[int | None] = list(inbox.add_all(
-                    connection, [(w.kind, w.body) for w in batch], now=self.clock(),
-                    lease=self.lease))
-        except SQLAlchemyError as exc:
+            if engine is not None and engine.dialect.name == "sqlite":
+                ids: list[int | None] = list(inbox.add_all_sqlite(
+                    engine, entries, now=self.clock(), lease=self.lease))
+            else:
+                ids = list(self._write_in_transaction(entries))
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             log.error("inbox unavailable (%s); %d click(s) run without it",
                       type(exc).__name__, len(batch))
             ids = [None for _ in batch]
+        self._settle_batch(batch, ids)
+
+    def _write_in_transaction(self, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        # A bare connection, not an ORM session: this runs while Slack waits.
+        with self._begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # The row must outlive this process, which it does once PostgreSQL has it;
+                # not waiting for its disk flush keeps the ack fast.
+                connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            return inbox.add_all(connection, entries, now=self.clock(), lease=self.lease)
+
+    def _settle_batch(self, batch: list[_Waiting], ids: list[int | None]) -> None:
         for waiting, entry_id in zip(batch, ids, strict=True):
             waiting.entry_id = entry_id
             waiting.done.set()

@@ -7,10 +7,10 @@ message per second per channel, with short bursts. Over a limit Slack answers HT
 the call named, if it named one) until then, and refuses further such calls itself with the
 same 429, without asking Slack: the outbox puts those deliveries off until the hold ends,
 without counting an attempt, and every other channel and method goes on at full speed.
-Nothing sleeps. A read or an edit that meets a 5xx or a dropped connection is sent again
-once, at once (RESEND_ONCE); a post never is. Where a limit is really the whole workspace's, each other channel meets its
+Nothing sleeps. Where a limit is really the whole workspace's, each other channel meets its
 own 429 and is held in turn: one extra refusal per channel, instead of one busy channel
-stopping every case.
+stopping every case. A read or an edit that meets a 5xx or a dropped connection is sent
+again once, at once (RESEND_ONCE); a post never is.
 """
 
 from __future__ import annotations

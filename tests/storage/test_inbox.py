@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from bot.inbox import Inbox
 from storage import db
+from storage import inbox as inbox_queries
 from storage.models import InboxRow
 from tests.conftest import T0
 
@@ -44,6 +45,44 @@ def test_clicks_arriving_together_each_get_an_entry_and_are_cleared(engine: Engi
     finally:
         with inbox.sessions.begin() as session:
             session.execute(delete(InboxRow))
+
+
+def test_each_click_gets_the_entry_that_holds_it(engine: Engine) -> None:
+    """On SQLite the batch is one driver call and its ids are worked out from the last
+    rowid: each id must hold its own click, written as the ORM writes it."""
+    inbox = Inbox(db.make_sessions(db.inbox_engine(engine)), clock=lambda: T0)
+    entries = [("approve", {"n": n, "text": "café ✓"}) for n in range(7 + 160)]
+    try:
+        # A batch of one, of six, and one longer than a single INSERT takes.
+        for batch in (entries[:1], entries[1:7], entries[7:]):
+            if db.inbox_engine(engine).dialect.name == "sqlite":
+                ids = inbox_queries.add_all_sqlite(db.inbox_engine(engine), batch, now=T0,
+                                                   lease=timedelta(seconds=60))
+            else:
+                with db.inbox_engine(engine).begin() as connection:
+                    ids = inbox_queries.add_all(connection, batch, now=T0,
+                                                lease=timedelta(seconds=60))
+            with inbox.sessions() as session:
+                stored = [session.get_one(InboxRow, entry_id) for entry_id in ids]
+            assert [(row.kind, row.payload) for row in stored] == batch
+            assert {(row.status, row.attempts, row.created_at, row.locked_until)
+                    for row in stored} == {("pending", 1, T0, T0 + timedelta(seconds=60))}
+    finally:
+        with inbox.sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def test_a_click_runs_without_the_inbox_when_it_cannot_be_written(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    where = db.inbox_engine(engine)
+    inbox = Inbox(db.make_sessions(where), clock=lambda: T0)
+    InboxRow.__table__.drop(where)  # type: ignore[attr-defined]
+    try:
+        assert inbox.record("approve", {"n": 1}) is None
+        assert "inbox unavailable" in caplog.text and "1 click(s) run without it" in caplog.text
+        assert inbox.record("approve", {"n": 2}) is None  # and the next click isn't stuck
+    finally:
+        InboxRow.__table__.create(where)  # type: ignore[attr-defined]
 
 
 def test_an_entry_whose_process_died_is_run_again_once_its_lease_ends(engine: Engine) -> None:
