@@ -12,8 +12,9 @@ outbox delivery sent or dead-lettered with its reason. Prints throughput and the
 
 --lost-replies: the share of posts and edits Slack makes but whose reply is lost (a 500 or
 a dropped connection after the work): a retry must find the earlier copy, not post again.
---kill: halfway through, one process is killed with SIGKILL and started again two seconds
-later; meanwhile requests that can't reach it go to the other (as a load balancer would).
+--kill: halfway through, one process (gunicorn's master and its worker) is killed with SIGKILL
+and started again two seconds later; meanwhile requests that can't reach it go to the other
+(as a load balancer would). What it held waits out its lease.
 
 The lag a person sees: for every delivery, the time from the change that queued it (its
 request's transaction) to Slack's answer to the call that shows it, as p50/p99/max, and the
@@ -196,9 +197,11 @@ def main() -> int:
     def serve(port: int) -> subprocess.Popen[bytes]:
         # Their logs (every failure the fake Slack makes) go to a file, not the report.
         with open(os.path.join(tmp, f"serve-{port}.log"), "ab") as log:
+            # A session of its own: --kill takes gunicorn's worker with it (see below).
             return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host",
                                      "127.0.0.1"], env={**env, "PORT": str(port)}, cwd=tmp,
-                                    stdout=log, stderr=subprocess.STDOUT)
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     servers = [serve(port) for port in ports]
     urls = [f"http://127.0.0.1:{port}/slack/events" for port in ports]
@@ -218,7 +221,10 @@ def main() -> int:
 
         def one(n: int) -> None:
             if args.kill and n == args.cases // 2:
-                servers[0].send_signal(signal.SIGKILL)  # mid-run, whatever it was doing
+                # Mid-run, whatever it was doing: the whole process group. SIGKILL to gunicorn's
+                # master alone leaves its worker to notice the parent gone and stop gracefully,
+                # handing back what it held: not a crash.
+                os.killpg(servers[0].pid, signal.SIGKILL)
                 servers[0].wait()
                 killed.append(time.perf_counter() - started)
                 time.sleep(2)
