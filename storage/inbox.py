@@ -3,7 +3,9 @@ hand back the ones whose process died in between."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -56,8 +58,9 @@ def add_all_sqlite(engine: Engine, entries: list[tuple[str, dict[str, Any]]], *,
             cursor.execute(
                 f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES "
                 + ", ".join([f"({', '.join('?' * len(_COLUMNS))})"] * len(chunk)),
-                [_bind(engine.dialect, column, row[column])
-                 for row in chunk for column in _COLUMNS])
+                [bind(row[column])
+                 for row in chunk for column, bind in zip(_COLUMNS, _binds(engine.dialect),
+                                                           strict=True)])
             last = cursor.lastrowid
             if last is None:
                 raise sqlite3.OperationalError("SQLite gave no rowid for the inbox insert")
@@ -74,10 +77,15 @@ ROWS_PER_INSERT = 150
 TABLE = cast(Table, InboxRow.__table__)
 
 
-def _bind(dialect: Any, column: str, value: Any) -> Any:
-    """`value` as SQLAlchemy would send it for `column` (the JSON text, UTC timestamps)."""
-    processor = TABLE.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-    return processor(value) if processor is not None else value
+@functools.lru_cache(maxsize=4)
+def _binds(dialect: Any) -> tuple[Callable[[Any], Any], ...]:
+    """How SQLAlchemy sends each column's value (the JSON text, UTC timestamps), found once:
+    this runs in the acknowledgement's path."""
+    def bind(column: str) -> Callable[[Any], Any]:
+        processor = TABLE.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+        return processor if processor is not None else (lambda value: value)
+
+    return tuple(bind(column) for column in _COLUMNS)
 
 
 def done(session: Session, entry_ids: list[int]) -> None:
