@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.error
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
@@ -98,22 +99,32 @@ class PacedClient(WebClient):
         left = self.holds.left(key)
         if left > 0:
             raise Held(self, api_method, left)
-        for tries_left in (api_method in RESEND_ONCE, False):
-            try:
-                return super().api_call(api_method, http_verb=http_verb, files=files,
-                                        data=data, params=params, json=json, headers=headers,
-                                        auth=auth)
-            except SlackApiError as exc:
-                status = exc.response.status_code if exc.response is not None else 0
-                if status == 429:
-                    self.holds.hold(key, retry_after(exc.response))
-                if not (tries_left and status >= 500):
-                    raise
-            except (ConnectionError, http.client.HTTPException, urllib.error.URLError) as exc:
-                if not tries_left or isinstance(exc, TimeoutError) or \
-                        isinstance(getattr(exc, "reason", None), TimeoutError):
-                    raise
-        raise AssertionError("unreachable: the last try returns or raises")
+        send = partial(self._send, key, api_method, http_verb=http_verb, files=files,
+                       data=data, params=params, json=json, headers=headers, auth=auth)
+        try:
+            return send()
+        except Exception as exc:
+            if api_method not in RESEND_ONCE or not _blip(exc):
+                raise
+        return send()
+
+    def _send(self, key: str, api_method: str, **kwargs: Any) -> SlackResponse:
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code == 429:
+                self.holds.hold(key, retry_after(exc.response))
+            raise
+
+
+def _blip(exc: Exception) -> bool:
+    """A 5xx or a dropped connection; not a timeout (the call already took the client's
+    whole timeout), nor a 429 or a refusal."""
+    if isinstance(exc, SlackApiError):
+        return exc.response is not None and exc.response.status_code >= 500
+    if isinstance(exc, urllib.error.URLError):
+        return not isinstance(exc.reason, TimeoutError)
+    return isinstance(exc, ConnectionError | http.client.HTTPException)
 
 
 class Held(SlackApiError):

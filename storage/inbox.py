@@ -29,12 +29,17 @@ class Entry:
 def add_all(session: Session | Connection, entries: list[tuple[str, dict[str, Any]]], *,
             now: datetime, lease: timedelta) -> list[int]:
     """Several clicks in one insert and one commit (the caller's): a burst's fsync, shared."""
-    rows = [{"kind": kind, "payload": payload, "status": "pending", "attempts": 1,
-             "created_at": now, "locked_until": now + lease} for kind, payload in entries]
+    rows = _rows(entries, now, lease)
     # A core INSERT … RETURNING (one statement for the batch on SQLite and PostgreSQL).
     return list(session.scalars(insert(InboxRow).returning(InboxRow.id,
                                                            sort_by_parameter_order=True),
                                 rows))
+
+
+def _rows(entries: list[tuple[str, dict[str, Any]]], now: datetime, lease: timedelta
+          ) -> list[dict[str, Any]]:
+    return [{"kind": kind, "payload": payload, "status": "pending", "attempts": 1,
+             "created_at": now, "locked_until": now + lease} for kind, payload in entries]
 
 
 def add_all_sqlite(engine: Engine, entries: list[tuple[str, dict[str, Any]]], *,
@@ -47,8 +52,7 @@ def add_all_sqlite(engine: Engine, entries: list[tuple[str, dict[str, Any]]], *,
     cost beyond a bare Bolt app's (bench/ack_latency.py: p99 1.24-1.61x the bare app's with
     them, 0.87-1.27x without). The ids are the statement's: SQLite gives the rows of one
     INSERT consecutive rowids under its write lock, the last one being lastrowid."""
-    rows = [{"kind": kind, "payload": payload, "status": "pending", "attempts": 1,
-             "created_at": now, "locked_until": now + lease} for kind, payload in entries]
+    rows = _rows(entries, now, lease)
     ids: list[int] = []
     connection = engine.raw_connection()
     try:
