@@ -44,6 +44,9 @@ class Sandbox(FakeSlack):
         self.actions: list[Any] = []  # what the page's buttons for digest/reminders call
         self.users = {p.id: {"name": p.name, "role": p.role} for p in PEOPLE}
         self._triggers = itertools.count(1)
+        # Each read of the page's state is numbered under the lock that every change takes,
+        # so the page can tell an older read that arrived late from a newer one.
+        self._reads = itertools.count(1)
 
     # -- talking to the bot, as Slack does -------------------------------------------------
 
@@ -150,6 +153,7 @@ class Sandbox(FakeSlack):
     def state(self, user: str, conversation: str) -> dict[str, Any]:
         names = self.names()
         with self._lock:
+            seq = next(self._reads)
             dm = "D" + user.lstrip("U")
             conversations = [{"id": cid, "name": f"# {name}"} for cid, name in CHANNELS.items()]
             conversations.append({"id": dm, "name": "Amends (direct messages)"})
@@ -175,7 +179,8 @@ class Sandbox(FakeSlack):
             else:
                 body = self._conversation(conversation, user, names)
             unread = {c["id"]: self._count(c["id"], user) for c in conversations}
-        return {"conversations": conversations, "html": body, "modal": modal, "unread": unread,
+        return {"seq": seq, "conversations": conversations, "html": body, "modal": modal,
+                "unread": unread,
                 "people": [p.__dict__ for p in PEOPLE]}
 
     def _count(self, conversation: str, user: str) -> int:
