@@ -14,7 +14,7 @@ outbox delivery sent or dead-lettered with its reason. Prints throughput and the
 a dropped connection after the work): a retry must find the earlier copy, not post again.
 --kill: halfway through, one process (gunicorn's master and its worker) is killed with SIGKILL
 and started again two seconds later; meanwhile requests that can't reach it go to the other
-(as a load balancer would). What it held waits out its lease.
+(as a load balancer would). What it held waits out its lease (15 s; bot.delivery.outbox).
 
 The lag a person sees: for every delivery, the time from the change that queued it (its
 request's transaction) to Slack's answer to the call that shows it, as p50/p99/max, and the

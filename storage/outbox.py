@@ -43,6 +43,8 @@ from storage.models import OutboxRow
 MAX_ATTEMPTS = 12
 FIRST_RETRY = 0.25
 LONGEST_WAIT = 300.0
+# A claim's lease when nobody renews it (`amends outbox run`, tests). The running worker
+# (bot.delivery.outbox) takes a shorter one and renews it while the rows are in its hands.
 LEASE = timedelta(seconds=60)
 FOLD_LOOKAHEAD = 50  # later rows of a case looked at when folding into its head
 # OutboxRow.sent_labels while an attempt runs, and after one whose worker died: which posts
@@ -253,6 +255,16 @@ def release(session: Session, jobs: list[Job]) -> None:
         session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
             locked_until=None, attempts=job.attempts - 1,
             sent_labels=_stored(job.sent_labels)))
+
+
+def renew(session: Session, ids: Collection[int], until: datetime) -> int:
+    """Extend the leases of rows still in a live worker's hands to `until`. A row settled
+    meanwhile (sent, or failed and waiting: no lease) is left alone; returns how many."""
+    if not ids:
+        return 0
+    return db.changed(session.execute(update(TABLE).where(
+        TABLE.c.id.in_(list(ids)), TABLE.c.status == "pending",
+        TABLE.c.locked_until.is_not(None)).values(locked_until=until)))
 
 
 def counts(session: Session) -> dict[str, int]:

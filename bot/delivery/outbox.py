@@ -32,6 +32,11 @@ from storage.outbox import Job
 log = logging.getLogger("amends.outbox")
 # Delivery threads per worker: each waits on Slack most of its time, so a few keep a core busy.
 DELIVERY_THREADS = 8
+# The running worker's lease on what it claimed, renewed while the rows are in its hands:
+# a worker that dies (SIGKILL, a lost machine) holds them this long at most, not the 60 s
+# a claim without renewal takes (storage.outbox.LEASE; `amends outbox run`).
+LEASE = timedelta(seconds=15)
+RENEW_EVERY = LEASE / 3
 
 
 def classify(exc: Exception) -> tuple[bool, float | None, str]:
@@ -81,6 +86,8 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._in_hand = 0  # claimed and not yet settled
+        self._held: set[int] = set()  # their ids, whose leases the dispatcher renews
+        self._renew_at: datetime | None = None
         self._next_retry: datetime | None = None  # the earliest retry this worker set
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -90,9 +97,9 @@ class OutboxWorker:
         """Something was just written to the outbox: deliver it now, not at the next poll."""
         self._wake.set()
 
-    def claim(self, now: datetime, limit: int) -> list[Job]:
+    def claim(self, now: datetime, limit: int, lease: timedelta = outbox.LEASE) -> list[Job]:
         with self.sessions.begin() as session:
-            return outbox.claim(session, now, limit=limit, first=effects.FIRST,
+            return outbox.claim(session, now, limit=limit, lease=lease, first=effects.FIRST,
                                 fold=effects.FOLDABLE, lanes=effects.LANES,
                                 barriers=effects.BARRIERS)
 
@@ -181,17 +188,35 @@ class OutboxWorker:
             # for each thread to have one more. Claiming only for the idle threads ran a claim
             # (and its grouped pass over the queue) per delivery; this runs one per
             # `concurrency` of them, and no thread waits for a claim while work is due.
+            self._renew()  # before claiming: what this worker holds is not up for grabs
             if in_hand <= self.concurrency:
                 try:
-                    jobs = self.claim(self.clock(), 2 * self.concurrency - in_hand)
+                    jobs = self.claim(self.clock(), 2 * self.concurrency - in_hand, LEASE)
                 except Exception:
                     log.exception("outbox claim failed; it tries again shortly")
                     jobs = []
                 with self._lock:
                     self._in_hand += len(jobs)
+                    self._held.update(job.id for job in jobs)
                 for job in jobs:
                     self._queue.put(job)
             self._wake.wait(self._until_due())
+
+    def _renew(self) -> None:
+        """Every RENEW_EVERY, extend the leases of what is in hand (claimed, not settled)."""
+        now = self.clock()
+        if self._renew_at is not None and now < self._renew_at:
+            return
+        self._renew_at = now + RENEW_EVERY
+        with self._lock:
+            held = list(self._held)
+        if not held:
+            return
+        try:
+            with self.sessions.begin() as session:
+                outbox.renew(session, held, now + LEASE)
+        except Exception:  # the database away: deliveries fail too; a lease that ends is safe
+            log.exception("could not renew the outbox's leases")
 
     def _until_due(self) -> float:
         """How long to sleep when nothing wakes the dispatcher: until the earliest retry it
@@ -222,6 +247,7 @@ class OutboxWorker:
                     log.exception("outbox delivery %s could not be settled", job.id)
             with self._lock:
                 self._in_hand -= 1
+                self._held.discard(job.id)
             self._wake.set()
 
     def _hand_back(self, jobs: list[Job]) -> None:

@@ -14,12 +14,13 @@ import itertools
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import effects as fx
-from bot.delivery.outbox import OutboxWorker
+from bot.delivery.outbox import LEASE, OutboxWorker
 from bot.ids import Action
 from storage import outbox
 from storage.models import OutboxRow
@@ -222,3 +223,66 @@ def test_a_stopping_worker_hands_back_what_it_never_began(harness: Harness) -> N
     row = rows(harness)[-1]
     assert (row.status, row.attempts, row.locked_until) == ("pending", 0, None)
     assert stopping.run_once(harness.clock.now) == 1  # no lease to wait out
+
+
+def _until(condition: Any, what: str) -> None:
+    """Wait (bounded) for the running worker's threads to get somewhere."""
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, what
+        threading.Event().wait(0.01)
+
+
+def test_the_running_worker_keeps_a_short_lease_alive_while_it_delivers(
+        harness: Harness) -> None:
+    # A worker that dies holds what it claimed for the lease: 15 s, not a minute, because a
+    # live worker renews it for as long as the delivery takes.
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow(effect: fx.Effect, attempt: Any, session: Session) -> None:
+        started.set()
+        assert finish.wait(20)
+        worker.deliver(effect, attempt, session)
+
+    running = OutboxWorker(harness.sessions, slow, clock=harness.clock, concurrency=1,
+                           wake=threading.Event())
+    running.start()
+    try:
+        running.kick()
+        assert started.wait(20)
+        claimed = harness.clock.now
+        assert rows(harness)[-1].locked_until == claimed + LEASE
+        # Slack is slow to answer; the lease would have run out by now.
+        harness.clock.advance(seconds=LEASE.total_seconds() + 5)
+        running.kick()
+        _until(lambda: rows(harness)[-1].locked_until == harness.clock.now + LEASE,
+               "the lease was not renewed")
+        with harness.sessions.begin() as session:  # another process finds it taken
+            assert outbox.claim(session, harness.clock.now) == []
+        finish.set()
+        _until(lambda: rows(harness)[-1].status == "sent", "the delivery did not settle")
+    finally:
+        finish.set()
+        running.stop()
+    row = rows(harness)[-1]
+    # One attempt: the worker never took back what it was still delivering.
+    assert (row.attempts, row.locked_until) == (1, None)
+
+
+def test_a_renewal_leaves_settled_rows_alone(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    now = harness.clock.now
+    with harness.sessions.begin() as session:
+        (job,) = outbox.claim(session, now)
+        outbox.failed(session, job, now, "HTTP 500", permanent=False, retry_after=None)
+    sent = [r.id for r in rows(harness) if r.status == "sent"]
+    with harness.sessions.begin() as session:
+        # Waiting for its retry (no lease) or sent: a late renewal must not lease it again.
+        assert outbox.renew(session, [job.id, *sent], now + LEASE) == 0
+    assert rows(harness)[-1].locked_until is None
+    assert worker.run_once(now + timedelta(seconds=1)) == 1
