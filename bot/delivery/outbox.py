@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -182,13 +183,13 @@ class OutboxWorker:
     def _dispatch(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before claiming: a kick during the claim is not lost
+            self._renew()  # before claiming: what this worker holds is not up for grabs
             with self._lock:
                 in_hand = self._in_hand
             # Claim once every thread is busy and none has a next delivery waiting: enough
             # for each thread to have one more. Claiming only for the idle threads ran a claim
             # (and its grouped pass over the queue) per delivery; this runs one per
             # `concurrency` of them, and no thread waits for a claim while work is due.
-            self._renew()  # before claiming: what this worker holds is not up for grabs
             if in_hand <= self.concurrency:
                 try:
                     jobs = self.claim(self.clock(), 2 * self.concurrency - in_hand, LEASE)
@@ -276,8 +277,13 @@ class OutboxWorker:
             self._threads[-1].join(timeout)
             for _ in self._threads[:-1]:
                 self._queue.put(None)
+            # The dispatcher no longer renews: keep the leases of the deliveries still
+            # finishing alive while waiting for them, so no other process takes one up.
+            deadline = time.monotonic() + timeout
             for thread in self._threads[:-1]:
-                thread.join(timeout)
+                while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
+                    thread.join(min(left, 0.1))
+                    self._renew()  # when RENEW_EVERY has passed
             self._threads = []
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -286,3 +286,33 @@ def test_a_renewal_leaves_settled_rows_alone(harness: Harness) -> None:
         assert outbox.renew(session, [job.id, *sent], now + LEASE) == 0
     assert rows(harness)[-1].locked_until is None
     assert worker.run_once(now + timedelta(seconds=1)) == 1
+
+
+def test_a_stopping_worker_keeps_the_lease_of_what_it_is_still_finishing(
+        harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow(effect: fx.Effect, attempt: Any, session: Session) -> None:
+        started.set()
+        assert finish.wait(20)
+        worker.deliver(effect, attempt, session)
+
+    running = OutboxWorker(harness.sessions, slow, clock=harness.clock, concurrency=1,
+                           wake=threading.Event())
+    running.start()
+    running.kick()
+    assert started.wait(20)
+    stopping = threading.Thread(target=running.stop)
+    stopping.start()  # the dispatcher ends; the delivery in hand goes on
+    try:
+        _until(lambda: not running._threads[-1].is_alive(), "the dispatcher did not stop")
+        harness.clock.advance(seconds=LEASE.total_seconds() + 5)
+        _until(lambda: rows(harness)[-1].locked_until == harness.clock.now + LEASE,
+               "the lease lapsed while the worker was stopping")
+    finally:
+        finish.set()
+        stopping.join(30)
+    assert rows(harness)[-1].status == "sent"
