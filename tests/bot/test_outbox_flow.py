@@ -233,10 +233,9 @@ def _until(condition: Any, what: str) -> None:
         threading.Event().wait(0.01)
 
 
-def test_the_running_worker_keeps_a_short_lease_alive_while_it_delivers(
-        harness: Harness) -> None:
-    # A worker that dies holds what it claimed for the lease: 15 s, not a minute, because a
-    # live worker renews it for as long as the delivery takes.
+def _delivering(harness: Harness) -> tuple[OutboxWorker, threading.Event]:
+    """A running worker in the middle of delivering a click's edit, which waits (as a slow
+    Slack would) until the returned event is set."""
     card = open_case(harness)
     worker = hold(harness)
     harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
@@ -250,9 +249,17 @@ def test_the_running_worker_keeps_a_short_lease_alive_while_it_delivers(
     running = OutboxWorker(harness.sessions, slow, clock=harness.clock, concurrency=1,
                            wake=threading.Event())
     running.start()
+    running.kick()
+    assert started.wait(20)
+    return running, finish
+
+
+def test_the_running_worker_keeps_a_short_lease_alive_while_it_delivers(
+        harness: Harness) -> None:
+    # A worker that dies holds what it claimed for the lease: 15 s, not a minute, because a
+    # live worker renews it for as long as the delivery takes.
+    running, finish = _delivering(harness)
     try:
-        running.kick()
-        assert started.wait(20)
         claimed = harness.clock.now
         assert rows(harness)[-1].locked_until == claimed + LEASE
         # Slack is slow to answer; the lease would have run out by now.
@@ -290,21 +297,7 @@ def test_a_renewal_leaves_settled_rows_alone(harness: Harness) -> None:
 
 def test_a_stopping_worker_keeps_the_lease_of_what_it_is_still_finishing(
         harness: Harness) -> None:
-    card = open_case(harness)
-    worker = hold(harness)
-    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
-    started, finish = threading.Event(), threading.Event()
-
-    def slow(effect: fx.Effect, attempt: Any, session: Session) -> None:
-        started.set()
-        assert finish.wait(20)
-        worker.deliver(effect, attempt, session)
-
-    running = OutboxWorker(harness.sessions, slow, clock=harness.clock, concurrency=1,
-                           wake=threading.Event())
-    running.start()
-    running.kick()
-    assert started.wait(20)
+    running, finish = _delivering(harness)
     stopping = threading.Thread(target=running.stop)
     stopping.start()  # the dispatcher ends; the delivery in hand goes on
     try:
