@@ -9,6 +9,10 @@ p50/p99 for each and the ratio; then, for information, the same with the concurr
 without pause (saturation), where the work Amends does after each ack competes for the CPU.
 
     python bench/ack_latency.py [--requests 1000] [--concurrency 50] [--pause 1]
+                                [--database sqlite|postgres]
+
+On SQLite (the default) the inbox is a file of its own; on PostgreSQL (a fresh database on
+AMENDS_BENCH_POSTGRES_URL's server) it is a table, written in one round trip.
 
 Target: in bursts of 50, Amends' p99 well inside Slack's 3 s and within 1.2x the bare app's;
 it prints the worst burst of each beside the same burst of the other.
@@ -37,6 +41,9 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
 from bot.domain.lifecycle import Case, Customer  # noqa: E402
 from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
@@ -44,6 +51,18 @@ from storage import cases, db  # noqa: E402
 
 T = TypeVar("T")
 TARGET = 1.2  # Amends' p99 at most this many times the bare app's, in every run
+POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def fresh_postgres() -> str:
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "amends_bench_ack" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "amends_bench_ack"'))
+    admin.dispose()
+    return make_url(POSTGRES).set(database="amends_bench_ack").render_as_string(
+        hide_password=False)
 
 
 def free_port() -> int:
@@ -153,13 +172,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--pause", type=float, default=1.0,
                         help="seconds between bursts (default 1)")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
     # The fake Slack runs in its own process, so its work doesn't slow the load generator.
     fake = subprocess.Popen([sys.executable, "-m", "bot.sandbox.fake_slack"], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     fake_url = fake.stdout.readline().strip()
     tmp = tempfile.mkdtemp(prefix="amends-bench-")
-    database = f"sqlite:///{tmp}/bench.db"
+    database = fresh_postgres() if args.database == "postgres" else f"sqlite:///{tmp}/bench.db"
     seed(database, args.requests // 2 + args.concurrency)
     env = {**os.environ, "DATABASE_URL": database, "SLACK_BOT_TOKEN": "xoxb-bench-token-00",
            "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url,
@@ -198,8 +218,9 @@ def main() -> int:
             counts = json.loads(response.read())
         fake.stdin.close()
         fake.wait(timeout=10)
-    print(f"ack latency: {args.requests // 2} signed requests (half /recover, half button "
-          f"clicks) in bursts of {args.concurrency} concurrent, {args.pause}s apart")
+    print(f"ack latency ({args.database}): {args.requests // 2} signed requests (half "
+          f"/recover, half button clicks) in bursts of {args.concurrency} concurrent, "
+          f"{args.pause}s apart")
     print(f"{'server':<16}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for name, values in results.items():
         print(f"{name:<16}{pct(values, 50) * 1000:>10.1f}{pct(values, 99) * 1000:>10.1f}"

@@ -14,7 +14,8 @@ outbox delivery sent or dead-lettered with its reason. Prints throughput and the
 a dropped connection after the work): a retry must find the earlier copy, not post again.
 --kill: halfway through, one process (gunicorn's master and its worker) is killed with SIGKILL
 and started again two seconds later; meanwhile requests that can't reach it go to the other
-(as a load balancer would). What it held waits out its lease (15 s; bot.delivery.outbox).
+(as a load balancer would). What it held waits out its lease: 15 s for its deliveries
+(bot.delivery.outbox), 15 s and the next 5 s pass for its acknowledged clicks (bot.inbox).
 
 The lag a person sees: for every delivery, the time from the change that queued it (its
 request's transaction) to Slack's answer to the call that shows it, as p50/p99/max, and the
@@ -143,7 +144,7 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
     # A person sees the approval land before resolving: wait for it (clicks are applied
     # just after their acknowledgement).
     # (A click acknowledged by a process killed just after is run again by the other's
-    # inbox once its lease ends: up to about a minute and a quarter.)
+    # inbox once its lease ends: within about 20 s; bot.inbox.)
     for _ in range(1800):
         with sessions() as session:
             if session.scalar(select(CompensationRow.status).where(

@@ -5,7 +5,9 @@ A process killed in between would lose that work while the person believes it wa
 a click that changes a case is first written to the inbox (one small insert), then
 acknowledged; the row is deleted when its work has run. Rows left behind by a dead process
 are run again by any process once their lease ends: the click's request key makes a second
-run of work that did finish harmless.
+run of work that did finish harmless. The lease is short (LEASE) and a live process renews
+it on every click still in its hands, so a queue of work behind a busy moment is not run
+twice, and a dead process's clicks wait at most LEASE plus one pass (RENEW_EVERY).
 
 The insert sits in the acknowledgement's path, so clicks arriving together share one
 transaction (group commit): a burst of 25 clicks costs one or two commits, not 25 fsyncs
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
@@ -30,6 +32,10 @@ from storage import db, inbox
 
 log = logging.getLogger("amends.inbox")
 RECORD_PATIENCE = 1.0  # seconds; Slack waits 3 for the ack
+# A click's lease, and how often the background pass renews the leases of those in hand,
+# clears finished ones and runs a dead process's: a lease outlives two missed passes.
+LEASE = timedelta(seconds=15)
+RENEW_EVERY = 5.0  # seconds
 
 
 class _SessionConnection:
@@ -57,7 +63,7 @@ class _Waiting:
 class Inbox:
     def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], datetime],
                  handlers: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
-                 lease: timedelta = timedelta(seconds=60), interval: float = 15.0) -> None:
+                 lease: timedelta = LEASE, interval: float = RENEW_EVERY) -> None:
         self.sessions, self.clock, self.lease, self.interval = sessions, clock, lease, interval
         # kind -> how to run a stored click again (the listeners that record them say how).
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = dict(handlers or {})
@@ -67,6 +73,7 @@ class Inbox:
         self._queue: list[_Waiting] = []
         self._writing = False
         self._finished: list[int] = []
+        self._held: set[int] = set()  # entries recorded or recovered here, not finished yet
 
     def record(self, kind: str, body: dict[str, Any]) -> int | None:
         """Before the ack. None when the database is unreachable (or slower than Slack's
@@ -114,6 +121,8 @@ class Inbox:
             if engine is not None and engine.dialect.name == "sqlite":
                 ids: list[int | None] = list(inbox.add_all_sqlite(
                     engine, entries, now=self.clock(), lease=self.lease))
+            elif engine is not None and engine.dialect.name == "postgresql":
+                ids = list(self._write_postgresql(engine, entries))
             else:
                 ids = list(self._write_in_transaction(entries))
         except (SQLAlchemyError, sqlite3.Error) as exc:
@@ -121,6 +130,23 @@ class Inbox:
                       type(exc).__name__, len(batch))
             ids = [None for _ in batch]
         self._settle_batch(batch, ids)
+
+    def _write_postgresql(self, engine: Any, entries: list[tuple[str, dict[str, Any]]]
+                          ) -> list[int]:
+        """One INSERT … RETURNING that commits by itself: one round trip while Slack waits
+        (it was four: BEGIN, SET LOCAL, INSERT, COMMIT, and a ping before them)."""
+        writer = db.inbox_writer(engine)
+        for attempt in (1, 2):
+            try:
+                with writer.connect() as connection:
+                    return inbox.add_all(connection, entries, now=self.clock(),
+                                         lease=self.lease)
+            except DBAPIError as exc:
+                # The writer doesn't ping first: a connection the server dropped (a restart)
+                # fails here, and SQLAlchemy has already thrown the stale ones away.
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def _write_in_transaction(self, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
         # A bare connection, not an ORM session: this runs while Slack waits.
@@ -132,6 +158,8 @@ class Inbox:
             return inbox.add_all(connection, entries, now=self.clock(), lease=self.lease)
 
     def _settle_batch(self, batch: list[_Waiting], ids: list[int | None]) -> None:
+        with self._lock:
+            self._held.update(entry_id for entry_id in ids if entry_id is not None)
         for waiting, entry_id in zip(batch, ids, strict=True):
             waiting.entry_id = entry_id
             waiting.done.set()
@@ -148,7 +176,23 @@ class Inbox:
         harmlessly (its request key)."""
         if entry_id is not None:
             with self._lock:
+                self._held.discard(entry_id)
                 self._finished.append(entry_id)
+
+    def renew(self) -> int:
+        """Extend the lease of every click this process still holds (recorded, its work
+        queued or running): work waiting behind a busy moment is not taken up by another
+        process as if this one had died."""
+        with self._lock:
+            held = list(self._held)
+        if not held:
+            return 0
+        try:
+            with self.sessions.begin() as session:
+                return inbox.renew(session, held, self.clock() + self.lease)
+        except SQLAlchemyError as exc:  # the next pass tries again, inside the lease
+            log.warning("%d inbox leases not renewed (%s)", len(held), type(exc).__name__)
+            return 0
 
     def flush(self) -> None:
         """Clear finished entries now (the recovery loop, tests, shutdown)."""
@@ -169,10 +213,14 @@ class Inbox:
         """Run again the clicks whose process died before their work finished."""
         with self.sessions.begin() as session:
             entries = inbox.claim_stale(session, now or self.clock(), lease=self.lease)
+        with self._lock:
+            self._held.update(entry.id for entry in entries)
         for entry in entries:
             handler = self.handlers.get(entry.kind)
             if handler is None:
                 log.error("inbox entry %s: no handler for %s", entry.id, entry.kind)
+                with self._lock:  # another process may know it once the lease ends
+                    self._held.discard(entry.id)
                 continue
             log.warning("running click %s (%s) again: its process stopped before finishing",
                         entry.id, entry.kind)
@@ -181,6 +229,8 @@ class Inbox:
             except Exception:
                 log.exception("inbox entry %s failed again (attempt %s)", entry.id,
                               entry.attempts)
+                with self._lock:  # not renewed: tried again once its lease ends
+                    self._held.discard(entry.id)
                 continue
             self.done(entry.id)
         self.flush()
@@ -190,6 +240,7 @@ class Inbox:
         while not self._stop.wait(self.interval):
             try:
                 logs.request_id.set(None)
+                self.renew()
                 self.flush()
                 self.recover()
             except Exception:

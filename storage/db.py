@@ -85,6 +85,26 @@ def inbox_engine(engine: Engine) -> Engine:
 _INBOXES: dict[str, Engine] = {}  # one engine per inbox file, however many apps use it
 
 
+def inbox_writer(engine: Engine) -> Engine:
+    """PostgreSQL: the connections that record clicks while Slack waits, kept apart so that
+    each record is one round trip. Each statement commits by itself (autocommit: no BEGIN,
+    no COMMIT), the session setting makes a commit not wait for its disk flush (a row must
+    outlive this process, which it does once PostgreSQL has it; only a crash of the
+    database server in the same instant could take it), and there is no ping before each
+    use: a connection the server dropped fails its statement, and the caller tries once
+    more on a fresh one (Inbox._write_batch). One writer at a time per process records a
+    whole burst (group commit), so the pool is small."""
+    url = engine.url.render_as_string(hide_password=False)
+    if url not in _WRITERS:
+        _WRITERS[url] = make_engine(
+            url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=2,
+            max_overflow=2, connect_args={"options": "-c synchronous_commit=off"})
+    return _WRITERS[url]
+
+
+_WRITERS: dict[str, Engine] = {}
+
+
 def _inbox_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
     # SQLite checkpoints the log into the file on the commit that fills it, and that commit

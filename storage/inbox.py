@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from storage import db
 from storage.models import InboxRow
 
 MAX_ATTEMPTS = 5
@@ -94,6 +95,16 @@ def _binds(dialect: Any) -> tuple[Callable[[Any], Any], ...]:
 
 def done(session: Session, entry_ids: list[int]) -> None:
     session.execute(delete(InboxRow).where(InboxRow.id.in_(entry_ids)))
+
+
+def renew(session: Session, entry_ids: Collection[int], until: datetime) -> int:
+    """Extend the leases of entries a live process is still working to `until`, so no other
+    process runs them again meanwhile; one set aside as dead stays so. Returns how many."""
+    if not entry_ids:
+        return 0
+    return db.changed(session.execute(update(TABLE).where(
+        TABLE.c.id.in_(list(entry_ids)), TABLE.c.status == "pending")
+        .values(locked_until=until)))
 
 
 def claim_stale(session: Session, now: datetime, *, lease: timedelta,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, event, func, select, text, update
 
-from bot.inbox import Inbox
+from bot.inbox import LEASE, RENEW_EVERY, Inbox
 from storage import db
 from storage import inbox as inbox_queries
 from storage.models import InboxRow
@@ -91,7 +93,7 @@ def test_an_entry_whose_process_died_is_run_again_once_its_lease_ends(engine: En
     inbox.handlers["approve"] = ran.append
     try:
         inbox.record("approve", {"n": 1})
-        assert inbox.recover(now=T0 + timedelta(seconds=30)) == 0  # still its first run's
+        assert inbox.recover(now=T0 + LEASE - timedelta(seconds=1)) == 0  # its first run's
         assert inbox.recover(now=T0 + timedelta(minutes=2)) == 1
         assert ran == [{"n": 1}]
         assert inbox.recover(now=T0 + timedelta(minutes=10)) == 0  # done: cleared
@@ -139,5 +141,143 @@ def test_the_inbox_log_is_checkpointed_by_the_background_pass_not_by_a_click(
         inbox.flush()
         assert checkpointed == [inbox_engine]  # the background pass copied the log
     finally:
+        with inbox.sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def test_a_live_process_keeps_its_clicks_and_a_dead_ones_run_within_a_lease(
+        engine: Engine) -> None:
+    """Each pass renews the leases of the clicks a process still holds (queued behind a busy
+    moment, say); a process that died renews nothing, and its clicks run elsewhere once the
+    short lease ends, not a minute later."""
+    sessions = db.make_sessions(db.inbox_engine(engine))
+    now = [T0]
+    live, dead, survivor = (Inbox(sessions, clock=lambda: now[0]) for _ in range(3))
+    ran: list[dict[str, object]] = []
+    survivor.handlers["approve"] = ran.append
+    try:
+        kept = live.record("approve", {"n": 1})  # its work not run yet
+        dead.record("approve", {"n": 2})  # and then its process was killed
+        passes = 0
+        while not ran:
+            passes += 1
+            now[0] = T0 + timedelta(seconds=RENEW_EVERY * passes)
+            live.renew()
+            survivor.recover()
+        assert ran == [{"n": 2}]
+        assert now[0] - T0 <= LEASE + timedelta(seconds=RENEW_EVERY)
+        for _ in range(12):  # a minute more: the live process's click stays its own
+            passes += 1
+            now[0] = T0 + timedelta(seconds=RENEW_EVERY * passes)
+            live.renew()
+            survivor.recover()
+        assert ran == [{"n": 2}]
+
+        live.done(kept)
+        assert live.renew() == 0  # finished: nothing left to hold
+        live.flush()
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(InboxRow)) == 0
+    finally:
+        with sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def test_a_renewal_leaves_an_entry_set_aside_as_dead_alone(engine: Engine) -> None:
+    sessions = db.make_sessions(db.inbox_engine(engine))
+    try:
+        with sessions.begin() as session:
+            ids = inbox_queries.add_all(session, [("approve", {}), ("approve", {})], now=T0,
+                                        lease=LEASE)
+            session.execute(update(InboxRow).where(InboxRow.id == ids[1])
+                            .values(status="dead"))
+        with sessions.begin() as session:
+            assert inbox_queries.renew(session, ids, T0 + timedelta(minutes=5)) == 1
+        with sessions() as session:
+            assert dict(session.execute(select(InboxRow.status, InboxRow.locked_until))
+                        .all()) == {"pending": T0 + timedelta(minutes=5), "dead": T0 + LEASE}
+    finally:
+        with sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def _postgres_only(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite records in one driver call of its own (add_all_sqlite)")
+
+
+def test_on_postgresql_a_click_is_recorded_in_one_round_trip(
+        engine: Engine, tmp_path: Path) -> None:
+    """Read off libpq's own trace of what the writer's connection sends: one INSERT that
+    commits by itself, not BEGIN, SET LOCAL, INSERT and COMMIT (four waits while Slack
+    waits), and no ping before it."""
+    _postgres_only(engine)
+    inbox = Inbox(db.make_sessions(db.inbox_engine(engine)), clock=lambda: T0)
+    writer = db.inbox_writer(engine)
+    inbox.record("approve", {"n": 0})  # the writer's connection, opened
+    trace = tmp_path / "libpq.trace"
+
+    def traced(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.pgconn.trace(handle.fileno())
+        dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def untraced(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    with trace.open("w") as handle:
+        event.listen(writer, "checkout", traced)
+        event.listen(writer, "checkin", untraced)
+        try:
+            entry = inbox.record("approve", {"n": 1})
+        finally:
+            event.remove(writer, "checkout", traced)
+            event.remove(writer, "checkin", untraced)
+    sent = [line.split("\t") for line in trace.read_text().splitlines()
+            if line.split("\t")[0] == "F"]
+    # Each wait for the server ends a simple Query or an extended query's Sync.
+    waits = [fields for fields in sent if fields[2] in ("Query", "Sync")]
+    assert len(waits) == 1, sent
+    statements = " ".join(" ".join(fields[3:]) for fields in sent)
+    # The INSERT's text, or (psycopg prepares a statement used five times) its name; the
+    # click itself either way.
+    assert "INSERT INTO inbox" in statements or "_pg3_" in statements
+    assert '{"n": 1}' in statements
+    assert not any(word in statements for word in ("BEGIN", "COMMIT", "SET", "SELECT 1"))
+    try:
+        with inbox.sessions() as session:  # committed: another connection sees it
+            assert session.get_one(InboxRow, entry).payload == {"n": 1}
+        with writer.connect() as connection:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    finally:
+        with inbox.sessions.begin() as session:
+            session.execute(delete(InboxRow))
+
+
+def test_on_postgresql_a_dropped_writer_connection_costs_no_click(engine: Engine) -> None:
+    """The writer doesn't ping before each use; when the server has dropped its connection
+    (a restart, an idle timeout), the record is tried once more on a fresh one."""
+    _postgres_only(engine)
+    inbox = Inbox(db.make_sessions(db.inbox_engine(engine)), clock=lambda: T0)
+    writer = db.inbox_writer(engine)
+    backends: list[int] = []
+
+    def listener(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        backends.append(dbapi_connection.info.backend_pid)
+
+    try:
+        inbox.record("approve", {"n": 1})
+        writer.pool.dispose()  # one connection in the pool, whose backend is known
+        event.listen(writer, "checkout", listener)
+        inbox.record("approve", {"n": 2})
+        with engine.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                 {"pid": backends[-1]}).scalar()
+        assert inbox.record("approve", {"n": 3}) is not None
+        assert len(set(backends)) == 2  # the dropped connection, then a fresh one
+        with inbox.sessions() as session:
+            assert sorted(p["n"] for p in session.scalars(select(InboxRow.payload))) == [
+                1, 2, 3]
+    finally:
+        event.remove(writer, "checkout", listener)
         with inbox.sessions.begin() as session:
             session.execute(delete(InboxRow))
