@@ -8,7 +8,7 @@ checks: no case lost, no duplicate compensation or decision, no duplicate messag
 outbox delivery sent or dead-lettered with its reason. Prints throughput and the counts.
 
     python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1] [--lost-replies 0.05]
-                         [--kill]
+                         [--kill] [--rate REQUESTS_PER_SECOND]
 
 --lost-replies: the share of posts and edits Slack makes but whose reply is lost (a 500 or
 a dropped connection after the work): a retry must find the earlier copy, not post again.
@@ -16,10 +16,13 @@ a dropped connection after the work): a retry must find the earlier copy, not po
 and started again two seconds later; meanwhile requests that can't reach it go to the other
 (as a load balancer would). What it held waits out its lease: 15 s for its deliveries
 (bot.delivery.outbox), 15 s and the next 5 s pass for its acknowledged clicks (bot.inbox).
+--rate: at most this many requests per second in all (default: as fast as the users go, which
+saturates any machine); a fixed load compares machines and runs.
 
-The lag a person sees: for every delivery, the time from the change that queued it (its
-request's transaction) to Slack's answer to the call that shows it, as p50/p99/max, and the
-time from the last request until every outbox has settled.
+The lag a person sees: for every delivery, the time from the request that caused it (when it
+reached the app; a click's work runs after its ack, or after a crash from the inbox) to
+Slack's answer to the call that shows it, as p50/p99/max; the same from the change's own
+transaction; and the time from the last request until every outbox has settled.
 """
 
 from __future__ import annotations
@@ -62,10 +65,31 @@ URLS: list[str] = []  # both processes, for a request whose process is down
 LAST_REQUEST = [0.0]
 
 
+class Pace:
+    """At most `rate` requests a second across all users (none: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.gap = 1 / rate if rate else 0.0
+        self.next = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.gap:
+            return
+        with self.lock:
+            now = time.perf_counter()
+            slot = self.next = max(self.next + self.gap, now)
+        time.sleep(max(0.0, slot - now))
+
+
+PACE = Pace(None)
+
+
 def post(url: str, body: str, content_type: str = "application/x-www-form-urlencoded"
          ) -> tuple[int, str]:
     """Send a signed request; if its process can't be reached (killed), send the same
     request to the other, as a load balancer would."""
+    PACE.wait()
     for target in [url] + [u for u in URLS if u != url]:
         try:
             return sr.send(target, body, content_type=content_type, timeout=15)
@@ -172,7 +196,11 @@ def main() -> int:
                         "outboxes to deliver everything")
     parser.add_argument("--kill", action="store_true", help="SIGKILL one process halfway "
                         "and start it again")
+    parser.add_argument("--rate", type=float, default=None, help="at most this many "
+                        "requests per second in all (default: no limit)")
     args = parser.parse_args()
+    global PACE
+    PACE = Pace(args.rate)
 
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -273,9 +301,13 @@ def main() -> int:
                                               .group_by(OutboxRow.status)).all()))
         dead_reasons = Counter(r for (r,) in session.execute(
             select(OutboxRow.last_error).where(OutboxRow.status == "dead")))
-        lags = sorted((sent - created).total_seconds() for created, sent in session.execute(
-            select(OutboxRow.created_at, OutboxRow.sent_at).where(
-                OutboxRow.status == "sent", OutboxRow.kind != "webhook")))
+        timed = session.execute(
+            select(OutboxRow.requested_at, OutboxRow.created_at, OutboxRow.sent_at).where(
+                OutboxRow.status == "sent", OutboxRow.kind != "webhook")).all()
+    lags = sorted((sent - created).total_seconds() for _, created, sent in timed)
+    # Every delivery in the soak has a request behind it (the scheduler is off).
+    waits = sorted((sent - (asked or created)).total_seconds() for asked, created, sent in timed)
+    unasked = sum(1 for asked, _, _ in timed if asked is None)
     messages = record["messages"]
     # A message the outbox posted carries its delivery's tag: the same content twice from
     # deliveries, or one tag twice, is a delivery doubled. A request's own answer (a form
@@ -300,13 +332,18 @@ def main() -> int:
           f"PostgreSQL, fake Slack failing {args.failure_rate:.0%} of calls and losing "
           f"{args.lost_replies:.0%} of its replies to posts and edits")
     print(f"walked in {walked:.1f}s ({args.cases / walked:.1f} cases/s, about "
-          f"{args.cases * 9 / walked:.0f} requests/s); outboxes settled after {settled:.1f}s")
+          f"{args.cases * 9 / walked:.0f} requests/s"
+          f"{f', paced at {args.rate:g}/s' if args.rate else ''}); outboxes settled after "
+          f"{settled:.1f}s")
     if killed:
         print(f"process 1 killed with SIGKILL {killed[0]:.1f}s in, started again 2s later")
-    print(f"lag from change to Slack over {len(lags)} deliveries: p50 "
-          f"{percentile(lags, 0.5):.2f}s, p99 {percentile(lags, 0.99):.2f}s, max "
-          f"{lags[-1] if lags else 0:.2f}s; outboxes settled "
-          f"{max(settled_at - last_request, 0):.1f}s after the last request")
+    print(f"lag from request to Slack over {len(waits)} deliveries: p50 "
+          f"{percentile(waits, 0.5):.2f}s, p99 {percentile(waits, 0.99):.2f}s, max "
+          f"{waits[-1] if waits else 0:.2f}s ({unasked} without a request, counted from "
+          f"their change); outboxes settled {max(settled_at - last_request, 0):.1f}s after "
+          f"the last request")
+    print(f"lag from change to Slack: p50 {percentile(lags, 0.5):.2f}s, p99 "
+          f"{percentile(lags, 0.99):.2f}s, max {lags[-1] if lags else 0:.2f}s")
     print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}")
     print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")
     print(f"Slack calls {record['calls']}; messages {len(messages)} ({answers} a request's own "

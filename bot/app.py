@@ -158,6 +158,7 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
         # Slack's own id for the request, for the logs: the event id, else the trigger id.
         logs.request_id.set(body.get("event_id") or body.get("trigger_id")
                             or uuid.uuid4().hex[:12])
+        logs.request_at.set(clock())
         logs.case_id.set(None)
         with sessions() as unit:
             context["unit"] = unit

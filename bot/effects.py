@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Union
 
 from sqlalchemy.orm import Session
 
+from bot import logs
 from storage import outbox
 
 
@@ -374,8 +375,10 @@ def _legacy(kind: str, p: dict[str, Any], case_id: int | None) -> QueuedMessage:
 
 
 def queue(session: Session, effect: Effect, *, now: datetime) -> None:
-    """Write `effect` to the outbox in the caller's transaction."""
-    outbox.add(session, effect.kind, effect.to_payload(), case_id=effect.ordered_by, now=now)
+    """Write `effect` to the outbox in the caller's transaction, with the time the request
+    being worked arrived (none for the scheduler's jobs)."""
+    outbox.add(session, effect.kind, effect.to_payload(), case_id=effect.ordered_by, now=now,
+               requested_at=logs.request_at.get())
 
 
 # -- serialisation ------------------------------------------------------------------------

@@ -224,6 +224,8 @@ class Inbox:
                 continue
             log.warning("running click %s (%s) again: its process stopped before finishing",
                         entry.id, entry.kind)
+            # What Slack shows of it has waited since the click, not since this run.
+            arrived = logs.request_at.set(entry.created_at)
             try:
                 handler(entry.payload)
             except Exception:
@@ -232,6 +234,8 @@ class Inbox:
                 with self._lock:  # not renewed: tried again once its lease ends
                     self._held.discard(entry.id)
                 continue
+            finally:
+                logs.request_at.reset(arrived)
             self.done(entry.id)
         self.flush()
         return len(entries)

@@ -20,6 +20,10 @@ from bot.domain.lifecycle import case_reference
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                        default=None)
 case_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("case_id", default=None)
+# When the request being worked arrived (set with request_id): what the outbox measures a
+# person's wait from (storage.models.OutboxRow.requested_at).
+request_at: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("request_at",
+                                                                            default=None)
 
 
 class ContextExecutor(ThreadPoolExecutor):

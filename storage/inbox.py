@@ -25,6 +25,7 @@ class Entry:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    created_at: datetime  # just before the click was acknowledged
 
 
 def add_all(session: Session | Connection, entries: list[tuple[str, dict[str, Any]]], *,
@@ -122,6 +123,7 @@ def claim_stale(session: Session, now: datetime, *, lease: timedelta,
     entries = []
     for row in session.scalars(statement).all():
         row.locked_until, row.attempts = now + lease, row.attempts + 1
-        entries.append(Entry(row.id, row.kind, dict(row.payload), row.attempts))
+        entries.append(Entry(row.id, row.kind, dict(row.payload), row.attempts,
+                             row.created_at))
     return entries
 

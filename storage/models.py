@@ -288,7 +288,11 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]  # a worker's lease while it delivers
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime]  # the change's transaction
+    # When the request that caused the change reached Amends (a click's work runs after its
+    # ack, or after a crash from the inbox): how long a person waited is sent_at minus this.
+    # None when no request caused it (reminders, digests).
+    requested_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     # Labels of the posts a failed attempt sent (landed, or lost on the way back): a retry
     # looks only for those before posting again. A claim clears it, so a worker that dies

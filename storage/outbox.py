@@ -71,11 +71,13 @@ class Job:
 
 
 def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | None,
-        now: datetime) -> None:
+        now: datetime, requested_at: datetime | None = None) -> None:
     """Queue a delivery in the caller's transaction: it goes out only if that commits.
-    Rows with a case_id go out in order, one at a time, behind that case's earlier ones."""
+    Rows with a case_id go out in order, one at a time, behind that case's earlier ones.
+    `requested_at`: when the request behind the change arrived, if one did."""
     session.add(OutboxRow(kind=kind, payload=payload, case_id=case_id, status="pending",
-                          attempts=0, next_attempt_at=now, created_at=now))
+                          attempts=0, next_attempt_at=now, created_at=now,
+                          requested_at=requested_at))
 
 
 def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta = LEASE,

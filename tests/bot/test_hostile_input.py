@@ -22,7 +22,7 @@ from bot.messaging import make_client
 from bot.recovery import StorageRefused
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
-from storage.models import CaseRow, CompensationRow, EventRow, InboxRow, RequestKeyRow
+from storage.models import CaseRow, CompensationRow, EventRow, InboxRow, OutboxRow, RequestKeyRow
 from tests.bot.conftest import FAR_FUTURE, MANAGER, MANAGER2, STAFF, Harness, find_element
 from tests.bot.test_concurrency import second_process
 from tests.bot.test_journey import case_row, ephemerals, open_case, thread
@@ -313,9 +313,14 @@ def test_an_approve_acknowledged_just_before_a_crash_is_not_lost(
         assert session.scalars(select(CompensationRow.status)).one() == "pending"
 
     # Another process, once the dead one's lease has run out, does the work: once.
+    clicked = harness.clock.now
+    harness.clock.advance(minutes=2)
     survivor = _process(engine, harness, library, dies=False)
-    assert survivor.inbox.recover(now=harness.clock.now + timedelta(minutes=2)) == 1
+    assert survivor.inbox.recover() == 1
     harness.executor.drain()
+    with harness.sessions() as session:  # what Slack is told waited since the click
+        assert set(session.scalars(select(OutboxRow.requested_at).where(
+            OutboxRow.created_at == harness.clock.now))) == {clicked}
     survivor.outbox.drain(now=FAR_FUTURE)
     with harness.sessions() as session:
         assert session.scalars(select(CompensationRow.status)).one() == "approved"

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot import effects as fx
 from bot.delivery.outbox import LEASE, OutboxWorker
 from bot.ids import Action
+from bot.recovery import RecoveryService
 from storage import outbox
 from storage.models import OutboxRow
 from tests.bot.conftest import RECOVERY, SHOP_FLOOR, STAFF, Harness
@@ -309,3 +310,28 @@ def test_a_stopping_worker_keeps_the_lease_of_what_it_is_still_finishing(
         finish.set()
         stopping.join(30)
     assert rows(harness)[-1].status == "sent"
+
+
+def test_a_delivery_remembers_when_the_request_behind_it_arrived(
+        harness: Harness, monkeypatch: Any) -> None:
+    """A click's work runs after its ack, maybe seconds later under load: the wait a person
+    sees is measured from the click (requested_at), not from the change's transaction."""
+    card = open_case(harness)
+    apology = thread(harness, card)[0]
+    real = RecoveryService.change
+
+    def late(self: RecoveryService, *args: Any, **kwargs: Any) -> Any:
+        harness.clock.advance(seconds=3)  # the work pool was busy
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RecoveryService, "change", late)
+    clicked = harness.clock.now
+    harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
+    with harness.sessions() as session:
+        made = session.execute(select(OutboxRow.requested_at, OutboxRow.created_at)
+                               .where(OutboxRow.created_at > clicked)).all()
+        assert made and set(made) == {(clicked, clicked + timedelta(seconds=3))}
+        # The case's own form was saved before its ack: asked for and made at once.
+        opened = session.execute(select(OutboxRow.requested_at, OutboxRow.created_at)
+                                 .where(OutboxRow.created_at <= clicked)).all()
+        assert opened and all(asked == made for asked, made in opened)
