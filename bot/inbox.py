@@ -179,6 +179,13 @@ class Inbox:
                 self._held.discard(entry_id)
                 self._finished.append(entry_id)
 
+    def release(self, entry_id: int | None) -> None:
+        """The click's work failed unexpectedly: stop renewing its lease, so a recovery
+        pass runs it again once the lease ends (up to inbox.MAX_ATTEMPTS times)."""
+        if entry_id is not None:
+            with self._lock:
+                self._held.discard(entry_id)
+
     def renew(self) -> int:
         """Extend the lease of every click this process still holds (recorded, its work
         queued or running): work waiting behind a busy moment is not taken up by another

@@ -92,7 +92,7 @@ def inbox_writer(engine: Engine) -> Engine:
     outlive this process, which it does once PostgreSQL has it; only a crash of the
     database server in the same instant could take it), and there is no ping before each
     use: a connection the server dropped fails its statement, and the caller tries once
-    more on a fresh one (Inbox._write_batch). One writer at a time per process records a
+    more on a fresh one (Inbox._write_postgresql). One writer at a time per process records a
     whole burst (group commit), so the pool is small."""
     url = engine.url.render_as_string(hide_password=False)
     if url not in _WRITERS:

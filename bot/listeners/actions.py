@@ -63,7 +63,11 @@ def on_click(*, opens_modal: bool, durable: bool = False) -> Callable[[Handler],
             ack()
 
             def run() -> None:
-                run_click(handler, deps, body, client)
+                try:
+                    run_click(handler, deps, body, client)
+                except BaseException:
+                    deps.inbox.release(entry)  # unfinished: run again once its lease ends
+                    raise
                 deps.inbox.done(entry)
 
             (deps.soon if opens_modal else deps.later)(run)

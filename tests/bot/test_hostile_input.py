@@ -19,7 +19,7 @@ from bot.app import Assembly, assemble
 from bot.domain.lifecycle import Customer
 from bot.ids import Action, Field
 from bot.messaging import make_client
-from bot.recovery import StorageRefused
+from bot.recovery import RecoveryService, StorageRefused
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import Posted
 from storage.models import CaseRow, CompensationRow, EventRow, InboxRow, OutboxRow, RequestKeyRow
@@ -349,3 +349,25 @@ def test_recovery_of_work_that_did_finish_changes_nothing(
     harness.executor.drain()
     assert _events(harness, "compensation_approved") == 1
     assert ephemerals(harness, MANAGER) == []  # no "already approved" for a replay
+
+
+def test_a_click_whose_work_fails_unexpectedly_is_left_for_the_recovery_pass(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live process renews the leases of the clicks it holds; one whose work raised is
+    let go, so the recovery pass runs it again once its lease ends, not never."""
+    assert harness.inbox is not None
+    apology = thread(harness, open_case(harness))[0]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(RecoveryService, "change", broken)
+    harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
+    with harness.inbox.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(InboxRow)) == 1
+    assert harness.inbox.renew() == 0  # not held: its lease runs out
+    monkeypatch.undo()
+    harness.clock.advance(minutes=1)
+    assert harness.inbox.recover() == 1
+    harness.deliver()
+    assert "Apology recorded" in json.dumps(apology.blocks)

@@ -281,3 +281,22 @@ def test_on_postgresql_a_dropped_writer_connection_costs_no_click(engine: Engine
         event.remove(writer, "checkout", listener)
         with inbox.sessions.begin() as session:
             session.execute(delete(InboxRow))
+
+
+def test_a_click_whose_work_failed_is_no_longer_held_and_runs_again(engine: Engine) -> None:
+    """Work that raised unexpectedly is released, not renewed forever: the recovery pass
+    runs it again once its lease ends, as it would for a dead process."""
+    sessions = db.make_sessions(db.inbox_engine(engine))
+    now = [T0]
+    inbox = Inbox(sessions, clock=lambda: now[0])
+    ran: list[dict[str, object]] = []
+    inbox.handlers["approve"] = ran.append
+    try:
+        entry = inbox.record("approve", {"n": 1})
+        inbox.release(entry)
+        assert inbox.renew() == 0
+        now[0] = T0 + LEASE + timedelta(seconds=1)
+        assert inbox.recover() == 1 and ran == [{"n": 1}]
+    finally:
+        with sessions.begin() as session:
+            session.execute(delete(InboxRow))
