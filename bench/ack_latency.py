@@ -24,7 +24,6 @@ import argparse
 import gc
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,34 +40,15 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
+from bench.databases import fresh_postgres  # noqa: E402
 from bot.domain.lifecycle import Case, Customer  # noqa: E402
 from bot.domain.playbook_library import PlaybookLibrary  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
+from bot.sandbox.run import free_port  # noqa: E402
 from storage import cases, db  # noqa: E402
 
 T = TypeVar("T")
 TARGET = 1.2  # Amends' p99 at most this many times the bare app's, in every run
-POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def fresh_postgres() -> str:
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "amends_bench_ack" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "amends_bench_ack"'))
-    admin.dispose()
-    return make_url(POSTGRES).set(database="amends_bench_ack").render_as_string(
-        hide_password=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_up(port: int, path: str) -> None:
@@ -179,7 +159,7 @@ def main() -> int:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     fake_url = fake.stdout.readline().strip()
     tmp = tempfile.mkdtemp(prefix="amends-bench-")
-    database = fresh_postgres() if args.database == "postgres" else f"sqlite:///{tmp}/bench.db"
+    database = fresh_postgres("amends_bench_ack") if args.database == "postgres" else f"sqlite:///{tmp}/bench.db"
     seed(database, args.requests // 2 + args.concurrency)
     env = {**os.environ, "DATABASE_URL": database, "SLACK_BOT_TOKEN": "xoxb-bench-token-00",
            "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url,

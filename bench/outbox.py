@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from slack_sdk import WebClient  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from bench.databases import fresh_postgres  # noqa: E402
 from bot import effects as fx  # noqa: E402
 from bot.app import assemble  # noqa: E402
 from bot.delivery.outbox import DELIVERY_THREADS  # noqa: E402
@@ -61,8 +61,6 @@ from bot.settings import load_settings  # noqa: E402
 from storage import db  # noqa: E402
 from storage.models import OutboxRow  # noqa: E402
 
-POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FLOOR_THREADS = 8
 FLOOR_CALLS = 3000
 
@@ -214,13 +212,7 @@ def floor(messages: list[dict[str, Any]]) -> float:
 def database(kind: str) -> str:
     if kind == "sqlite":
         return "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="amends-bench-"), "a.db")
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "amends_bench_outbox" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "amends_bench_outbox"'))
-    admin.dispose()
-    return make_url(POSTGRES).set(database="amends_bench_outbox").render_as_string(
-        hide_password=False)
+    return fresh_postgres("amends_bench_outbox")
 
 
 def percentile(values: list[float], share: float) -> float:

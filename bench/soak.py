@@ -46,16 +46,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from bench.databases import fresh_postgres  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
 from bot.sandbox.run import free_port  # noqa: E402
 from storage import db  # noqa: E402
 from storage.models import CaseRow, CompensationRow, EventRow, OutboxRow  # noqa: E402
 
-POSTGRES = os.environ.get("AMENDS_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
 MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
 CHANNELS = 20
@@ -202,11 +200,7 @@ def main() -> int:
     global PACE
     PACE = Pace(args.rate)
 
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "amends_soak" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "amends_soak"'))
-    url = make_url(POSTGRES).set(database="amends_soak").render_as_string(hide_password=False)
+    url = fresh_postgres("amends_soak")
     engine = db.make_engine(url)
     db.upgrade(engine)
     sessions = db.make_sessions(engine)

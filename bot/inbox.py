@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -131,22 +131,24 @@ class Inbox:
             ids = [None for _ in batch]
         self._settle_batch(batch, ids)
 
-    def _write_postgresql(self, engine: Any, entries: list[tuple[str, dict[str, Any]]]
+    def _write_postgresql(self, engine: Engine, entries: list[tuple[str, dict[str, Any]]]
                           ) -> list[int]:
         """One INSERT … RETURNING that commits by itself: one round trip while Slack waits
-        (it was four: BEGIN, SET LOCAL, INSERT, COMMIT, and a ping before them)."""
+        (it was five: a ping, BEGIN, SET LOCAL, INSERT and COMMIT)."""
         writer = db.inbox_writer(engine)
-        for attempt in (1, 2):
-            try:
-                with writer.connect() as connection:
-                    return inbox.add_all(connection, entries, now=self.clock(),
-                                         lease=self.lease)
-            except DBAPIError as exc:
-                # The writer doesn't ping first: a connection the server dropped (a restart)
-                # fails here, and SQLAlchemy has already thrown the stale ones away.
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
+
+        def insert() -> list[int]:
+            with writer.connect() as connection:
+                return inbox.add_all(connection, entries, now=self.clock(), lease=self.lease)
+
+        try:
+            return insert()
+        except DBAPIError as exc:
+            # The writer doesn't ping first: a connection the server dropped (a restart)
+            # fails here, and SQLAlchemy has already thrown the stale ones away.
+            if not exc.connection_invalidated:
+                raise
+        return insert()
 
     def _write_in_transaction(self, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
         # A bare connection, not an ORM session: this runs while Slack waits.
@@ -180,8 +182,9 @@ class Inbox:
                 self._finished.append(entry_id)
 
     def release(self, entry_id: int | None) -> None:
-        """The click's work failed unexpectedly: stop renewing its lease, so a recovery
-        pass runs it again once the lease ends (up to inbox.MAX_ATTEMPTS times)."""
+        """The click's work failed (unexpectedly, or can't run here): stop renewing its
+        lease, so a recovery pass runs it again once the lease ends (up to
+        inbox.MAX_ATTEMPTS times)."""
         if entry_id is not None:
             with self._lock:
                 self._held.discard(entry_id)
@@ -226,8 +229,7 @@ class Inbox:
             handler = self.handlers.get(entry.kind)
             if handler is None:
                 log.error("inbox entry %s: no handler for %s", entry.id, entry.kind)
-                with self._lock:  # another process may know it once the lease ends
-                    self._held.discard(entry.id)
+                self.release(entry.id)  # another process may know it once the lease ends
                 continue
             log.warning("running click %s (%s) again: its process stopped before finishing",
                         entry.id, entry.kind)
@@ -238,8 +240,7 @@ class Inbox:
             except Exception:
                 log.exception("inbox entry %s failed again (attempt %s)", entry.id,
                               entry.attempts)
-                with self._lock:  # not renewed: tried again once its lease ends
-                    self._held.discard(entry.id)
+                self.release(entry.id)  # tried again once its lease ends
                 continue
             finally:
                 logs.request_at.reset(arrived)
