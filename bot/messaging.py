@@ -1,12 +1,14 @@
 """Talking to Slack's Web API: posting with a fallback place, editing in place, names.
 
-The calls here never retry by themselves: deliveries run from the outbox, which retries
-with its own back-off after the case is committed, so a failed call never loses a case.
+The calls here never sleep and never retry for long: deliveries run from the outbox, which
+retries with its own back-off after the case is committed, so a failed call never loses a case.
 A retried delivery must not post twice: each post carries message metadata naming its
 delivery, and a retry first looks for that tag where it would post (conversations.history,
 or conversations.replies in a thread), so a post whose reply was lost is found, not doubled.
 It looks only for the posts an earlier attempt sent (the outbox keeps their labels with the
-row): a post never sent can't be there, and each look is one more call that can fail.
+row): a post never sent can't be there, and each look is one more call that can fail. A post
+that meets a 5xx or a dropped connection is looked for and sent again once, at once, in the
+same delivery; only a second failure waits for the outbox's back-off.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from bot import slack_errors
 from bot.blocks.base import Message, context, message, section
 from bot.blocks.text import escape, mention
-from bot.slack_pacing import PacedClient
+from bot.slack_pacing import PacedClient, blip
 
 log = logging.getLogger("amends.messaging")
 
@@ -173,7 +175,18 @@ class Slack:
         except Exception as exc:
             if not slack_errors.nothing_done(exc):  # it may have landed: the retry looks
                 current.posting(label, landed=False)
-            raise
+            if not blip(exc):
+                raise
+            # A 5xx or a dropped connection: look for it and post again once, at once, rather
+            # than a round of the outbox's back-off and everything of the case queued behind
+            # it (in the soak, a blip was a third of a second's wait for the case, each time).
+            # A second failure goes to the outbox, which remembers the post may be there.
+            found = self.find(channel, thread_ts, _tagged(key), current.since)
+            if found is not None:
+                log.info("delivery %s was posted before its reply was lost; not again", key)
+                current.posting(label, landed=True)
+                return channel, found
+            response = self.client.chat_postMessage(channel=channel, **kwargs)
         current.posting(label, landed=True)
         return str(response["channel"]), str(response["ts"])
 

@@ -10,7 +10,7 @@ without counting an attempt, and every other channel and method goes on at full 
 Nothing sleeps. Where a limit is really the whole workspace's, each other channel meets its
 own 429 and is held in turn: one extra refusal per channel, instead of one busy channel
 stopping every case. A read or an edit that meets a 5xx or a dropped connection is sent
-again once, at once (RESEND_ONCE); a post never is.
+again once, at once (RESEND_ONCE); a post never is here (bot.messaging looks for it first).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class PacedClient(WebClient):
         try:
             return send()
         except Exception as exc:
-            if api_method not in RESEND_ONCE or not _blip(exc):
+            if api_method not in RESEND_ONCE or not blip(exc):
                 raise
         return send()
 
@@ -117,7 +117,7 @@ class PacedClient(WebClient):
             raise
 
 
-def _blip(exc: Exception) -> bool:
+def blip(exc: Exception) -> bool:
     """A 5xx or a dropped connection; not a timeout (the call already took the client's
     whole timeout), nor a 429 or a refusal."""
     if isinstance(exc, SlackApiError):

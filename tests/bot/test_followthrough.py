@@ -18,7 +18,7 @@ from bot.managers import ManagerDirectory
 from bot.messaging import make_client
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from storage.models import SentDigestRow
+from storage.models import OutboxRow, SentDigestRow
 from tests.bot.conftest import MANAGER, MANAGER2, STAFF, Harness, make_settings
 from tests.bot.test_journey import open_case, thread
 
@@ -150,6 +150,14 @@ def test_hotspot_alerts_once_when_a_location_reaches_the_threshold(harness: Harn
             assert leaders(harness) == []
     (alert,) = leaders(harness)
     assert "3 cases at High Street today" in alert
+
+
+def test_a_case_without_a_location_queues_no_hotspot_check(harness: Harness) -> None:
+    open_case(harness, answers={Field.LOCATION: None})
+    open_case(harness, answers={Field.LOCATION: "High Street"})
+    with harness.sessions() as session:
+        kinds = list(session.scalars(select(OutboxRow.kind).order_by(OutboxRow.id)))
+    assert kinds.count("start_thread") == 2 and kinds.count("hotspot") == 1
 
 
 def test_hotspot_goes_to_the_locations_manager(harness: Harness, library: Any) -> None:

@@ -439,19 +439,62 @@ def lookups(harness: Harness) -> list[str]:
 def test_a_retry_looks_only_for_the_post_whose_reply_was_lost(harness: Harness) -> None:
     worker = hold(harness)
     _queue_case(harness)
-    # The card lands; the apology under it lands too, but its reply is lost.
+    # The card lands; the apology under it lands too, but its reply is lost, and Slack fails
+    # the look for it made at once (and the look's one resend): the outbox takes it up.
     harness.fake.lose_next["chat.postMessage"] = [None, "500"]
+    harness.fake.fail_next["conversations.replies"] = [
+        (500, {"ok": False, "error": "internal_error"})] * 2
     worker.run_once(harness.clock.now)
     (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
     assert start.status == "pending" and start.sent_labels == ["apology", "card"]
 
     worker.drain(now=FAR_FUTURE)
-    # The card's place was saved: not looked for. The apology was: found, not posted again.
-    # The fix and compensation parts were never sent: posted without a look.
-    assert lookups(harness) == ["conversations.replies"]
+    # The card's place was saved: not looked for (conversations.history). The apology was:
+    # found, not posted again. The fix and compensation parts were never sent: posted
+    # without a look.
+    assert lookups(harness) == ["conversations.replies"] * 3
     (card,) = harness.fake.posts_in(SHOP_FLOOR)
     assert len(thread(harness, card)) == 3  # one of each part
     assert {r.status for r in rows(harness)} == {"sent"}
+
+
+@pytest.mark.parametrize("blip", ["failed", "reply lost"])
+def test_a_post_that_meets_a_blip_is_looked_for_and_sent_again_at_once(
+        harness: Harness, blip: str) -> None:
+    worker = hold(harness)
+    _queue_case(harness)
+    if blip == "failed":  # Slack did nothing: the look finds nothing, the post goes again
+        harness.fake.fail_next["chat.postMessage"] = [
+            (500, {"ok": False, "error": "internal_error"})]
+    else:  # the card landed and its connection dropped: the look finds it
+        harness.fake.lose_next["chat.postMessage"] = ["drop"]
+    worker.run_once(harness.clock.now)
+    # One attempt, delivered: no round of the outbox's back-off for one blip.
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    assert (start.status, start.attempts) == ("sent", 1)
+    assert lookups(harness) == ["conversations.history"]  # the card, in its channel
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    assert len(thread(harness, card)) == 3
+    posts = harness.fake.called("chat.postMessage")
+    assert len(posts) == (5 if blip == "failed" else 4)
+    assert case_row(harness).message_ts == card.ts  # the thread is the card that landed
+
+
+def test_a_post_that_fails_twice_waits_for_the_outbox(harness: Harness) -> None:
+    worker = hold(harness)
+    _queue_case(harness)
+    harness.fake.fail_next["chat.postMessage"] = [
+        (500, {"ok": False, "error": "internal_error"})] * 2
+    worker.run_once(harness.clock.now)
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    assert start.status == "pending" and start.attempts == 1
+    assert start.next_attempt_at > harness.clock.now  # its back-off
+    assert start.sent_labels == ["card"]  # it may be there: the retry looks again
+    assert harness.fake.posts_in(SHOP_FLOOR) == []
+    worker.drain(now=FAR_FUTURE)
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    assert len(thread(harness, card)) == 3
+    assert lookups(harness) == ["conversations.history"] * 2
 
 
 def test_a_post_slack_refused_is_not_looked_for(harness: Harness) -> None:
@@ -472,8 +515,10 @@ def test_a_post_slack_refused_is_not_looked_for(harness: Harness) -> None:
 def test_a_delivery_that_moves_on_starts_its_back_off_again(harness: Harness) -> None:
     worker, now = hold(harness), harness.clock.now
     _queue_case(harness)
-    # Each attempt lands one post more and loses the reply of the next.
+    # Each attempt lands one post more and loses the reply of the next; the look for it
+    # made at once fails too (with its one resend), so the outbox takes it up.
     harness.fake.lose_next["chat.postMessage"] = [None, "500", None, "500"]
+    harness.fake.lose_next["conversations.replies"] = ["500", "500", None, "500", "500"]
     worker.run_once(now)
     worker.run_once(now + timedelta(seconds=10))
     (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
