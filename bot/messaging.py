@@ -165,9 +165,8 @@ class Slack:
             return str(response["channel"]), str(response["ts"])
         key = f"{current.key}.{label}"
         if current.may_be_posted(label):
-            found = self.find(channel, thread_ts, _tagged(key), current.since)
+            found = self._posted(channel, thread_ts, key, current.since)
             if found is not None:
-                log.info("delivery %s was posted before its reply was lost; not again", key)
                 return channel, found
         kwargs["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"delivery": key}}
         try:
@@ -181,14 +180,21 @@ class Slack:
             # than a round of the outbox's back-off and everything of the case queued behind
             # it (in the soak, a blip was a third of a second's wait for the case, each time).
             # A second failure goes to the outbox, which remembers the post may be there.
-            found = self.find(channel, thread_ts, _tagged(key), current.since)
+            found = self._posted(channel, thread_ts, key, current.since)
             if found is not None:
-                log.info("delivery %s was posted before its reply was lost; not again", key)
                 current.posting(label, landed=True)
                 return channel, found
             response = self.client.chat_postMessage(channel=channel, **kwargs)
         current.posting(label, landed=True)
         return str(response["channel"]), str(response["ts"])
+
+    def _posted(self, channel: str, thread_ts: str | None, key: str, since: datetime
+                ) -> str | None:
+        """The ts of the post tagged `key`, if an earlier try landed it (its reply lost)."""
+        found = self.find(channel, thread_ts, _tagged(key), since)
+        if found is not None:
+            log.info("delivery %s was posted before its reply was lost; not again", key)
+        return found
 
     def share_file(self, channel: str, data: bytes, *, filename: str, title: str, alt: str,
                    comment: str) -> None:
