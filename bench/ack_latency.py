@@ -159,7 +159,8 @@ def main() -> int:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     fake_url = fake.stdout.readline().strip()
     tmp = tempfile.mkdtemp(prefix="amends-bench-")
-    database = fresh_postgres("amends_bench_ack") if args.database == "postgres" else f"sqlite:///{tmp}/bench.db"
+    database = (fresh_postgres("amends_bench_ack") if args.database == "postgres"
+                else f"sqlite:///{tmp}/bench.db")
     seed(database, args.requests // 2 + args.concurrency)
     env = {**os.environ, "DATABASE_URL": database, "SLACK_BOT_TOKEN": "xoxb-bench-token-00",
            "SLACK_SIGNING_SECRET": sr.SECRET, "SLACK_API_URL": fake_url,

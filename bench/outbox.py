@@ -239,9 +239,8 @@ def backlog(kind: str, cases: int, failure_rate: float, processes: int) -> dict[
                     session, origin_key=f"V{n}", playbook_id="late-delivery",
                     severity="major", customer=Customer(name=f"Customer {n}"),
                     summary="late", opened_by="U0STAFF001", currency="USD",
-                    effects=lambda c: [fx.StartThread(c.id or 0, f"C0SHOP{n % 20:02d}",
-                                                      "U0STAFF001"),
-                                       fx.CheckHotspot(c.location, c.opened_at)])
+                    location=f"Shop {n % 20}",  # what the new-case form queues for it:
+                    effects=lambda c: fx.case_opened(c, f"C0SHOP{n % 20:02d}", "U0STAFF001"))
                 with session.begin():
                     for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
                         fx.queue(session, fx.Refresh(case.id or 0, (part,)),

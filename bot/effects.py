@@ -13,12 +13,15 @@ import dataclasses
 import types
 import typing
 from datetime import datetime
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from sqlalchemy.orm import Session
 
 from bot import logs
 from storage import outbox
+
+if TYPE_CHECKING:
+    from bot.domain.lifecycle import Case
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,6 +375,16 @@ def _legacy(kind: str, p: dict[str, Any], case_id: int | None) -> QueuedMessage:
     return QueuedMessage(case_id=case_id, to=to, text=str(p.get("text") or ""),
                          blocks=list(p.get("blocks") or []),
                          digest=(p.get("after") or {}).get("digest_sent"))
+
+
+def case_opened(case: Case, channel: str, user: str) -> list[Effect]:
+    """What a newly opened case tells: its card and walkthrough where it was opened, and,
+    when it has a location (hotspots are counted by location), whether that location has
+    just become a hotspot."""
+    opened: list[Effect] = [StartThread(case.id or 0, channel, user)]
+    if case.location:
+        opened.append(CheckHotspot(case.location, case.opened_at))
+    return opened
 
 
 def queue(session: Session, effect: Effect, *, now: datetime) -> None:

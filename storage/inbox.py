@@ -55,6 +55,7 @@ def add_all_sqlite(engine: Engine, entries: list[tuple[str, dict[str, Any]]], *,
     them, 0.87-1.27x without). The ids are the statement's: SQLite gives the rows of one
     INSERT consecutive rowids under its write lock, the last one being lastrowid."""
     rows = _rows(entries, now, lease)
+    binds = list(zip(_COLUMNS, _binds(engine.dialect), strict=True))
     ids: list[int] = []
     connection = engine.raw_connection()
     try:
@@ -64,9 +65,7 @@ def add_all_sqlite(engine: Engine, entries: list[tuple[str, dict[str, Any]]], *,
             cursor.execute(
                 f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES "
                 + ", ".join([f"({', '.join('?' * len(_COLUMNS))})"] * len(chunk)),
-                [bind(row[column])
-                 for row in chunk for column, bind in zip(_COLUMNS, _binds(engine.dialect),
-                                                           strict=True)])
+                [bind(row[column]) for row in chunk for column, bind in binds])
             last = cursor.lastrowid
             if last is None:
                 raise sqlite3.OperationalError("SQLite gave no rowid for the inbox insert")

@@ -105,9 +105,7 @@ def new_case(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebCl
             summary=summary, opened_by=user, currency=deps.style.currency,
             order_ref=values.get(Field.ORDER_REF) or None,
             location=values.get(Field.LOCATION) or None, purchase_minor=purchase,
-            # A hotspot is counted by location: a case without one has nothing to check.
-            source=source, effects=lambda c: [fx.StartThread(c.id or 0, channel, user)] + (
-                [fx.CheckHotspot(c.location, c.opened_at)] if c.location else []))
+            source=source, effects=lambda c: fx.case_opened(c, channel, user))
     except StorageUnavailable:
         _reject(ack, {Field.CUSTOMER: "Amends can't reach its database right now, so the case "
                                       "isn't saved yet. Your entries are still here: submit "
