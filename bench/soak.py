@@ -343,6 +343,9 @@ def main() -> int:
     print(f"Slack calls {record['calls']}; messages {len(messages)} ({answers} a request's own "
           f"answer, untagged); case cards {cards}; "
           f"duplicate messages {duplicates}; invalid payloads {record['invalid']}")
+    methods = sorted(record["methods"].items(), key=lambda kv: -kv[1])
+    print("Slack calls by method: " + ", ".join(f"{m} {n}" for m, n in methods)
+          + f"; edits that changed nothing {record['unchanged_edits']}")
     print(f"outbox {dict(outbox)}; dead-letter reasons {dict(dead_reasons) or '-'}")
     problems = []
     if cases != args.cases or errors:

@@ -18,6 +18,7 @@ import math
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,6 +157,7 @@ class FakeSlack:
         self.socket_url: str | None = None
         self._issued: dict[str, float] = {}  # trigger -> when Slack issued it
         self._used_triggers: set[str] = set()
+        self.unchanged_edits = 0
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._files = itertools.count(1)
@@ -235,7 +237,9 @@ class FakeSlack:
     def get_page(self, path: str) -> tuple[int, str, bytes]:
         # For a fake running in a process of its own (the benchmarks): counts, and with
         # ?messages, what was posted.
-        report: dict[str, Any] = {"calls": len(self.calls), "invalid": len(self.invalid)}
+        report: dict[str, Any] = {"calls": len(self.calls), "invalid": len(self.invalid),
+                                  "methods": dict(Counter(c.method for c in self.calls)),
+                                  "unchanged_edits": self.unchanged_edits}
         if "messages" in path:
             with self._lock:
                 report["messages"] = [{"channel": m.channel, "ts": m.ts, "thread_ts": m.thread_ts,
@@ -604,7 +608,10 @@ class FakeSlack:
         if posted is None or posted.channel != args["channel"]:
             return {"ok": False, "error": "message_not_found"}
         posted.history.append(posted.blocks)
-        posted.blocks, posted.text = args.get("blocks", []), args.get("text", "")
+        blocks, text = args.get("blocks", []), args.get("text", "")
+        if (blocks, text) == (posted.blocks, posted.text):
+            self.unchanged_edits += 1  # an edit that showed nothing new (the benchmarks)
+        posted.blocks, posted.text = blocks, text
         return {"ok": True, "channel": posted.channel, "ts": posted.ts}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:

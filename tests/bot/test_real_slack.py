@@ -7,6 +7,7 @@ reason, a retry that doesn't double a post).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -422,6 +424,21 @@ def test_lost_replies_leave_one_copy_of_everything(harness: Harness, seed: int) 
     lost = [c for c in harness.fake.calls if c.lost and c.method == "chat.postMessage"]
     assert lost, "no post's reply was lost: the test proves nothing"
     assert_one_of_each(harness)
+
+
+def test_the_fakes_report_counts_calls_by_method_and_edits_that_changed_nothing(
+        harness: Harness) -> None:
+    """What the benchmarks read from a fake in a process of its own (GET /)."""
+    card = open_case(harness)
+    # The card's edit is done but its reply lost: the client sends the same edit again.
+    harness.fake.lose_next["chat.update"] = ["500"]
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    status, _, body = harness.fake.get_page("/")
+    report = json.loads(body)
+    assert status == 200 and report["calls"] == len(harness.fake.calls)
+    assert report["methods"] == dict(Counter(c.method for c in harness.fake.calls))
+    assert report["methods"]["chat.update"] == 3  # the card twice, then the apology
+    assert report["unchanged_edits"] == 1
 
 
 def _queue_case(harness: Harness) -> None:
