@@ -39,7 +39,7 @@ from storage.models import OutboxRow
 # A failed delivery is tried again after 0.25 s, 0.5 s, 1 s, … (each ±25%, spread by row so
 # a burst of failures doesn't come back at once), at most 5 minutes apart: a blip costs a
 # person a fraction of a second, and the twelve attempts span about ten minutes of outage
-# before a row is dead-lettered.
+# before a row is dead-lettered. A 429 waits for Slack's Retry-After and spends no attempt.
 MAX_ATTEMPTS = 12
 FIRST_RETRY = 0.25
 LONGEST_WAIT = 300.0
@@ -215,18 +215,22 @@ def failed(session: Session, job: Job, now: datetime, error: str, *, permanent: 
     each, not 0.25 + 0.5 + 1 + 2 s."""
     fresh = payload is not None or progressed
     record = {"sent_labels": _stored(sent_labels)}
-    if permanent or (not fresh and job.attempts >= MAX_ATTEMPTS):
+    if permanent or (retry_after is None and not fresh and job.attempts >= MAX_ATTEMPTS):
         session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
             status="dead", locked_until=None, last_error=error[:2000], **record,
             **({"payload": payload} if payload is not None else {})))
         return "dead"  # rows folded into it stay pending: they get their own attempts
-    wait = retry_after if retry_after is not None else backoff(
-        1 if fresh else job.attempts, job.id)
+    # A 429 spends no attempt: Slack said when to come back, which says nothing about
+    # whether the delivery can succeed. Counted, it dead-lettered a row that met twelve of
+    # them, and doubled the back-off of the blip after it (a soak's case card met three
+    # 429s and two blips and waited 4.6 s after the last).
+    spent = 0 if retry_after is not None else 1
+    attempts = spent if fresh else job.attempts - 1 + spent
+    wait = retry_after if retry_after is not None else backoff(attempts, job.id)
     when = now + timedelta(seconds=wait)
     session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
-        next_attempt_at=when, locked_until=None, last_error=error[:2000], **record,
-        **({"attempts": 1} if fresh else {}),
-        **({"payload": payload} if payload is not None else {})))
+        next_attempt_at=when, locked_until=None, last_error=error[:2000], attempts=attempts,
+        **record, **({"payload": payload} if payload is not None else {})))
     if payload is not None:
         # What is left of the rows folded into it is in its rest now: settled with it. Left
         # pending, they were folded in again and the rest never shrank (a soak dead-lettered

@@ -42,12 +42,43 @@ def test_a_429_waits_for_retry_after(harness: Harness) -> None:
     now = harness.clock.now
     assert worker.run_once(now) == 1
     (job,) = [r for r in rows(harness) if r.status == "pending"]
-    assert job.attempts == 1 and "429" in (job.last_error or "")
+    assert job.attempts == 0 and "429" in (job.last_error or "")  # no attempt spent
     assert job.next_attempt_at == now + timedelta(seconds=30)
     assert worker.run_once(now + timedelta(seconds=29)) == 0  # still waiting
     harness.clock.advance(seconds=31)  # the client holds chat.update there until then too
     assert worker.run_once() == 1
     assert [r.status for r in rows(harness)][-1] == "sent"
+    assert "Apology recorded" in str(thread(harness, card)[0].blocks)
+
+
+def test_429s_spend_no_attempt_so_they_never_dead_letter_nor_lengthen_a_back_off(
+        harness: Harness) -> None:
+    """Slack's 429 says when to come back, not that the delivery can't succeed: a row that
+    meets more of them than MAX_ATTEMPTS still waits its Retry-After each time, and the blip
+    after them backs off a quarter second, not the doubling of twelve failures."""
+    card = open_case(harness)
+    worker = hold(harness)
+    limited = 429, {"ok": False, "error": "ratelimited", "retry_after": 1}
+    # (an edit meeting a 500 is sent again at once: two make one failed attempt)
+    harness.fake.fail_next["chat.update"] = [limited] * (outbox.MAX_ATTEMPTS + 2) + [
+        (500, {"ok": False, "error": "internal_error"})] * 2
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
+        now = harness.clock.now
+        assert worker.run_once() == 1
+        row = rows(harness)[-1]
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.next_attempt_at == now + timedelta(seconds=1)
+        harness.clock.advance(seconds=1)  # the client holds chat.update there until then
+    now = harness.clock.now
+    assert worker.run_once() == 1
+    row = rows(harness)[-1]
+    assert (row.status, row.attempts) == ("pending", 1) and "internal_error" in (
+        row.last_error or "")
+    assert row.next_attempt_at == now + timedelta(seconds=outbox.backoff(1, row.id))
+    assert outbox.backoff(1, row.id) <= 0.32
+    assert worker.run_once(row.next_attempt_at) == 1
+    assert rows(harness)[-1].status == "sent"
     assert "Apology recorded" in str(thread(harness, card)[0].blocks)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -36,9 +36,9 @@ def _queue(session: Session, effect: fx.Effect) -> None:
         fx.queue(session, effect, now=T0)
 
 
-def _claim(session: Session, limit: int = 20) -> list[outbox.Job]:
+def _claim(session: Session, limit: int = 20, at: datetime = T0) -> list[outbox.Job]:
     with session.begin():
-        return outbox.claim(session, T0, limit=limit, first=fx.FIRST, fold=fx.FOLDABLE,
+        return outbox.claim(session, at, limit=limit, first=fx.FIRST, fold=fx.FOLDABLE,
                             lanes=fx.LANES, barriers=fx.BARRIERS)
 
 
@@ -98,7 +98,8 @@ def test_a_folded_edit_that_goes_partway_shrinks_each_time_and_is_never_dead_let
     _queue(session, fx.Refresh(1, ("fix",)))
     _queue(session, fx.Refresh(1, ("compensation",)))
     for attempt in range(outbox.MAX_ATTEMPTS + 2):
-        (job,) = _claim(session)
+        now = T0 + timedelta(seconds=attempt)  # each back-off (a quarter second) is over
+        (job,) = _claim(session, at=now)
         assert len(job.folded) == (2 if attempt == 0 else 0)
         effect = fx.decode(job.kind, job.payload, job.case_id)
         if job.folded:
@@ -109,8 +110,8 @@ def test_a_folded_edit_that_goes_partway_shrinks_each_time_and_is_never_dead_let
             break
         rest = todo[1:]  # the first went through, the next failed
         with session.begin():
-            outcome = outbox.failed(session, job, T0, "slack: internal_error", permanent=False,
-                                    retry_after=0.0, payload=fx.Refresh(
+            outcome = outbox.failed(session, job, now, "slack: internal_error", permanent=False,
+                                    retry_after=None, payload=fx.Refresh(
                                         1, tuple(p for p in rest if p != "card"),
                                         card="card" in rest).to_payload())
         assert outcome != "dead"
@@ -173,7 +174,7 @@ def test_a_429_holds_its_method_in_its_channel_only_and_spends_no_attempt(
     alert(RECOVERY)
     assert worker.run_once(now) == 1
     limited = rows(harness)[-1]
-    assert limited.attempts == 1 and limited.next_attempt_at == now + timedelta(seconds=20)
+    assert limited.attempts == 0 and limited.next_attempt_at == now + timedelta(seconds=20)
     alert(RECOVERY)  # the same channel: held here, Slack isn't asked
     alert(SHOP_FLOOR)  # another channel: goes at once
     posts = len(harness.fake.called("chat.postMessage"))
