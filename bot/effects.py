@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 from sqlalchemy.orm import Session
 
 from bot import logs
+from bot.ids import Message as Part
 from storage import outbox
 
 if TYPE_CHECKING:
@@ -385,6 +386,16 @@ def case_opened(case: Case, channel: str, user: str) -> list[Effect]:
     if case.location:
         opened.append(CheckHotspot(case.location, case.opened_at))
     return opened
+
+
+def opened_or_shut(case: Case) -> Refresh:
+    """The card and each walkthrough message whose look follows whether the case is open
+    (resolved, cancelled, reopened: their buttons come or go). The apology's does only while
+    it hasn't been given; once it has, it reads the same either way, and editing it spent a
+    call on nothing (chat.update is Tier 3: about 50 a minute for the whole workspace)."""
+    parts = ((Part.APOLOGY,) if case.apology_given_at is None else ()) + (
+        Part.FIX, Part.COMPENSATION)
+    return Refresh(case.id or 0, parts)
 
 
 def queue(session: Session, effect: Effect, *, now: datetime) -> None:

@@ -37,8 +37,7 @@ from bot.domain.survey import Answer, Survey
 from bot.domain.timeline import Entry
 from bot.domain.weeks import Week
 from bot.domain.worklists import CaseLine, DueFollowUp, WaitingApproval
-from bot.effects import Effect, FollowUpDMUpdate, Refresh, SurveyNote, Webhook, queue
-from bot.ids import Message as Part
+from bot.effects import Effect, FollowUpDMUpdate, SurveyNote, Webhook, opened_or_shut, queue
 from bot.surveys.links import LinkRefused, SurveyLinks
 from storage import cases, request_keys, surveys, timeline
 from storage.digest import week_against_last
@@ -293,7 +292,7 @@ class RecoveryService:
             if case.follow_ups:
                 told.append(FollowUpDMUpdate(survey.case_id, case.follow_ups[-1].number))
             if reopened:  # every message of the walkthrough live again
-                told.append(Refresh(survey.case_id, tuple(Part)))
+                told.append(opened_or_shut(case))
             self._enqueue(session, case, told, events)
         self.notify()
         return SurveyAnswer.REOPENED if reopened else SurveyAnswer.RECORDED

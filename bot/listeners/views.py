@@ -28,7 +28,6 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.playbook import CompensationType
 from bot.ids import Field
-from bot.ids import Message as Part
 from bot.ids import View as ViewId
 from bot.listeners.actions import decision_effects, give
 from bot.listeners.common import Deps, Malformed, meta, meta_int
@@ -227,7 +226,7 @@ def resolved_effects(case: Case, follow_up: Any, user: str) -> list[fx.Effect]:
     """Update the thread, and ask the manager to follow up in person."""
     assert case.id is not None
     recovered = case.time_to_recover
-    return [fx.Refresh(case.id, (Part.APOLOGY, Part.FIX, Part.COMPENSATION)),
+    return [fx.opened_or_shut(case),
             fx.ResolvedNote(case.id, by=user, manager=follow_up.manager,
                             seconds=recovered.total_seconds() if recovered else 0.0),
             fx.FollowUpDM(case.id, follow_up.number)]
@@ -255,10 +254,10 @@ def followed_up_effects(case: Case, done: Any, user: str) -> list[fx.Effect]:
     """The DM shows it done; the thread hears the case closed, or reopened (every message
     live again)."""
     assert case.id is not None
-    parts = () if case.state is CaseState.CLOSED else (Part.APOLOGY, Part.FIX,
-                                                        Part.COMPENSATION)
+    refresh = fx.Refresh(case.id) if case.state is CaseState.CLOSED else fx.opened_or_shut(
+        case)
     return [fx.FollowUpDMUpdate(case.id, done.number),
-            fx.FollowUpNote(case.id, done.number, by=user), fx.Refresh(case.id, parts)]
+            fx.FollowUpNote(case.id, done.number, by=user), refresh]
 
 
 def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
@@ -277,8 +276,7 @@ def cancel(ack: Ack, body: dict[str, Any], view: dict[str, Any], deps: Deps,
             reason=reason, actor=user, at=ctx.now), actor=user, action=EventKind.CANCELLED,
         effects=lambda c, _: [
             fx.CancelledNote(c.id or 0, by=user, reason=reason),
-            fx.Refresh(c.id or 0, (Part.APOLOGY, Part.FIX, Part.COMPENSATION)),
-            fx.WithdrawApprovals(c.id or 0)], key=_key(view)))
+            fx.opened_or_shut(c), fx.WithdrawApprovals(c.id or 0)], key=_key(view)))
 
 
 def register(app: App) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.ids import Action, Field
@@ -200,6 +202,40 @@ def test_the_whole_journey(harness: Harness) -> None:
     assert kinds == ["opened", "apology_given", "step_done", "compensation_approved",
                      "compensation_proposed", "compensation_approved", "resolved",
                      "follow_up_snoozed", "reopened", "resolved", "followed_up"]
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_resolving_and_reopening_edit_the_apology_only_when_its_button_comes_or_goes(
+        harness: Harness, given: bool) -> None:
+    """A given apology reads the same whether the case is open or not: resolving and
+    reopening leave it alone (chat.update is Tier 3, workspace-wide); one not yet given
+    loses its button at resolution and gets it back when the case reopens."""
+    card = open_case(harness)
+    apology, fix, compensation = thread(harness, card)[:3]
+    if given:
+        harness.click(apology, Action.APOLOGY_GIVEN, user=STAFF)
+
+    def edited_by(change: Callable[[], None]) -> list[str]:
+        before = len(harness.fake.called("chat.update"))
+        change()
+        return [c.args["ts"] for c in harness.fake.called("chat.update")[before:]]
+
+    def resolve() -> None:
+        harness.click(card, Action.RESOLVE, user=STAFF)
+        harness.submit(harness.opened_view(), {
+            Field.REACTION: "satisfied", Field.ROOT_CAUSE: "Courier delay",
+            Field.ACTION_TAKEN: "Refunded"}, user=STAFF)
+
+    def reopen() -> None:
+        harness.click(harness.fake.posts_in("D0MGR001")[-1], Action.FOLLOWED_UP, user=MANAGER)
+        harness.submit(harness.opened_view(), {Field.REACTION: "still_unhappy"}, user=MANAGER)
+
+    for change, button_shown in ((resolve, False), (reopen, not given)):
+        edited = edited_by(change)
+        assert {card.ts, fix.ts, compensation.ts} <= set(edited)
+        assert (apology.ts in edited) is (not given)
+        assert (Action.APOLOGY_GIVEN in json.dumps(apology.blocks)) is button_shown
+    assert case_row(harness).state == "fixing"
 
 
 def test_requester_who_is_a_manager_cannot_approve_their_own(harness: Harness) -> None:
