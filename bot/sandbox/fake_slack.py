@@ -237,9 +237,11 @@ class FakeSlack:
     def get_page(self, path: str) -> tuple[int, str, bytes]:
         # For a fake running in a process of its own (the benchmarks): counts, and with
         # ?messages, what was posted.
-        report: dict[str, Any] = {"calls": len(self.calls), "invalid": len(self.invalid),
-                                  "methods": dict(Counter(c.method for c in self.calls)),
-                                  "unchanged_edits": self.unchanged_edits}
+        with self._lock:  # calls still arriving: counted as of one moment
+            report: dict[str, Any] = {
+                "calls": len(self.calls), "invalid": len(self.invalid),
+                "methods": dict(Counter(c.method for c in self.calls)),
+                "unchanged_edits": self.unchanged_edits}
         if "messages" in path:
             with self._lock:
                 report["messages"] = [{"channel": m.channel, "ts": m.ts, "thread_ts": m.thread_ts,
