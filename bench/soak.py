@@ -345,7 +345,8 @@ def main() -> int:
           f"duplicate messages {duplicates}; invalid payloads {record['invalid']}")
     methods = sorted(record["methods"].items(), key=lambda kv: -kv[1])
     print("Slack calls by method: " + ", ".join(f"{m} {n}" for m, n in methods)
-          + f"; edits that changed nothing {record['unchanged_edits']}")
+          + f"; edits that changed nothing {record['unchanged_edits']}; connections opened "
+          f"{record['connections']}")
     print(f"outbox {dict(outbox)}; dead-letter reasons {dict(dead_reasons) or '-'}")
     problems = []
     if cases != args.cases or errors:

@@ -19,6 +19,7 @@ import http.client
 import threading
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
+
+from bot import slack_http
 
 LONGEST_HOLD = 900.0  # a garbled or huge Retry-After must not silence a method for long
 # Calls that change nothing, or set a thing to what it already is (an edit to the same
@@ -107,6 +110,16 @@ class PacedClient(WebClient):
             if api_method not in RESEND_ONCE or not blip(exc):
                 raise
         return send()
+
+    def _perform_urllib_http_request_internal(self, url: str, req: urllib.request.Request
+                                              ) -> dict[str, Any]:
+        """The one HTTP exchange slack_sdk makes per call, on a kept-alive connection
+        (bot.slack_http) unless a proxy is configured."""
+        if self.proxy is None:
+            answer = slack_http.perform(url, req, timeout=self.timeout, context=self.ssl)
+            if answer is not None:
+                return answer
+        return super()._perform_urllib_http_request_internal(url, req)
 
     def _send(self, key: str, api_method: str, **kwargs: Any) -> SlackResponse:
         try:

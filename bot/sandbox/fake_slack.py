@@ -12,10 +12,12 @@ with the attributes below. Everything runs on `clock` (Unix seconds), which test
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -158,6 +160,8 @@ class FakeSlack:
         self._issued: dict[str, float] = {}  # trigger -> when Slack issued it
         self._used_triggers: set[str] = set()
         self.unchanged_edits = 0
+        self.connections = 0  # connections clients opened (a kept one serves many calls)
+        self._open: set[socket.socket] = set()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._files = itertools.count(1)
@@ -241,7 +245,7 @@ class FakeSlack:
             report: dict[str, Any] = {
                 "calls": len(self.calls), "invalid": len(self.invalid),
                 "methods": dict(Counter(c.method for c in self.calls)),
-                "unchanged_edits": self.unchanged_edits}
+                "unchanged_edits": self.unchanged_edits, "connections": self.connections}
         if "messages" in path:
             with self._lock:
                 report["messages"] = [{"channel": m.channel, "ts": m.ts, "thread_ts": m.thread_ts,
@@ -253,12 +257,40 @@ class FakeSlack:
     def post_page(self, path: str, body: str) -> tuple[int, str, bytes]:
         return 404, "application/json", b'{"error": "not found"}'
 
+    def hang_up(self) -> None:
+        """Close every connection clients keep open, as a server does with idle ones (or
+        when it restarts): their next call must open another, not fail."""
+        with self._lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already gone
+                connection.shutdown(socket.SHUT_RDWR)
+
     # -- the server -----------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Slack's API keeps a connection open for the next call (HTTP/1.1), as a client
+            # that reuses it expects; every answer says its length.
+            protocol_version = "HTTP/1.1"
+            # An answer is written in two parts (head, then body): without this, the body
+            # waits for the client's delayed ACK of the head, 40 ms a call on a kept
+            # connection (Slack's servers answer at once).
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
+                    fake._open.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._open.discard(self.connection)
+                super().finish()
+
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 

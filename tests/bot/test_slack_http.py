@@ -1,0 +1,88 @@
+"""Slack's Web API over a kept-alive connection (bot.slack_http), against the fake Slack."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from bot.messaging import make_client
+from bot.sandbox.fake_slack import FakeSlack
+
+
+def test_a_thread_sends_its_calls_on_one_connection(fake_slack: FakeSlack) -> None:
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+    for n in range(5):
+        client.chat_postMessage(channel="C0SHOPFLOOR", text=f"note {n}")
+    assert fake_slack.connections == 1
+    assert [c.args["text"] for c in fake_slack.called("chat.postMessage")] == [
+        f"note {n}" for n in range(5)]
+
+
+def test_threads_keep_a_connection_each(fake_slack: FakeSlack) -> None:
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+
+    def calls() -> None:
+        for _ in range(3):
+            client.auth_test()
+
+    threads = [threading.Thread(target=calls) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert fake_slack.connections == 4 and len(fake_slack.called("auth.test")) == 12
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_not_failed(
+        fake_slack: FakeSlack) -> None:
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+    client.chat_postMessage(channel="C0SHOPFLOOR", text="first")
+    fake_slack.hang_up()  # an idle timeout, or a restart, on Slack's side
+    client.chat_postMessage(channel="C0SHOPFLOOR", text="second")
+    assert fake_slack.connections == 2
+    assert [c.args["text"] for c in fake_slack.called("chat.postMessage")] == [
+        "first", "second"]
+
+
+def test_slacks_errors_read_as_they_did_through_urllib(fake_slack: FakeSlack) -> None:
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+    fake_slack.fail_next["chat.postMessage"] = [
+        (429, {"ok": False, "error": "ratelimited", "retry_after": 7})]
+    with pytest.raises(SlackApiError) as limited:
+        client.chat_postMessage(channel="C0SHOPFLOOR", text="held")
+    assert limited.value.response.status_code == 429
+    assert limited.value.response.headers["Retry-After"] == "7"
+    assert limited.value.response["error"] == "ratelimited"
+    # A refusal (HTTP 200, ok: false), and the connection still serves the next call.
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_update(channel="C0SHOPFLOOR", ts="1.000001", text="nothing there")
+    assert refused.value.response["error"] == "message_not_found"
+    client.chat_postMessage(channel="C0ELSEWHERE", text="after")
+    assert fake_slack.connections == 1
+
+
+def test_a_reply_lost_with_its_connection_is_a_blip_and_the_next_call_reconnects(
+        fake_slack: FakeSlack) -> None:
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+    fake_slack.lose_next["chat.postMessage"] = ["drop"]
+    with pytest.raises(ConnectionError):  # what urllib raised too: a blip (slack_pacing)
+        client.chat_postMessage(channel="C0SHOPFLOOR", text="landed, reply lost")
+    client.chat_postMessage(channel="C0SHOPFLOOR", text="next")
+    assert fake_slack.connections == 2
+    assert len(fake_slack.posts_in("C0SHOPFLOOR")) == 2  # posted once each: nothing resent
+
+
+def test_with_a_proxy_configured_calls_go_through_urllib(
+        fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy that isn't there: the call fails at the proxy, so urllib (which honours the
+    # environment's proxy settings) sent it, not a direct kept connection to the fake.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+    with pytest.raises(urllib.error.URLError):
+        client.auth_test()
+    assert fake_slack.called("auth.test") == [] and fake_slack.connections == 0
