@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import select
 import socket
 import ssl
@@ -66,14 +67,20 @@ def perform(url: str, request: urllib.request.Request, *, timeout: float,
 def _connection(parts: urllib.parse.SplitResult, timeout: float,
                 context: ssl.SSLContext | None) -> http.client.HTTPConnection:
     """This thread's connection to that host, reused while the server keeps it open. One
-    per thread: a thread that calls elsewhere closes the old one (tests start many fakes)."""
-    key = (parts.scheme, parts.hostname, parts.port)
+    per thread: a thread that calls elsewhere closes the old one (tests start many fakes).
+    Never one made before a fork: gunicorn's master checks the token with Slack and then
+    forks its workers, and two processes writing on one connection would read each other's
+    answers. The child forgets it (closing it there would close nothing for the parent)."""
+    key = (parts.scheme, parts.hostname, parts.port, os.getpid())
     held = getattr(_local, "held", None)
     if held is not None:
         held_key, kept = held
         if held_key == key and kept.sock is not None and not _closed(kept.sock):
             return kept  # type: ignore[no-any-return]
-        _drop()
+        if held_key[3] == key[3]:
+            _drop()
+        else:
+            _local.held = None
     host, port = parts.hostname or "", parts.port
     connection = (http.client.HTTPSConnection(host, port, timeout=timeout,
                                               context=context or _context())

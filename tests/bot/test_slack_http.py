@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import urllib.error
 
@@ -34,6 +35,26 @@ def test_threads_keep_a_connection_each(fake_slack: FakeSlack) -> None:
     for thread in threads:
         thread.join()
     assert fake_slack.connections == 4 and len(fake_slack.called("auth.test")) == 12
+
+
+def test_a_forked_process_opens_its_own_connection(fake_slack: FakeSlack) -> None:
+    """gunicorn's master checks the token with Slack, then forks its workers: a worker must
+    not send on the master's connection (two processes on one would read each other's
+    answers)."""
+    client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
+    client.auth_test()  # the master's check
+    child = os.fork()
+    if child == 0:  # the worker: one call, then out, without pytest's teardown
+        try:
+            client.auth_test()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fake_slack.connections == 2 and len(fake_slack.called("auth.test")) == 2
+    client.auth_test()  # the parent's connection still serves it
+    assert fake_slack.connections == 2
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_not_failed(
