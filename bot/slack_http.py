@@ -67,20 +67,14 @@ def perform(url: str, request: urllib.request.Request, *, timeout: float,
 def _connection(parts: urllib.parse.SplitResult, timeout: float,
                 context: ssl.SSLContext | None) -> http.client.HTTPConnection:
     """This thread's connection to that host, reused while the server keeps it open. One
-    per thread: a thread that calls elsewhere closes the old one (tests start many fakes).
-    Never one made before a fork: gunicorn's master checks the token with Slack and then
-    forks its workers, and two processes writing on one connection would read each other's
-    answers. The child forgets it (closing it there would close nothing for the parent)."""
-    key = (parts.scheme, parts.hostname, parts.port, os.getpid())
+    per thread: a thread that calls elsewhere closes the old one (tests start many fakes)."""
+    key = (parts.scheme, parts.hostname, parts.port)
     held = getattr(_local, "held", None)
     if held is not None:
         held_key, kept = held
         if held_key == key and kept.sock is not None and not _closed(kept.sock):
             return kept  # type: ignore[no-any-return]
-        if held_key[3] == key[3]:
-            _drop()
-        else:
-            _local.held = None
+        _drop()
     host, port = parts.hostname or "", parts.port
     connection = (http.client.HTTPSConnection(host, port, timeout=timeout,
                                               context=context or _context())
@@ -100,6 +94,16 @@ def _closed(sock: socket.socket) -> bool:
         return bool(poll.poll(0))
     except (OSError, ValueError):
         return True
+
+
+def _forget() -> None:
+    """In a forked child: gunicorn's master checks the token with Slack, then forks its
+    workers, and two processes sending on one connection would read each other's answers.
+    The child leaves the parent's connection alone (closing its copy closes nothing)."""
+    _local.held = None
+
+
+os.register_at_fork(after_in_child=_forget)  # the forking thread is the child's only one
 
 
 def _drop() -> None:
