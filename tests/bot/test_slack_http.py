@@ -9,6 +9,7 @@ import urllib.error
 import pytest
 from slack_sdk.errors import SlackApiError
 
+from bot import slack_http
 from bot.messaging import make_client
 from bot.sandbox.fake_slack import FakeSlack
 
@@ -103,6 +104,8 @@ def test_with_a_proxy_configured_calls_go_through_urllib(
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
+    # Read once per process, as urllib's default opener reads them: this one starts now.
+    monkeypatch.setattr(slack_http, "_proxies", None)
     client = make_client(token="xoxb-test-token-00", base_url=fake_slack.url)
     with pytest.raises(urllib.error.URLError):
         client.auth_test()
