@@ -140,8 +140,15 @@ def thread(session: Session, case_id: int) -> tuple[str, str] | None:
 
 
 def set_message(session: Session, case_id: int, kind: str, channel_id: str, ts: str) -> None:
+    set_messages(session, case_id, [(kind, channel_id, ts)])
+
+
+def set_messages(session: Session, case_id: int,
+                 places: Sequence[tuple[str, str, str]]) -> None:
+    """Where several walkthrough messages live ((kind, channel_id, ts) each), in one call."""
     session.execute(_message_upsert(session.get_bind().dialect.name),
-                    {"case_id": case_id, "kind": kind, "channel_id": channel_id, "ts": ts})
+                    [{"case_id": case_id, "kind": kind, "channel_id": channel_id, "ts": ts}
+                     for kind, channel_id, ts in places])
 
 
 @functools.cache

@@ -129,13 +129,22 @@ class Deliverer:
             self._remember(session, partial(cases.set_thread, case_id=e.case_id,
                                             channel_id=where[0], ts=where[1]))
         channel, thread_ts = where
-        for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
-            if part not in seen.messages:
-                ts = self.slack.reply(channel, thread_ts,
-                                      self.render.part(seen.case, part, seen.history),
-                                      label=part)
-                self._remember(session, partial(cases.set_message, case_id=e.case_id,
-                                                kind=part, channel_id=channel, ts=ts))
+        # Where the walkthrough's posts landed, saved in one statement once they are made,
+        # or once one fails. A process that dies in between leaves its attempt's record of
+        # what it sent "not known" (storage.outbox), and the retry looks for those posts
+        # before posting again, as after a lost reply.
+        posted: list[tuple[str, str, str]] = []
+        try:
+            for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
+                if part not in seen.messages:
+                    ts = self.slack.reply(channel, thread_ts,
+                                          self.render.part(seen.case, part, seen.history),
+                                          label=part)
+                    posted.append((part, channel, ts))
+        finally:
+            if posted:
+                self._remember(session, partial(cases.set_messages, case_id=e.case_id,
+                                                places=posted))
 
     def refresh(self, session: Session, e: fx.Refresh) -> None:
         # The customer's history only for the parts that show it: a fix tick doesn't pay.

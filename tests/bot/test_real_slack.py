@@ -35,7 +35,7 @@ from bot.listeners.commands import readable
 from bot.messaging import Slack
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack, Posted
-from storage import outbox
+from storage import cases, outbox
 from tests.bot.conftest import FAR_FUTURE, MANAGER, RECOVERY, SHOP_FLOOR, STAFF, STRANGER, Harness
 from tests.bot.test_journey import block_text, case_row, ephemerals, open_case, thread
 from tests.bot.test_outbox import hold, rows
@@ -644,8 +644,13 @@ def test_every_post_names_its_delivery(harness: Harness) -> None:
 
 # -- a worker killed mid-delivery ---------------------------------------------------------------
 
+@pytest.mark.parametrize("killed_after", ["card", "second walkthrough post"])
 def test_a_worker_killed_between_slacks_post_and_saving_its_ts_leaves_one_card(
-        harness: Harness, engine: Engine, tmp_path: Path) -> None:
+        harness: Harness, engine: Engine, tmp_path: Path, killed_after: str) -> None:
+    """Killed once Slack has made a post and before its reply arrives: after the card, or
+    after the second of the walkthrough's posts in its thread (whose places are saved
+    together once they are all made), the next worker finds what was posted and posts only
+    what wasn't."""
     worker = hold(harness)
     harness.command("order late")
     harness.submit(harness.opened_view(), {Field.CUSTOMER: "Sam", Field.WHAT_HAPPENED: "late",
@@ -661,9 +666,13 @@ def test_a_worker_killed_between_slacks_post_and_saving_its_ts_leaves_one_card(
     process = subprocess.Popen([sys.executable, "-m", "bot.cli", "outbox", "run"], env=env,
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     killed = threading.Event()
+    replies: list[Posted] = []
 
     def kill(posted: Posted) -> None:
-        if posted.channel == SHOP_FLOOR and posted.thread_ts is None:
+        if posted.thread_ts is not None:
+            replies.append(posted)
+        if posted.channel == SHOP_FLOOR and (
+                posted.thread_ts is None if killed_after == "card" else len(replies) == 2):
             process.send_signal(signal.SIGKILL)
             process.wait()
             killed.set()
@@ -677,7 +686,12 @@ def test_a_worker_killed_between_slacks_post_and_saving_its_ts_leaves_one_card(
             process.kill()
     assert killed.is_set() and process.returncode == -signal.SIGKILL
     (card,) = harness.fake.posts_in(SHOP_FLOOR)
-    assert case_row(harness).message_ts is None  # the ts never reached the database
+    if killed_after == "card":
+        assert case_row(harness).message_ts is None  # the ts never reached the database
+    else:
+        assert case_row(harness).message_ts == card.ts and len(thread(harness, card)) == 2
+        with harness.sessions() as session:  # nor did the two posts' places
+            assert cases.messages(session, case_row(harness).id) == {}
 
     # The next worker takes the delivery up once the dead one's lease is over.
     worker.drain(now=FAR_FUTURE)
