@@ -104,13 +104,16 @@ def claim_nudge(session: Session, case_id: int, now: datetime) -> bool:
 
 
 def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:
-    """True for the first process to claim this (kind, key); False for every later one."""
-    try:
-        with session.begin_nested():
-            session.add(AlertRow(kind=kind, key=key[:200], created_at=now))
-    except IntegrityError:
-        return False
-    return True
+    """True for the first process to claim this (kind, key); False for every later one.
+
+    One INSERT … ON CONFLICT DO NOTHING: once a location is a hotspot, every later case of
+    its day asks again, and a savepoint, a flush and a unique violation caught each time
+    cost a delivery more than the rest of its check."""
+    table = AlertRow.__table__
+    statement = db.insert_for(session.get_bind().dialect.name)(table).values(
+        kind=kind, key=key[:200], created_at=now).on_conflict_do_nothing(
+        index_elements=["kind", "key"]).returning(table.c.id)
+    return session.execute(statement).first() is not None
 
 
 def claim_digest(session: Session, week: str, channel: str, now: datetime, *,
