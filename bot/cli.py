@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -347,9 +348,10 @@ def _reminders_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _outbox_outcome(parts) -> int:  # type: ignore[no-untyped-def]
-    from bot.delivery.outbox import status
+    from storage import outbox
 
-    counts = status(parts.outbox.sessions)["counts"]
+    with parts.outbox.sessions() as session:
+        counts = outbox.counts(session)
     if counts.get("pending") or counts.get("dead"):
         print(f"The outbox still holds {counts.get('pending', 0)} message(s) to retry and "
               f"{counts.get('dead', 0)} dead-lettered: see `amends outbox status`.",
@@ -417,19 +419,36 @@ def _digest_send(args: argparse.Namespace, settings: Settings) -> int:
 def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
     from bot.delivery.outbox import status
     from bot.domain.lifecycle import case_reference
+    from bot.recovery import utc_now
     from storage import db
 
     engine = db.make_engine(settings.database_url)
     db.check_schema(engine)
-    report = status(db.make_sessions(engine))
+    now = utc_now()
+    report = status(db.make_sessions(engine), now)
     counts = report["counts"]
     print("Outbox: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sent", "dead")))
+    backlog = report["backlog"]
+    if backlog.oldest is not None:
+        # How far behind what people see in Slack is: the oldest change still to go out.
+        print(f"  pending: {backlog.due} due now, {backlog.waiting} waiting to retry (a "
+              f"back-off or Slack's Retry-After); the oldest was asked for "
+              f"{_ago(now - backlog.oldest)} ago")
     for job_id, kind, case_id, attempts, error in report["dead"]:
         case = case_reference(case_id) if case_id else "-"
         print(f"  dead #{job_id} {kind} (case {case}, {attempts} attempt(s)): {error}")
     if report["dead"]:
         print("Fix the cause, then `amends outbox retry` to deliver them again.")
     return 0
+
+
+def _ago(elapsed: timedelta) -> str:
+    seconds = max(elapsed.total_seconds(), 0.0)
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
@@ -546,8 +565,6 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import timedelta
-
     from bot.domain.durations import parse_duration
     from bot.recovery import utc_now
     from storage import db, purge, request_keys

@@ -273,6 +273,24 @@ def renew(session: Session, ids: Collection[int], until: datetime) -> int:
         TABLE.c.locked_until.is_not(None)).values(locked_until=until)))
 
 
+@dataclass(frozen=True)
+class Backlog:
+    due: int  # pending and due now: waiting for a delivery thread
+    waiting: int  # pending and put off: a back-off or Slack's Retry-After
+    oldest: datetime | None  # when the oldest pending change was asked for
+
+
+def backlog(session: Session, now: datetime) -> Backlog:
+    """What is still to go out, in one pass over the pending rows (the status index)."""
+    t = TABLE.c
+    due = case((t.next_attempt_at <= now, 1), else_=0)
+    found = session.execute(select(
+        func.coalesce(func.sum(due), 0), func.count(),
+        func.min(func.coalesce(t.requested_at, t.created_at))
+    ).where(t.status == "pending")).one()
+    return Backlog(due=int(found[0]), waiting=int(found[1]) - int(found[0]), oldest=found[2])
+
+
 def counts(session: Session) -> dict[str, int]:
     return dict(session.execute(select(OutboxRow.status, func.count())
                                 .group_by(OutboxRow.status)).all())

@@ -289,8 +289,8 @@ class OutboxWorker:
             self._pool.shutdown(wait=True)
 
 
-def status(sessions: sessionmaker[Session]) -> dict[str, Any]:
+def status(sessions: sessionmaker[Session], now: datetime) -> dict[str, Any]:
     with sessions() as session:
-        return {"counts": outbox.counts(session),
+        return {"counts": outbox.counts(session), "backlog": outbox.backlog(session, now),
                 "dead": [(row.id, row.kind, row.case_id, row.attempts, row.last_error)
                          for row in outbox.dead(session)]}

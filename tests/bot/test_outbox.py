@@ -135,6 +135,20 @@ def test_what_cannot_succeed_is_dead_lettered_and_can_be_retried(
     assert rows(harness)[-1].status == "sent"
 
 
+def test_status_says_how_much_is_still_to_go_out(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    card = open_case(harness)
+    hold(harness)  # nothing goes out: the click's edit stays pending
+    harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
+    monkeypatch.setenv("DATABASE_URL", harness.sessions.kw["bind"].url.render_as_string(
+        hide_password=False))
+    assert main(["outbox", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "Outbox: 1 pending" in out
+    assert "pending: 1 due now, 0 waiting to retry" in out and "the oldest was asked for" in out
+
+
 def test_keeps_failing_means_dead_after_the_last_attempt(harness: Harness) -> None:
     card = open_case(harness)
     worker = hold(harness)
