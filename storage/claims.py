@@ -108,7 +108,7 @@ def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:
 
     One INSERT … ON CONFLICT DO NOTHING: once a location is a hotspot, every later case of
     its day asks again, and a savepoint, a flush and a unique violation caught each time
-    cost a delivery more than the rest of its check."""
+    cost about as much as the rest of the check (counting the day's cases)."""
     table = AlertRow.__table__
     statement = db.insert_for(session.get_bind().dialect.name)(table).values(
         kind=kind, key=key[:200], created_at=now).on_conflict_do_nothing(
