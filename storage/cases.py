@@ -139,10 +139,6 @@ def thread(session: Session, case_id: int) -> tuple[str, str] | None:
     return (found[0], found[1]) if found and found[0] and found[1] else None
 
 
-def set_message(session: Session, case_id: int, kind: str, channel_id: str, ts: str) -> None:
-    set_messages(session, case_id, [(kind, channel_id, ts)])
-
-
 def set_messages(session: Session, case_id: int,
                  places: Sequence[tuple[str, str, str]]) -> None:
     """Where several walkthrough messages live ((kind, channel_id, ts) each), in one call."""
