@@ -146,14 +146,17 @@ def _input(b: dict[str, Any], users: dict[str, str], value: Any, error: str | No
     label = escape(b["label"]["text"]) + ("" if not b.get("optional") else
                                           ' <span class="optional">(optional)</span>')
     name = escape(block_id, quote=True)
+    # Block and action id: what a redraw of the form (views.update) must match to keep a value.
+    ids = escape(f"{block_id} {el.get('action_id', '')}", quote=True)
+    keep = f' data-keep="{ids}"'
     dispatch = ' data-dispatch="1"' if b.get("dispatch_action") else ""
     kind = el.get("type")
     if kind == "plain_text_input":
         current = value if value is not None else el.get("initial_value", "")
         if el.get("multiline"):
-            field = f'<textarea name="{name}" rows="3">{escape(current or "")}</textarea>'
+            field = f'<textarea name="{name}"{keep} rows="3">{escape(current or "")}</textarea>'
         else:
-            field = f'<input name="{name}" value="{escape(current or "", quote=True)}">'
+            field = f'<input name="{name}"{keep} value="{escape(current or "", quote=True)}">'
     elif kind in ("static_select", "users_select"):
         if kind == "static_select":
             choices = [(o["value"], o["text"]["text"]) for o in el.get("options", [])]
@@ -166,7 +169,7 @@ def _input(b: dict[str, Any], users: dict[str, str], value: Any, error: str | No
             f'<option value="{escape(v, quote=True)}"{" selected" if v == chosen else ""}>'
             f"{escape(t)}</option>" for v, t in choices)
         payload = {"action_id": el.get("action_id"), "block_id": block_id, "type": kind}
-        field = (f'<select name="{name}" data-input-action="{_data(payload)}"{dispatch}>'
+        field = (f'<select name="{name}"{keep} data-input-action="{_data(payload)}"{dispatch}>'
                  f'<option value="">Choose…</option>{options}</select>')
     else:
         field = f'<pre class="unknown">{escape(json.dumps(el, indent=1))}</pre>'

@@ -255,3 +255,46 @@ def test_a_read_that_answers_late_does_not_undo_a_newer_one(sandbox: tuple[str, 
         assert page.locator("#overlay.open").count() == 1
         assert page.locator("#modal-body [name=customer]").input_value() == "Sam Taylor"
         browser.close()
+
+
+def test_a_form_redrawn_by_the_app_keeps_what_was_typed(sandbox: tuple[str, str]) -> None:
+    # Slack keeps what a person typed when the app redraws their open form with views.update,
+    # in every input of the same block_id and action_id (docs.slack.dev/reference/methods/
+    # views.update, "Preserving input entry"). The resolve form is redrawn so once managers'
+    # names are looked up; under load that redraw reached the page after the form was filled
+    # in, the page drew it afresh, and the submit lost the choices (a full `./dev test`
+    # failed this way). Here one read answers as if the open form had been redrawn.
+    url, _ = sandbox
+    redraw = {"next": False}
+
+    def reads(route: Any) -> None:
+        if not redraw["next"]:
+            route.continue_()
+            return
+        redraw["next"] = False
+        response = route.fetch()
+        data = response.json()
+        data["modal"]["version"] += ":redrawn"  # same view id, a new hash
+        route.fulfill(response=response, json=data)
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.route("**/sandbox/state*", reads)
+        page.goto(url)
+        page.wait_for_selector("#who option", state="attached")
+        page.fill("#text", "/recover order A-7 arrived an hour late")
+        page.press("#text", "Enter")
+        page.wait_for_selector("#overlay.open")
+        modal = page.locator("#modal-body")
+        modal.locator("[name=customer]").fill("Sam Taylor")
+        modal.locator("select[name='severity:late-delivery']").select_option("major")
+
+        redraw["next"] = True
+        page.evaluate("refresh()")  # awaited: the redrawn form is on the page after this
+        assert redraw["next"] is False
+        assert page.evaluate("state.modal.version").endswith(":redrawn")
+        assert modal.locator("[name=customer]").input_value() == "Sam Taylor"
+        assert modal.locator("select[name='severity:late-delivery']").input_value() == "major"
+        browser.close()
