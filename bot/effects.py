@@ -57,7 +57,8 @@ class Effect:
         return None
 
     def to_payload(self) -> dict[str, Any]:
-        return {f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if not f.metadata.get("folded")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +93,9 @@ class StartThread(CaseEffect):
 
     channel: str
     user: str
+    # The case's edits queued behind it, folded in at delivery (never stored): the posts
+    # this attempt makes show the case as it is; those an earlier attempt made are edited.
+    then: Refresh | None = dataclasses.field(default=None, metadata={"folded": True})
 
 
 @_kind("refresh")
@@ -105,17 +109,24 @@ class Refresh(CaseEffect):
 
 
 def fold(effect: Effect, later: list[Effect]) -> Effect:
-    """One delivery for a run of effects of one kind queued back to back for a case: a
-    Refresh renders the case as it is when delivered, so one edit of every part any of them
-    named shows them all."""
-    if not isinstance(effect, Refresh):
-        return effect
-    parts, card = list(effect.parts), effect.card
+    """One delivery for the run of edits queued back to back behind `effect` for its case
+    (FOLDS): a Refresh renders the case as it is when delivered, so one edit of every part
+    any of them named shows them all; a case's card and walkthrough, not posted yet, are
+    drawn then too (and edit whatever of theirs an earlier attempt already posted)."""
+    edits = [other for other in later if isinstance(other, Refresh)]
+    if isinstance(effect, StartThread) and edits:
+        return dataclasses.replace(effect, then=_merged(edits[0], edits[1:]))
+    if isinstance(effect, Refresh):
+        return _merged(effect, edits)
+    return effect
+
+
+def _merged(first: Refresh, later: list[Refresh]) -> Refresh:
+    parts, card = list(first.parts), first.card
     for other in later:
-        if isinstance(other, Refresh):
-            parts += [part for part in other.parts if part not in parts]
-            card = card or other.card
-    return dataclasses.replace(effect, parts=tuple(parts), card=card)
+        parts += [part for part in other.parts if part not in parts]
+        card = card or other.card
+    return dataclasses.replace(first, parts=tuple(parts), card=card)
 
 
 class Unfinished(Exception):
@@ -130,7 +141,11 @@ class Unfinished(Exception):
 # Under a backlog these go first: someone is waiting on them (a new case's card, a request
 # for approval, its answer, word that something could not be delivered).
 FIRST = ("start_thread", "approval_request", "decision", "undelivered")
-FOLDABLE = ("refresh",)  # kinds fold() merges
+# A head of each kind takes along the rows of the other kind queued right behind it in its
+# case's lane (fold() merges them). Edits of a case whose card isn't posted yet wait behind
+# it (BARRIERS), and go with it: a card that met a 429 showed them a second later, after
+# their own claim and call (and their own faults), not with it.
+FOLDS = {"refresh": "refresh", "start_thread": "refresh"}
 # A case's deliveries go out in order within a lane; lanes don't wait for each other, so a
 # failing edit of the card never holds up the thread's notes, nor a DM a webhook. Lane 0
 # (every kind not named) is the thread: the card, then its posts, in order. The card and

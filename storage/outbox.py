@@ -81,12 +81,13 @@ def add(session: Session, kind: str, payload: dict[str, Any], *, case_id: int | 
 
 
 def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta = LEASE,
-          first: Collection[str] = (), fold: Collection[str] = (),
+          first: Collection[str] = (), fold: Mapping[str, str] | None = None,
           lanes: Mapping[str, int] | None = None, barriers: Collection[str] = ()
           ) -> list[Job]:
     """Lease up to `limit` rows that may go now: kinds in `first` ahead of the rest (someone
-    waits on them), then oldest first. A head whose kind is in `fold` takes along the rows
-    of the same kind queued right behind it in its case's lane (one edit shows them all).
+    waits on them), then oldest first. A head whose kind `fold` maps to a kind, and which
+    has posted nothing yet, takes along the rows of that kind queued right behind it in
+    that kind's lane of its case (one edit, or the first posts, show them all).
     `lanes` maps kinds to lanes (others: lane 0); a pending row of a kind in `barriers`
     holds every later row of its case, in every lane."""
     lanes = lanes or {}
@@ -102,8 +103,12 @@ def claim(session: Session, now: datetime, *, limit: int = 20, lease: timedelta 
     # this attempt outgrew.
     session.execute(update(TABLE).where(TABLE.c.id.in_([row.id for row in rows])).values(
         locked_until=now + lease, attempts=TABLE.c.attempts + 1, sent_labels=UNKNOWN))
-    behind = _behind(session, [r for r in rows if r.kind in fold and r.case_id is not None],
-                     lanes)
+    # Only a head that has posted nothing yet folds: all it shows is drawn after this claim.
+    # (One whose earlier attempt posted would have to edit those posts too, and its case's
+    # other lanes would wait for those edits.)
+    fold = fold or {}
+    behind = _behind(session, [r for r in rows if r.kind in fold and r.case_id is not None
+                               and not r.sent_labels], lanes, fold)
     return [Job(row.id, row.kind, dict(row.payload), row.attempts + 1, row.case_id,
                 row.created_at, folded=behind.get(row.id, ()),
                 sent_labels=_labels(row.sent_labels)) for row in rows]
@@ -148,12 +153,12 @@ def _claimable(first: tuple[str, ...], lanes: tuple[tuple[str, int], ...],
     return statement
 
 
-def _behind(session: Session, heads: Sequence[Row[Any]], lanes: Mapping[str, int]
-            ) -> dict[int, tuple[tuple[int, dict[str, Any]], ...]]:
-    """For each head, the pending rows right behind it in its case's lane while they are of
-    its kind: all queued before this claim, so the head's delivery (which reads the case
-    after it) shows what they would have. A row of another kind ends the run: order is
-    kept."""
+def _behind(session: Session, heads: Sequence[Row[Any]], lanes: Mapping[str, int],
+            fold: Mapping[str, str]) -> dict[int, tuple[tuple[int, dict[str, Any]], ...]]:
+    """For each head, the pending rows right behind it in its case while they are of the
+    kind it folds in (in that kind's lane): all queued before this claim, so the head's
+    delivery (which reads the case after it) shows what they would have. A row of another
+    kind in that lane ends the run: order is kept."""
     if not heads:
         return {}
     by_case = {row.case_id: row for row in heads}
@@ -166,11 +171,12 @@ def _behind(session: Session, heads: Sequence[Row[Any]], lanes: Mapping[str, int
     ended: set[int] = set()
     for row_id, case_id, kind, payload in later:
         head = by_case[case_id]
+        takes = fold[head.kind]
         if case_id in ended or row_id < head.id or \
-                lanes.get(kind, 0) != lanes.get(head.kind, 0):
+                lanes.get(kind, 0) != lanes.get(takes, 0):
             continue
         run = found.setdefault(head.id, [])
-        if kind != head.kind or len(run) >= FOLD_LOOKAHEAD:
+        if kind != takes or len(run) >= FOLD_LOOKAHEAD:
             ended.add(case_id)
             continue
         run.append((row_id, dict(payload)))

@@ -123,11 +123,17 @@ class Deliverer:
                 self._remember(session, partial(cases.set_source_link, case_id=e.case_id,
                                                 link=link))
                 seen.case.source = replace(source, link=link)
+        # Posted by this attempt, from the case as read above: not one an earlier attempt may
+        # have posted (a look finds that one, as it was drawn then).
+        attempt = current_attempt.get()
+        fresh: set[str] = set()
         if where is None:
             where = self.slack.post_case(e.channel, e.user,
                                          self.render.part(seen.case, CARD, seen.history))
             self._remember(session, partial(cases.set_thread, case_id=e.case_id,
                                             channel_id=where[0], ts=where[1]))
+            if attempt is None or not attempt.may_be_posted(CARD):
+                fresh.add(CARD)
         channel, thread_ts = where
         # Where the walkthrough's posts landed, saved in one statement once they are made,
         # or once one fails. A process that dies in between leaves its attempt's record of
@@ -145,6 +151,18 @@ class Deliverer:
             if posted:
                 self._remember(session, partial(cases.set_messages, case_id=e.case_id,
                                                 places=posted))
+        fresh.update(part for part, _, _ in posted
+                     if attempt is None or not attempt.may_be_posted(part))
+        if e.then is not None:
+            # The edits folded in, for what an earlier attempt posted. Should one fail, the
+            # whole row is retried: it posts nothing again, and edits (harmlessly) again.
+            stale = fx.Refresh(e.case_id, tuple(p for p in e.then.parts if p not in fresh),
+                               card=e.then.card and CARD not in fresh)
+            if stale.card or stale.parts:
+                try:
+                    self.refresh(session, stale)
+                except fx.Unfinished as exc:
+                    raise exc.cause from exc
 
     def refresh(self, session: Session, e: fx.Refresh) -> None:
         # The customer's history only for the parts that show it: a fix tick doesn't pay.

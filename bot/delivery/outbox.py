@@ -101,7 +101,7 @@ class OutboxWorker:
     def claim(self, now: datetime, limit: int, lease: timedelta = outbox.LEASE) -> list[Job]:
         with self.sessions.begin() as session:
             return outbox.claim(session, now, limit=limit, lease=lease, first=effects.FIRST,
-                                fold=effects.FOLDABLE, lanes=effects.LANES,
+                                fold=effects.FOLDS, lanes=effects.LANES,
                                 barriers=effects.BARRIERS)
 
     def run_once(self, now: datetime | None = None, *, limit: int = 20) -> int:
@@ -126,8 +126,8 @@ class OutboxWorker:
             try:
                 effect = effects.decode(job.kind, job.payload, job.case_id)
                 if job.folded:
-                    effect = effects.fold(effect, [effects.decode(job.kind, payload,
-                                                                  job.case_id)
+                    taken = effects.FOLDS[job.kind]
+                    effect = effects.fold(effect, [effects.decode(taken, payload, job.case_id)
                                                    for _, payload in job.folded])
                 self.deliver(effect, attempt, session)
             except Exception as exc:

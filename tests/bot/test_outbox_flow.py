@@ -38,7 +38,7 @@ def _queue(session: Session, effect: fx.Effect) -> None:
 
 def _claim(session: Session, limit: int = 20, at: datetime = T0) -> list[outbox.Job]:
     with session.begin():
-        return outbox.claim(session, at, limit=limit, first=fx.FIRST, fold=fx.FOLDABLE,
+        return outbox.claim(session, at, limit=limit, first=fx.FIRST, fold=fx.FOLDS,
                             lanes=fx.LANES, barriers=fx.BARRIERS)
 
 
@@ -70,6 +70,48 @@ def test_a_case_card_not_yet_posted_holds_everything_of_its_case(session: Sessio
     claimed = _claim(session)
     assert [(job.kind, job.case_id) for job in claimed] == [("start_thread", 1),
                                                             ("refresh", 2)]
+
+
+def test_a_case_cards_edits_queued_behind_it_go_with_it(session: Session) -> None:
+    _queue(session, fx.StartThread(1, SHOP_FLOOR, STAFF))
+    _queue(session, fx.Refresh(1, ("apology",)))
+    _queue(session, fx.FollowUpDM(1, number=1))  # another lane: not an edit, waits its turn
+    _queue(session, fx.Refresh(1, ("fix",), card=False))
+    (job,) = _claim(session)
+    assert job.kind == "start_thread" and len(job.folded) == 2
+    merged = fx.fold(fx.decode(job.kind, job.payload, job.case_id),
+                     [fx.decode(fx.FOLDS[job.kind], p, job.case_id) for _, p in job.folded])
+    assert merged == fx.StartThread(1, SHOP_FLOOR, STAFF,
+                                    then=fx.Refresh(1, ("apology", "fix")))
+    assert "then" not in merged.to_payload()  # what it carries is the rows', not its own
+
+    # Failed: the edits stay queued behind it and go with its next attempt.
+    with session.begin():
+        outbox.failed(session, job, T0, "rate limited (429)", permanent=False, retry_after=1)
+    (again,) = _claim(session, at=T0 + timedelta(seconds=1))
+    assert (again.id, [row for row, _ in again.folded]) == (job.id,
+                                                           [row for row, _ in job.folded])
+    with session.begin():
+        outbox.sent(session, again, T0)
+    with session.begin():
+        statuses = session.scalars(select(OutboxRow.status).order_by(OutboxRow.id)).all()
+    assert statuses == ["sent", "sent", "pending", "sent"]
+    assert [j.kind for j in _claim(session, at=T0 + timedelta(seconds=1))] == ["follow_up_dm"]
+
+
+def test_a_case_card_that_posted_part_of_itself_leaves_the_edits_to_go_later(
+        session: Session) -> None:
+    _queue(session, fx.StartThread(1, SHOP_FLOOR, STAFF))
+    (job,) = _claim(session)
+    with session.begin():  # the card went out, the walkthrough didn't
+        outbox.failed(session, job, T0, "internal_error", permanent=False, retry_after=None,
+                      sent_labels=["card"])
+    _queue(session, fx.Refresh(1, ("apology",)))
+    (again,) = _claim(session, at=T0 + timedelta(seconds=5))
+    assert (again.kind, again.folded) == ("start_thread", ())
+    with session.begin():
+        outbox.sent(session, again, T0)
+    assert [j.kind for j in _claim(session, at=T0 + timedelta(seconds=5))] == ["refresh"]
 
 
 def test_edits_queued_back_to_back_go_as_one(session: Session) -> None:

@@ -35,6 +35,7 @@ from bot.listeners.commands import readable
 from bot.messaging import Slack
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack, Posted
+from bot.values import CaseRef
 from storage import cases, outbox
 from tests.bot.conftest import FAR_FUTURE, MANAGER, RECOVERY, SHOP_FLOOR, STAFF, STRANGER, Harness
 from tests.bot.test_journey import block_text, case_row, ephemerals, open_case, thread
@@ -527,6 +528,58 @@ def test_a_post_slack_refused_is_not_looked_for(harness: Harness) -> None:
     assert lookups(harness) == []  # a 429 posted nothing: nothing to look for
     (card,) = harness.fake.posts_in(SHOP_FLOOR)
     assert len(thread(harness, card)) == 3
+
+
+def _give_apology(harness: Harness) -> None:
+    """The apology given while the case's posts are not all out (the click names its case)."""
+    action = {"action_id": Action.APOLOGY_GIVEN, "block_id": "b", "type": "button",
+              "value": CaseRef(case_row(harness).id).encode(),
+              "text": {"type": "plain_text", "text": "Apology given"}}
+    harness.interact(sr.block_action(user=STAFF, action=action, channel=SHOP_FLOOR,
+                                     message={"type": "message", "ts": "1.0", "blocks": []}))
+
+
+def test_edits_queued_behind_a_card_slack_refused_go_with_its_retry(harness: Harness) -> None:
+    worker = hold(harness)
+    _queue_case(harness)
+    harness.fake.fail_next["chat.postMessage"] = [
+        (429, {"ok": False, "error": "ratelimited", "retry_after": 1})]
+    worker.run_once(harness.clock.now)
+    assert harness.fake.posts_in(SHOP_FLOOR) == []
+    _give_apology(harness)  # its edit waits behind the card, in the same case
+    assert [r.kind for r in rows(harness) if r.status == "pending"] == ["start_thread",
+                                                                        "refresh"]
+    harness.clock.advance(seconds=2)  # the client holds posting there until Retry-After
+    assert worker.run_once(FAR_FUTURE) == 1  # one delivery, the edit folded into it
+    assert {r.status for r in rows(harness)} == {"sent"}
+    # The card and walkthrough are drawn after the apology: nothing needs an edit.
+    assert harness.fake.called("chat.update") == []
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    apology, _fix, _compensation = thread(harness, card)
+    assert "Apology ✓" in block_text(card) and "Apology recorded" in block_text(apology)
+
+
+def test_edits_behind_a_card_an_earlier_attempt_posted_go_on_their_own(
+        harness: Harness) -> None:
+    worker = hold(harness)
+    _queue_case(harness)
+    # The card lands and so does the apology under it, whose reply is lost; the look for it
+    # fails too (with its one resend): the walkthrough waits for the outbox.
+    harness.fake.lose_next["chat.postMessage"] = [None, "500"]
+    harness.fake.fail_next["conversations.replies"] = [
+        (500, {"ok": False, "error": "internal_error"})] * 2
+    worker.run_once(harness.clock.now)
+    _give_apology(harness)
+    # Folded in, the edit of what is posted would hold the case's thread behind it: the
+    # walkthrough goes first, then the edit in its own lane.
+    assert worker.run_once(FAR_FUTURE) == 1
+    assert [r.kind for r in rows(harness) if r.status == "pending"] == ["refresh"]
+    assert harness.fake.called("chat.update") == []
+    assert worker.run_once(FAR_FUTURE) == 1
+    assert {r.status for r in rows(harness)} == {"sent"}
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    apology, _fix, _compensation = thread(harness, card)
+    assert "Apology ✓" in block_text(card) and "Apology recorded" in block_text(apology)
 
 
 def test_a_delivery_that_moves_on_starts_its_back_off_again(harness: Harness) -> None:
