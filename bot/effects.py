@@ -141,8 +141,8 @@ class Unfinished(Exception):
 # Under a backlog these go first: someone is waiting on them (a new case's card, a request
 # for approval, its answer, word that something could not be delivered).
 FIRST = ("start_thread", "approval_request", "decision", "undelivered")
-# A head of each kind takes along the rows of the other kind queued right behind it in its
-# case's lane (fold() merges them). Edits of a case whose card isn't posted yet wait behind
+# A head of each kind named here takes along the rows of the kind it maps to, queued right
+# behind it for its case in that kind's lane (fold() merges them). Edits of a case whose card isn't posted yet wait behind
 # it (BARRIERS), and go with it: a card that met a 429 showed them a second later, after
 # their own claim and call (and their own faults), not with it.
 FOLDS = {"refresh": "refresh", "start_thread": "refresh"}

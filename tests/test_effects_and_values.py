@@ -29,6 +29,8 @@ def _example(cls: type[fx.Effect]) -> fx.Effect:
                                dict[str, str] | None: {"week": "2026-W47", "channel": "C0L"}}
     kwargs = {}
     for field in dataclasses.fields(cls):
+        if field.metadata.get("folded"):
+            continue  # merged in at delivery, never stored (StartThread.then)
         hint = hints[field.name]
         if hint in samples:
             kwargs[field.name] = samples[hint]
