@@ -142,9 +142,9 @@ class Unfinished(Exception):
 # for approval, its answer, word that something could not be delivered).
 FIRST = ("start_thread", "approval_request", "decision", "undelivered")
 # A head of each kind named here takes along the rows of the kind it maps to, queued right
-# behind it for its case in that kind's lane (fold() merges them). Edits of a case whose card isn't posted yet wait behind
-# it (BARRIERS), and go with it: a card that met a 429 showed them a second later, after
-# their own claim and call (and their own faults), not with it.
+# behind it for its case in that kind's lane (fold() merges them). Edits of a case whose
+# card isn't posted yet wait behind it (BARRIERS), and go with it: a card that met a 429
+# showed them a second later, after their own claim and call (and their own faults).
 FOLDS = {"refresh": "refresh", "start_thread": "refresh"}
 # A case's deliveries go out in order within a lane; lanes don't wait for each other, so a
 # failing edit of the card never holds up the thread's notes, nor a DM a webhook. Lane 0
