@@ -32,11 +32,11 @@ from bot.blocks.base import CUT_NOTE, message, section, text_size
 from bot.delivery.outbox import OutboxWorker
 from bot.ids import Action, Field
 from bot.listeners.commands import readable
-from bot.messaging import Slack
+from bot.messaging import Attempt, Slack
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.fake_slack import FakeSlack, Posted
 from bot.values import CaseRef
-from storage import cases, outbox
+from storage import cases, db, outbox
 from tests.bot.conftest import FAR_FUTURE, MANAGER, RECOVERY, SHOP_FLOOR, STAFF, STRANGER, Harness
 from tests.bot.test_journey import block_text, case_row, ephemerals, open_case, thread
 from tests.bot.test_outbox import hold, rows
@@ -579,6 +579,29 @@ def test_edits_behind_a_card_an_earlier_attempt_posted_go_on_their_own(
     assert {r.status for r in rows(harness)} == {"sent"}
     (card,) = harness.fake.posts_in(SHOP_FLOOR)
     apology, _fix, _compensation = thread(harness, card)
+    assert "Apology ✓" in block_text(card) and "Apology recorded" in block_text(apology)
+
+
+def test_a_card_carrying_edits_edits_what_an_earlier_attempt_posted(harness: Harness) -> None:
+    # The claim folds edits only into a card that has posted nothing; should one that posted
+    # part of itself carry them, the part already in Slack is edited, the rest drawn anew.
+    worker = hold(harness)
+    _queue_case(harness)
+    harness.fake.lose_next["chat.postMessage"] = [None, "500"]
+    harness.fake.fail_next["conversations.replies"] = [
+        (500, {"ok": False, "error": "internal_error"})] * 2
+    worker.run_once(harness.clock.now)
+    (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
+    _give_apology(harness)
+    effect = fx.fold(fx.decode(start.kind, start.payload, start.case_id),
+                     [fx.Refresh(start.case_id, ("apology",))])
+    attempt = Attempt(key=f"o{start.id}", since=start.created_at,
+                      sent_before=frozenset(start.sent_labels or ()))
+    with db.connected(harness.sessions) as session:
+        worker.deliver(effect, attempt, session)
+    (card,) = harness.fake.posts_in(SHOP_FLOOR)
+    apology, _fix, _compensation = thread(harness, card)  # the apology found, not posted again
+    assert {c.args["ts"] for c in harness.fake.called("chat.update")} == {card.ts, apology.ts}
     assert "Apology ✓" in block_text(card) and "Apology recorded" in block_text(apology)
 
 
