@@ -126,13 +126,17 @@ class Deliverer:
         # Posted by this attempt, from the case as read above: not one an earlier attempt may
         # have posted (a look finds that one, as it was drawn then).
         attempt = current_attempt.get()
+
+        def drawn_now(label: str) -> bool:
+            return attempt is None or not attempt.may_be_posted(label)
+
         fresh: set[str] = set()
         if where is None:
             where = self.slack.post_case(e.channel, e.user,
                                          self.render.part(seen.case, CARD, seen.history))
             self._remember(session, partial(cases.set_thread, case_id=e.case_id,
                                             channel_id=where[0], ts=where[1]))
-            if attempt is None or not attempt.may_be_posted(CARD):
+            if drawn_now(CARD):
                 fresh.add(CARD)
         channel, thread_ts = where
         # Where the walkthrough's posts landed, saved in one statement once they are made,
@@ -151,8 +155,7 @@ class Deliverer:
             if posted:
                 self._remember(session, partial(cases.set_messages, case_id=e.case_id,
                                                 places=posted))
-        fresh.update(part for part, _, _ in posted
-                     if attempt is None or not attempt.may_be_posted(part))
+        fresh.update(part for part, _, _ in posted if drawn_now(part))
         if e.then is not None:
             # The edits folded in, for what an earlier attempt posted. Should one fail, the
             # whole row is retried: it posts nothing again, and edits (harmlessly) again.

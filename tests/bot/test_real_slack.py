@@ -454,15 +454,21 @@ def lookups(harness: Harness) -> list[str]:
             if c.method in ("conversations.history", "conversations.replies")]
 
 
-def test_a_retry_looks_only_for_the_post_whose_reply_was_lost(harness: Harness) -> None:
+def _half_posted(harness: Harness) -> OutboxWorker:
+    """A case whose card lands, and the apology under it too, but the apology's reply is
+    lost and Slack fails the look for it made at once (and the look's one resend): the
+    walkthrough waits for the outbox. Returns the worker, held to be stepped by the test."""
     worker = hold(harness)
     _queue_case(harness)
-    # The card lands; the apology under it lands too, but its reply is lost, and Slack fails
-    # the look for it made at once (and the look's one resend): the outbox takes it up.
     harness.fake.lose_next["chat.postMessage"] = [None, "500"]
     harness.fake.fail_next["conversations.replies"] = [
         (500, {"ok": False, "error": "internal_error"})] * 2
     worker.run_once(harness.clock.now)
+    return worker
+
+
+def test_a_retry_looks_only_for_the_post_whose_reply_was_lost(harness: Harness) -> None:
+    worker = _half_posted(harness)
     (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
     assert start.status == "pending" and start.sent_labels == ["apology", "card"]
 
@@ -561,14 +567,7 @@ def test_edits_queued_behind_a_card_slack_refused_go_with_its_retry(harness: Har
 
 def test_edits_behind_a_card_an_earlier_attempt_posted_go_on_their_own(
         harness: Harness) -> None:
-    worker = hold(harness)
-    _queue_case(harness)
-    # The card lands and so does the apology under it, whose reply is lost; the look for it
-    # fails too (with its one resend): the walkthrough waits for the outbox.
-    harness.fake.lose_next["chat.postMessage"] = [None, "500"]
-    harness.fake.fail_next["conversations.replies"] = [
-        (500, {"ok": False, "error": "internal_error"})] * 2
-    worker.run_once(harness.clock.now)
+    worker = _half_posted(harness)
     _give_apology(harness)
     # Folded in, the edit of what is posted would hold the case's thread behind it: the
     # walkthrough goes first, then the edit in its own lane.
@@ -585,12 +584,7 @@ def test_edits_behind_a_card_an_earlier_attempt_posted_go_on_their_own(
 def test_a_card_carrying_edits_edits_what_an_earlier_attempt_posted(harness: Harness) -> None:
     # The claim folds edits only into a card that has posted nothing; should one that posted
     # part of itself carry them, the part already in Slack is edited, the rest drawn anew.
-    worker = hold(harness)
-    _queue_case(harness)
-    harness.fake.lose_next["chat.postMessage"] = [None, "500"]
-    harness.fake.fail_next["conversations.replies"] = [
-        (500, {"ok": False, "error": "internal_error"})] * 2
-    worker.run_once(harness.clock.now)
+    worker = _half_posted(harness)
     (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
     _give_apology(harness)
     effect = fx.fold(fx.decode(start.kind, start.payload, start.case_id),

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,17 @@ def test_a_case_from_recover_to_follow_up_in_the_browser(sandbox: tuple[str, str
                      "resolved", "followed_up", "survey_answered"]
 
 
+def _open_with_reads(p: Any, url: str, reads: Callable[[Any], None]) -> tuple[Any, Any]:
+    """The sandbox in a new browser whose reads of the workspace go through `reads`."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.route("**/sandbox/state*", reads)
+    page.goto(url)
+    page.wait_for_selector("#who option", state="attached")
+    return browser, page
+
+
 def test_a_read_that_answers_late_does_not_undo_a_newer_one(sandbox: tuple[str, str]) -> None:
     # The page reads the workspace on a timer and after each action, so reads overlap. Under
     # load one read, taken before a form opened, answered after the form was shown and
@@ -229,12 +240,7 @@ def test_a_read_that_answers_late_does_not_undo_a_newer_one(sandbox: tuple[str, 
             route.continue_()
 
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.route("**/sandbox/state*", reads)
-        page.goto(url)
-        page.wait_for_selector("#who option", state="attached")
+        browser, page = _open_with_reads(p, url, reads)
 
         hold["next"] = True
         page.evaluate("void refresh()")  # a read, not awaited: its answer is held back
@@ -278,12 +284,7 @@ def test_a_form_redrawn_by_the_app_keeps_what_was_typed(sandbox: tuple[str, str]
         route.fulfill(response=response, json=data)
 
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.route("**/sandbox/state*", reads)
-        page.goto(url)
-        page.wait_for_selector("#who option", state="attached")
+        browser, page = _open_with_reads(p, url, reads)
         page.fill("#text", "/recover order A-7 arrived an hour late")
         page.press("#text", "Enter")
         page.wait_for_selector("#overlay.open")
