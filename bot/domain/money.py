@@ -58,10 +58,22 @@ def _strip_currency(raw: str, currency: str) -> str:
 
 
 def _normalise(raw: str, places: int) -> str:
-    """Digits with separators -> '1234.50'. Raises ValueError where a comma is ambiguous."""
+    """Digits with separators -> '1234.50'. Raises ValueError where a separator is
+    ambiguous."""
     if not raw.isascii():  # other scripts' digits, superscripts, a currency we don't know
         raise ValueError("")
     if _PLAIN.match(raw):
+        whole, _, fraction = raw.partition(".")
+        if len(fraction) == 3 and places < 3 and re.fullmatch(r"[1-9]\d{0,2}", whole):
+            # 1.250 is 1,250 where a point groups thousands (1.250 EUR in much of Europe) and
+            # 1.25 where it is the decimal point: a thousandfold apart, so ask. Where the
+            # point can't be a decimal point (no decimals in yen) it groups; where the
+            # decimal reading has too many decimals (1.005 USD), that error is clearer.
+            if places == 0:
+                return whole + fraction
+            if not fraction[places:].strip("0"):
+                raise ValueError(f"'{raw}' is ambiguous: write {whole}{fraction} or "
+                                 f"{whole}.{fraction[:places]}")
         return raw
     has_comma, has_dot = "," in raw, "." in raw
     if has_comma and has_dot:  # the last one is the decimal separator: 1,250.50 / 1.250,50

@@ -17,6 +17,8 @@ from bot.domain import money
     ("1,250.50", "USD", 125050),
     ("1.250,50", "EUR", 125050),
     ("1,250,000", "USD", 125000000),
+    ("1.250", "JPY", 1250),          # no decimals in yen: the point can only group thousands
+    ("0.250", "EUR", 25), ("1234.500", "EUR", 123450), ("1.234", "BHD", 1234),
     ("$25", "USD", 2500), ("25 USD", "USD", 2500), ("usd 25", "USD", 2500),
     ("US$ 7", "USD", 700), ("CHF 12", "CHF", 1200),
     ("9999999999.99", "USD", 999999999999),
@@ -38,6 +40,8 @@ def test_amounts_people_type(text: str, currency: str, minor: int) -> None:
     ("£25", "USD", "another currency"),
     ("EUR 25", "USD", "in USD, not EUR"),
     ("1,234", "BHD", "ambiguous"),          # 1.234 or 1234 in a three-decimal currency
+    ("1.250", "EUR", "write 1250 or 1.25"),  # 1,250 where a point groups thousands
+    ("12.500", "USD", "ambiguous"),
     ("1,2345", "USD", "not an amount"),
     ("1234,567", "USD", "not an amount"),
     ("12,5", "JPY", "not an amount"),
