@@ -352,8 +352,18 @@ class RecoveryService:
             return cases.open_cases_for(session, user)
 
     def approvals_waiting_for(self, session: Session, manager: str) -> list[WaitingApproval]:
+        """What `manager` may decide (the policy's check_decider, as a query): up to their
+        level's limit, at the locations they serve, never their own requests."""
+        rules = self.policy()
+        rank = rules.rank(manager)
+        if rank is None:
+            return []
+        serves = None if manager not in rules.approver_locations else \
+            functools.partial(rules.serves, manager)
         with session.begin():
-            return cases.approvals_waiting_for(session, manager)
+            return cases.approvals_waiting_for(session, manager,
+                                               up_to_minor=rules.levels[rank].limit_minor,
+                                               serves=serves)
 
     def follow_ups_due_for(self, session: Session, manager: str) -> list[DueFollowUp]:
         with session.begin():

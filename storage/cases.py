@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, false, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
@@ -216,15 +216,31 @@ def open_cases_for(session: Session, user: str, limit: int = 20) -> list[CaseLin
         .limit(limit))]
 
 
-def approvals_waiting_for(session: Session, manager: str, limit: int = 20
+def approvals_waiting_for(session: Session, manager: str, limit: int = 20, *,
+                          up_to_minor: int | None = None,
+                          serves: Callable[[str | None], bool] | None = None
                           ) -> list[WaitingApproval]:
     """Compensation waiting for a decision that `manager` may make: never their own
-    request (filtered here, before the limit, so their own can't crowd out the rest)."""
+    request, at most `up_to_minor` (None: any amount), at a location `serves` accepts
+    (None: any). Filtered here, before the limit, so what they can't decide can't crowd
+    out what they can."""
+    mine = [CompensationRow.status == CompensationStatus.PENDING.value,
+            CompensationRow.requested_by != manager]
+    if up_to_minor is not None:
+        mine.append(CompensationRow.amount_minor <= up_to_minor)
+    if serves is not None:
+        # Locations are compared as people type them (case, spacing): the few places with
+        # requests waiting are read first and matched here, then filtered in the query.
+        places = session.scalars(select(CaseRow.location).distinct()
+                                 .join(CompensationRow, CompensationRow.case_id == CaseRow.id)
+                                 .where(*mine)).all()
+        theirs = [place for place in places if place is not None and serves(place)]
+        mine.append(or_(CaseRow.location.in_(theirs),
+                        CaseRow.location.is_(None) if serves(None) else false()))
     rows = session.execute(select(*_LINE, CompensationRow.amount_minor, CompensationRow.type,
                                   CompensationRow.requested_by, CompensationRow.requested_at)
                            .join(CaseRow, CompensationRow.case_id == CaseRow.id)
-                           .where(CompensationRow.status == CompensationStatus.PENDING.value,
-                                  CompensationRow.requested_by != manager)
+                           .where(*mine)
                            .order_by(CompensationRow.requested_at).limit(limit))
     return [WaitingApproval(case=_line(r), amount_minor=r.amount_minor, type=r.type,
                             requested_by=r.requested_by, requested_at=r.requested_at)

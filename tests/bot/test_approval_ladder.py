@@ -24,6 +24,7 @@ from tests.bot.conftest import (
     reassembled,
 )
 from tests.bot.test_followthrough import jobs_for
+from tests.bot.test_home_and_managers import _home
 from tests.bot.test_journey import block_text, ephemerals, open_case, thread
 
 OPS_GROUP, OPS3, LEAD = "S0OPS", "U0OPS003", "U0LEAD001"
@@ -175,6 +176,25 @@ def test_a_location_manager_decides_their_locations_cases_only(laddered: Harness
         ephemerals(laddered, MANAGER)[-1]
     laddered.click(request, Action.APPROVE, user=MANAGER2)
     assert status(laddered)[0] == "approved"
+
+
+def test_home_lists_a_request_for_those_who_may_decide_it(laddered: Harness) -> None:
+    # $45 needs operations: shift managers (Morgan, up to $30) may not decide it, so it is
+    # not "waiting for" them; operations and leadership see it.
+    ask_for(laddered, "45")
+    assert "Approvals waiting for you* (0)" in _home(laddered, MANAGER)
+    for decider in (MANAGER2, LEAD):
+        home = _home(laddered, decider)
+        assert "Approvals waiting for you* (1)" in home and "$45.00 refund" in home
+
+
+@pytest.mark.parametrize("laddered", [{"AMENDS_APPROVALS_BY_LOCATION": "on",
+                                       "AMENDS_LOCATION_MANAGERS": f"Station={MANAGER}"}],
+                         indirect=True)
+def test_home_lists_a_location_managers_own_locations_requests(laddered: Harness) -> None:
+    ask_for(laddered, "25")  # at High Street: Morgan manages the Station only
+    assert "Approvals waiting for you* (0)" in _home(laddered, MANAGER)
+    assert "Approvals waiting for you* (1)" in _home(laddered, MANAGER2)
 
 
 @pytest.mark.parametrize("laddered", [{"AMENDS_PERSONAL_LIMITS": f"{STAFF}=25"}],

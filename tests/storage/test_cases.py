@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -150,3 +151,43 @@ def test_a_managers_own_requests_never_crowd_out_the_others_waiting(
     assert all(w.case.customer == "Sam <!channel> Taylor" and w.amount_minor == 2500
                for w in waiting)
     assert len(cases.approvals_waiting_for(session, "U0MGR002")) == 20  # the page's limit
+
+
+def test_a_manager_is_shown_only_the_requests_they_may_decide(
+        session: Session, library: PlaybookLibrary) -> None:
+    """Their level's limit and the locations they serve, in SQL and before the page's limit:
+    25 requests they can't decide still leave theirs in view."""
+    playbook = library.get("late-delivery")
+    assert playbook is not None
+    made = [("High Street", 6000)] * 25 + [("Station", 6000)] * 25 + \
+        [("High Street", 2500), ("  station ", 2500), (None, 2500)]
+    where: dict[int, tuple[str | None, int]] = {}
+    for location, amount in made:
+        case = Case.open(playbook=playbook, severity="major",
+                         customer=Customer(name="Sam Taylor", contact="+44 7700-900123"),
+                         summary="Late", opened_by="U0STAFF1", at=T0, currency="USD",
+                         location=location, purchase_minor=4000)
+        cases.add(session, case)
+        assert case.id is not None
+        loaded, row = cases.load(session, case.id, for_update=True)
+        loaded.propose_compensation(type=CompensationType.VOUCHER, label="Voucher",
+                                    amount_minor=amount, option_key=None, actor="U0STAFF1",
+                                    at=T0, policy=POLICY, playbook=playbook)
+        cases.save(session, loaded, row)
+        where[case.id] = (location, amount)
+    session.commit()
+
+    def waiting(**scope: Any) -> list[tuple[str | None, int]]:
+        return sorted((where[w.case.id]
+                       for w in cases.approvals_waiting_for(session, "U0MGR001", **scope)),
+                      key=repr)
+
+    def station(place: str | None) -> bool:
+        return " ".join((place or "").split()).lower() == "station"
+
+    assert waiting(up_to_minor=3000) == [
+        ("  station ", 2500), ("High Street", 2500), (None, 2500)]
+    assert waiting(up_to_minor=3000, serves=station) == [("  station ", 2500)]
+    assert waiting(serves=lambda place: place is None) == [(None, 2500)]
+    assert len(waiting(serves=station)) == 20  # the page's limit, of 26 theirs
+    assert len(waiting()) == 20
