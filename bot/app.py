@@ -171,6 +171,7 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
 
     for module in (commands, actions, views, events):
         module.register(app)
-    survey = (SurveyPage(deps.service, sessions, shop=settings.shop_name)
+    survey = (SurveyPage(deps.service, sessions, shop=settings.shop_name,
+                         proxies=settings.trusted_proxies)
               if links is not None else None)
     return Assembly(app=app, deps=deps, outbox=worker, jobs=jobs, survey=survey)

@@ -88,6 +88,9 @@ class Settings:
     survey_days: int = 14
     survey_on_resolve: bool = False
     shop_name: str | None = None
+    # Reverse proxies in front of Amends that add X-Forwarded-For: the survey page limits each
+    # customer's address, not the proxy's (0: the connection's own address).
+    trusted_proxies: int = 0
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -210,6 +213,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
     take("AMENDS_SURVEY_DAYS", "survey_days", _survey_days, "a whole number of days, 1 to 90")
     take("AMENDS_SURVEY_ON_RESOLVE", "survey_on_resolve", _switch, "on or off")
     take("AMENDS_SHOP_NAME", "shop_name", _shop_name, "the shop's name, up to 80 characters")
+    take("AMENDS_TRUSTED_PROXIES", "trusted_proxies", _trusted_proxies,
+         "how many reverse proxies in front add X-Forwarded-For, 0 to 5")
     if "public_url" in kwargs and "survey_secret" not in kwargs and not problems:
         problems.append("AMENDS_SURVEY_SECRET is not set: survey links are signed with it, so "
                         "set one (16+ random characters) when AMENDS_PUBLIC_URL is set")
@@ -440,6 +445,13 @@ def _survey_days(value: str) -> int:
     if not 1 <= days <= 90:
         raise ValueError("")
     return days
+
+
+def _trusted_proxies(value: str) -> int:
+    count = int(value)
+    if not 0 <= count <= 5:
+        raise ValueError("")
+    return count
 
 
 def _shop_name(value: str) -> str:

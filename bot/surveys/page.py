@@ -30,6 +30,8 @@ StartResponse = Callable[..., Any]
 # A form post: a score and up to 1,000 characters of comment, each character at most
 # 12 bytes once percent-encoded. Anything bigger is not our form.
 MAX_FORM_BYTES = 16 * 1024
+# X-Forwarded-For longer than this is not trusted (a client may pad the header).
+MAX_FORWARDED = 2048
 
 HEADERS = [
     ("Content-Type", "text/html; charset=utf-8"),
@@ -118,11 +120,27 @@ class Limiter:
             return allowed
 
 
+def client_address(environ: dict[str, Any], proxies: int) -> str:
+    """The address a request came from: the connection's, or with `proxies` trusted proxies
+    in front, the one the outermost of them saw (X-Forwarded-For's `proxies`-th entry from
+    the right; the entries left of it are the client's to write). A header with fewer
+    entries than proxies, or an unreadable one, is not trusted: the connection's address."""
+    own = str(environ.get("REMOTE_ADDR") or "")
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    if not proxies or not forwarded or len(forwarded) > MAX_FORWARDED:
+        return own
+    hops = [hop.strip() for hop in forwarded.split(",")]
+    if len(hops) < proxies or not hops[-proxies]:
+        return own
+    return hops[-proxies][:64]
+
+
 class SurveyPage:
     def __init__(self, service: RecoveryService, sessions: Callable[[], Any], *,
-                 shop: str | None, limiter: Limiter | None = None) -> None:
+                 shop: str | None, limiter: Limiter | None = None, proxies: int = 0) -> None:
         self.service, self.sessions, self.shop = service, sessions, shop
         self.limiter = limiter or Limiter()
+        self.proxies = proxies
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -142,7 +160,7 @@ class SurveyPage:
             return self._send(start_response, "405 Method Not Allowed",
                               _page("Not allowed", "<p>Not allowed.</p>", self.shop),
                               [("Allow", "GET, HEAD, POST")])
-        if not self.limiter.allow(str(environ.get("REMOTE_ADDR") or "")):
+        if not self.limiter.allow(client_address(environ, self.proxies)):
             return self._send(start_response, "429 Too Many Requests",
                               _page("Please wait", "<p>Too many requests from here. Please "
                                     "try again in a minute.</p>", self.shop),

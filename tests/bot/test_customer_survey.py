@@ -359,3 +359,46 @@ def test_survey_settings_are_checked_and_serve_says_whether_surveys_are_on(
                         "AMENDS_SURVEY_SECRET": SECRET}, dotenv_path=None)
     assert on.surveys and on.public_url == "https://amends.example"
     assert SECRET not in repr(on) and SECRET in on.secrets()
+    for wrong in ("-1", "6", "one"):
+        with pytest.raises(SettingsError, match="AMENDS_TRUSTED_PROXIES"):
+            load_settings({"AMENDS_TRUSTED_PROXIES": wrong}, dotenv_path=None)
+
+
+def test_behind_a_proxy_each_customer_has_their_own_limit(harness: Harness,
+                                                          library: Any) -> None:
+    # Behind a proxy every request comes from the proxy's address: the limit would be one
+    # for all customers, and one flooding client would lock the rest out. With the proxy
+    # counted (AMENDS_TRUSTED_PROXIES), the address it saw is limited instead, and what a
+    # client writes into X-Forwarded-For itself is not believed.
+    hooked, parts = _harness(harness, library, AMENDS_PUBLIC_URL="https://amends.example",
+                             AMENDS_SURVEY_SECRET=SECRET, AMENDS_TRUSTED_PROXIES="1")
+    page = parts.survey
+    assert page is not None
+
+    def ask(forwarded: str) -> str:
+        statuses: list[str] = []
+        page({"PATH_INFO": "/r/" + "z" * 40, "REQUEST_METHOD": "GET",
+              "REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded},
+             lambda status, headers: statuses.append(status))
+        return statuses[0]
+
+    flood = [ask(f"198.51.100.{n}, 203.0.113.9") for n in range(40)]  # spoofed, varied
+    assert flood[-1].startswith("429")
+    assert not ask("203.0.113.10").startswith("429")  # another customer, same proxy
+    hooked.executor.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(("forwarded", "proxies", "address"), [
+    ("203.0.113.9", 0, "10.0.0.1"),                  # no proxy counted: the header is a claim
+    ("203.0.113.9", 1, "203.0.113.9"),
+    ("198.51.100.7, 203.0.113.9", 1, "203.0.113.9"),  # the client's own entry is ignored
+    ("198.51.100.7, 203.0.113.9, 10.0.0.2", 2, "203.0.113.9"),
+    ("203.0.113.9", 2, "10.0.0.1"),                  # fewer entries than proxies
+    ("", 1, "10.0.0.1"),
+    ("1.1.1.1, " * 500 + "203.0.113.9", 1, "10.0.0.1"),  # padded past the bound
+])
+def test_the_address_a_trusted_proxy_saw(forwarded: str, proxies: int, address: str) -> None:
+    from bot.surveys.page import client_address
+
+    environ = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded}
+    assert client_address(environ, proxies) == address
