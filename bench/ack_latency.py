@@ -68,6 +68,7 @@ def seed(url: str, count: int) -> None:
     engine = db.make_engine(url)
     db.upgrade(engine)
     playbook = PlaybookLibrary.load().get("late-delivery")
+    assert playbook is not None
     sessions = db.make_sessions(engine)
     with sessions.begin() as session:
         for i in range(count):
@@ -75,8 +76,10 @@ def seed(url: str, count: int) -> None:
                              customer=Customer(name=f"Customer {i}"), summary="late",
                              opened_by="U0STAFF1", at=datetime.now(UTC), currency="USD")
             cases.add(session, case)
+            assert case.id is not None
             cases.set_thread(session, case.id, "C0SHOPFLOOR", f"1600000000.{i:06d}")
-            cases.set_message(session, case.id, "apology", "C0SHOPFLOOR", f"1600000001.{i:06d}")
+            cases.set_messages(session, case.id,
+                               [("apology", "C0SHOPFLOOR", f"1600000001.{i:06d}")])
 
 
 def requests_for(n: int) -> list[tuple[str, dict[str, str]]]:
@@ -157,7 +160,7 @@ def main() -> int:
     # The fake Slack runs in its own process, so its work doesn't slow the load generator.
     fake = subprocess.Popen([sys.executable, "-m", "bot.sandbox.fake_slack"], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    fake_url = fake.stdout.readline().strip()
+    fake_url = fake.stdout.readline().strip()  # type: ignore[union-attr]
     tmp = tempfile.mkdtemp(prefix="amends-bench-")
     database = (fresh_postgres("amends_bench_ack") if args.database == "postgres"
                 else f"sqlite:///{tmp}/bench.db")
@@ -197,7 +200,7 @@ def main() -> int:
             server.wait(timeout=30)
         with urllib.request.urlopen(fake_url, timeout=5) as response:
             counts = json.loads(response.read())
-        fake.stdin.close()
+        fake.stdin.close()  # type: ignore[union-attr]
         fake.wait(timeout=10)
     print(f"ack latency ({args.database}): {args.requests // 2} signed requests (half "
           f"/recover, half button clicks) in bursts of {args.concurrency} concurrent, "

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,9 @@ def seed(engine, n: int) -> float:  # type: ignore[no-untyped-def]
     next_id = 1
     with engine.begin() as conn:
         while next_id <= n:
-            cases, comps, follow_ups = [], [], []
+            cases: list[dict[str, Any]] = []
+            comps: list[dict[str, Any]] = []
+            follow_ups: list[dict[str, Any]] = []
             for case_id in range(next_id, min(next_id + batch, n + 1)):
                 opened = start + timedelta(seconds=rng.random() * span)
                 resolved = rng.random() < 0.85
@@ -168,7 +171,7 @@ def naive_figures(sessions):  # type: ignore[no-untyped-def]
     return opened, len(resolved), median, sum(by_type.values()), on_time
 
 
-def measure(fn, *args):  # type: ignore[no-untyped-def]
+def measure(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
     runs = []
     for _ in range(3):
         began = time.perf_counter()

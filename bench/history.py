@@ -20,12 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from digest import database, seed
 from sqlalchemy import select
 
+from bench.digest import database, seed
 from storage import db
 from storage.history import for_key
 from storage.models import CaseRow

@@ -41,7 +41,9 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -298,9 +300,11 @@ def main() -> int:
         timed = session.execute(
             select(OutboxRow.requested_at, OutboxRow.created_at, OutboxRow.sent_at).where(
                 OutboxRow.status == "sent", OutboxRow.kind != "webhook")).all()
-    lags = sorted((sent - created).total_seconds() for _, created, sent in timed)
+    # Sent rows have their sent_at.
+    lags = sorted((cast(datetime, sent) - created).total_seconds() for _, created, sent in timed)
     # Every delivery in the soak has a request behind it (the scheduler is off).
-    waits = sorted((sent - (asked or created)).total_seconds() for asked, created, sent in timed)
+    waits = sorted((cast(datetime, sent) - (asked or created)).total_seconds()
+                   for asked, created, sent in timed)
     unasked = sum(1 for asked, _, _ in timed if asked is None)
     messages = record["messages"]
     # A message the outbox posted carries its delivery's tag: the same content twice from
