@@ -521,12 +521,19 @@ def test_a_post_that_fails_twice_waits_for_the_outbox(harness: Harness) -> None:
     assert lookups(harness) == ["conversations.history"] * 2
 
 
-def test_a_post_slack_refused_is_not_looked_for(harness: Harness) -> None:
+def _card_refused_once(harness: Harness) -> OutboxWorker:
+    """A case queued and its card's first post refused with a 429 (Retry-After 1 s): the
+    worker, held, with the card still to go."""
     worker = hold(harness)
     _queue_case(harness)
     harness.fake.fail_next["chat.postMessage"] = [
         (429, {"ok": False, "error": "ratelimited", "retry_after": 1})]
     worker.run_once(harness.clock.now)
+    return worker
+
+
+def test_a_post_slack_refused_is_not_looked_for(harness: Harness) -> None:
+    worker = _card_refused_once(harness)
     (start,) = [r for r in rows(harness) if r.kind == "start_thread"]
     assert start.status == "pending" and start.sent_labels == []
     harness.clock.advance(seconds=2)  # the client holds posting there until Retry-After
@@ -546,11 +553,7 @@ def _give_apology(harness: Harness) -> None:
 
 
 def test_edits_queued_behind_a_card_slack_refused_go_with_its_retry(harness: Harness) -> None:
-    worker = hold(harness)
-    _queue_case(harness)
-    harness.fake.fail_next["chat.postMessage"] = [
-        (429, {"ok": False, "error": "ratelimited", "retry_after": 1})]
-    worker.run_once(harness.clock.now)
+    worker = _card_refused_once(harness)
     assert harness.fake.posts_in(SHOP_FLOOR) == []
     _give_apology(harness)  # its edit waits behind the card, in the same case
     assert [r.kind for r in rows(harness) if r.status == "pending"] == ["start_thread",

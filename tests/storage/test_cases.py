@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot.domain.compensation import CompensationPolicy
+from bot.domain.compensation import CompensationPolicy, place_key
 from bot.domain.lifecycle import Case, CaseState, Customer, Outcome, Reaction
 from bot.domain.playbook import CompensationType
 from bot.domain.playbook_library import PlaybookLibrary
@@ -183,7 +183,7 @@ def test_a_manager_is_shown_only_the_requests_they_may_decide(
                       key=repr)
 
     def station(place: str | None) -> bool:
-        return " ".join((place or "").split()).lower() == "station"
+        return place_key(place) == "station"
 
     assert waiting(up_to_minor=3000) == [
         ("  station ", 2500), ("High Street", 2500), (None, 2500)]
