@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
@@ -135,20 +135,8 @@ class Inbox:
                           ) -> list[int]:
         """One INSERT … RETURNING that commits by itself: one round trip while Slack waits
         (it was five: a ping, BEGIN, SET LOCAL, INSERT and COMMIT)."""
-        writer = db.inbox_writer(engine)
-
-        def insert() -> list[int]:
-            with writer.connect() as connection:
-                return inbox.add_all(connection, entries, now=self.clock(), lease=self.lease)
-
-        try:
-            return insert()
-        except DBAPIError as exc:
-            # The writer doesn't ping first: a connection the server dropped (a restart)
-            # fails here, and SQLAlchemy has already thrown the stale ones away.
-            if not exc.connection_invalidated:
-                raise
-        return insert()
+        return inbox.add_all_postgresql(db.inbox_writer(engine), entries, now=self.clock(),
+                                        lease=self.lease)
 
     def _write_in_transaction(self, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
         # A bare connection, not an ORM session: this runs while Slack waits.
