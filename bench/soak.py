@@ -18,6 +18,10 @@ and started again two seconds later; meanwhile requests that can't reach it go t
 (bot.delivery.outbox), 15 s and the next 5 s pass for its acknowledged clicks (bot.inbox).
 --rate: at most this many requests per second in all (default: as fast as the users go, which
 saturates any machine); a fixed load compares machines and runs.
+--channels: how many channels the cases are opened in (default 20). Slack allows about one
+post a second in a channel, and a 429 holds that method in that channel for its Retry-After:
+at the default load each channel takes about 4.5 posts a second, so one 429 holds several
+deliveries; more channels at the same load show how much of the tail that is.
 
 The lag a person sees: for every delivery, the time from the request that caused it (when it
 reached the app; a click's work runs after its ack, or after a crash from the inbox) to
@@ -58,7 +62,7 @@ from storage.models import CaseRow, CompensationRow, EventRow, OutboxRow  # noqa
 
 STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
 MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
-CHANNELS = 20
+CHANNELS = [20]  # --channels
 
 
 URLS: list[str] = []  # both processes, for a request whose process is down
@@ -138,7 +142,7 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
     staff = STAFF[n % len(STAFF)]
     # A shop's cases are spread over its channels (Slack allows about one post per second
     # in each).
-    channel = f"C0SHOP{n % CHANNELS:02d}"
+    channel = f"C0SHOP{n % CHANNELS[0]:03d}"
     post(a, sr.command_body(f"order {n} arrived late", user=staff, trigger=f"t{n}"))
     origin = f"VSOAK{n:06d}"
     answers = {"customer": ("text", f"Customer {n}"), "what_happened": ("text", "late"),
@@ -196,11 +200,14 @@ def main() -> int:
                         "outboxes to deliver everything")
     parser.add_argument("--kill", action="store_true", help="SIGKILL one process halfway "
                         "and start it again")
+    parser.add_argument("--channels", type=int, default=20,
+                        help="channels the cases are opened in (default 20)")
     parser.add_argument("--rate", type=float, default=None, help="at most this many "
                         "requests per second in all (default: no limit)")
     args = parser.parse_args()
     global PACE
     PACE = Pace(args.rate)
+    CHANNELS[0] = max(1, args.channels)
 
     url = fresh_postgres("amends_soak")
     engine = db.make_engine(url)
@@ -326,7 +333,8 @@ def main() -> int:
     cards = sum(per_card.values())
     twice = sorted(case for case, n in per_card.items() if n > 1)
 
-    print(f"soak: {args.cases} cases, {args.users} simulated users, 2 processes on one "
+    print(f"soak: {args.cases} cases in {CHANNELS[0]} channels, {args.users} simulated users, "
+          f"2 processes on one "
           f"PostgreSQL, fake Slack failing {args.failure_rate:.0%} of calls and losing "
           f"{args.lost_replies:.0%} of its replies to posts and edits")
     print(f"walked in {walked:.1f}s ({args.cases / walked:.1f} cases/s, about "
