@@ -22,11 +22,14 @@ from tests.conftest import T0
 def test_clicks_arriving_together_each_get_an_entry_and_are_cleared(engine: Engine) -> None:
     inbox = Inbox(db.make_sessions(db.inbox_engine(engine)), clock=lambda: T0)
     ids: list[int | None] = []
+    held: dict[int | None, int] = {}  # entry id -> the click it was given to
     start = threading.Barrier(40)
 
     def click(n: int) -> None:
         start.wait()
-        ids.append(inbox.record("approve", {"n": n}))
+        entry = inbox.record("approve", {"n": n})
+        ids.append(entry)
+        held[entry] = n
 
     threads = [threading.Thread(target=click, args=(n,)) for n in range(40)]
     for t in threads:
@@ -36,8 +39,11 @@ def test_clicks_arriving_together_each_get_an_entry_and_are_cleared(engine: Engi
     try:
         assert None not in ids and len(set(ids)) == 40
         with inbox.sessions() as session:
-            payloads = sorted(p["n"] for p in session.scalars(select(InboxRow.payload)))
-        assert payloads == list(range(40))
+            stored = dict(session.execute(select(InboxRow.id, InboxRow.payload)).all())
+        # Each click holds its own entry, whichever batch it was written in: finishing one
+        # must clear that click's entry, not another's.
+        assert {entry: payload["n"] for entry, payload in stored.items()} == held
+        assert sorted(held.values()) == list(range(40))
 
         for entry_id in ids:
             inbox.done(entry_id)
