@@ -123,8 +123,8 @@ def find_by_origin(session: Session, origin_key: str) -> int | None:
 def set_thread(session: Session, case_id: int, channel_id: str, ts: str) -> None:
     # A plain UPDATE: where the thread lives is not a change of the case's state, so it
     # neither bumps the version nor conflicts with someone working on the case.
-    result = session.execute(update(CaseRow).where(CaseRow.id == case_id).values(
-        channel_id=channel_id, message_ts=ts))
+    result = session.execute(_SET_THREAD, {"case_id": case_id, "channel_id": channel_id,
+                                           "ts": ts})
     if db.changed(result) == 0:
         raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
 
@@ -162,8 +162,7 @@ def _message_upsert(dialect: str) -> Any:
 
 
 def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:
-    rows = session.execute(select(CaseMessageRow.kind, CaseMessageRow.channel_id,
-                                  CaseMessageRow.ts).where(CaseMessageRow.case_id == case_id))
+    rows = session.execute(_READ_MESSAGES, {"case_id": case_id})
     return {kind: (channel, ts) for kind, channel, ts in rows}
 
 
@@ -312,13 +311,12 @@ def read(session: Session, case_id: int) -> tuple[Case, tuple[str, str] | None]:
     """A case to read, not change (deliveries, forms), and where its thread is: plain rows,
     without the ORM's identity map and instrumentation, which a delivery would otherwise pay
     for on every message it renders."""
-    case_row = session.execute(select(_CASES).where(_CASES.c.id == case_id)).one_or_none()
+    key = {"case_id": case_id}
+    case_row = session.execute(_READ_CASE, key).one_or_none()
     if case_row is None:
         raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
-    comps = session.execute(select(_COMPENSATIONS).where(_COMPENSATIONS.c.case_id == case_id)
-                            .order_by(_COMPENSATIONS.c.number)).all()
-    follow_ups = session.execute(select(_FOLLOW_UPS).where(_FOLLOW_UPS.c.case_id == case_id)
-                                 .order_by(_FOLLOW_UPS.c.number)).all()
+    comps = session.execute(_READ_COMPENSATIONS, key).all()
+    follow_ups = session.execute(_READ_FOLLOW_UPS, key).all()
     thread = ((case_row.channel_id, case_row.message_ts)
               if case_row.channel_id and case_row.message_ts else None)
     return _build(case_row, comps, follow_ups), thread
@@ -327,6 +325,21 @@ def read(session: Session, case_id: int) -> tuple[Case, tuple[str, str] | None]:
 _CASES = cast(Table, CaseRow.__table__)
 _COMPENSATIONS = cast(Table, CompensationRow.__table__)
 _FOLLOW_UPS = cast(Table, FollowUpRow.__table__)
+_MESSAGES = cast(Table, CaseMessageRow.__table__)
+# Statements every delivery runs, built once with parameters: building one and working out
+# its cache key cost about 0.2 ms of CPU a statement each time (measured: 0.38 ms against
+# 0.15 for a count), as much as running it.
+_READ_CASE = select(_CASES).where(_CASES.c.id == bindparam("case_id"))
+_READ_COMPENSATIONS = (select(_COMPENSATIONS)
+                       .where(_COMPENSATIONS.c.case_id == bindparam("case_id"))
+                       .order_by(_COMPENSATIONS.c.number))
+_READ_FOLLOW_UPS = (select(_FOLLOW_UPS).where(_FOLLOW_UPS.c.case_id == bindparam("case_id"))
+                    .order_by(_FOLLOW_UPS.c.number))
+_READ_MESSAGES = (select(_MESSAGES.c.kind, _MESSAGES.c.channel_id, _MESSAGES.c.ts)
+                  .where(_MESSAGES.c.case_id == bindparam("case_id")))
+_SET_THREAD = (update(_CASES).where(_CASES.c.id == bindparam("case_id"))
+               .values(channel_id=bindparam("channel_id", type_=_CASES.c.channel_id.type),
+                       message_ts=bindparam("ts", type_=_CASES.c.message_ts.type)))
 
 
 def _to_domain(row: CaseRow) -> Case:

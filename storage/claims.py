@@ -7,11 +7,12 @@ claim commits together with the job's outbox row, so a claimed message is never 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,11 +110,21 @@ def claim_alert(session: Session, kind: str, key: str, now: datetime) -> bool:
     One INSERT … ON CONFLICT DO NOTHING: once a location is a hotspot, every later case of
     its day asks again, and a savepoint, a flush and a unique violation caught each time
     cost about as much as the rest of the check (counting the day's cases)."""
-    table = AlertRow.__table__
-    statement = db.insert_for(session.get_bind().dialect.name)(table).values(
-        kind=kind, key=key[:200], created_at=now).on_conflict_do_nothing(
-        index_elements=["kind", "key"]).returning(table.c.id)
-    return session.execute(statement).first() is not None
+    statement = _alert_claim(session.get_bind().dialect.name)
+    return session.execute(statement, {"kind": kind, "key": key[:200],
+                                       "created_at": now}).first() is not None
+
+
+@functools.cache
+def _alert_claim(dialect: str) -> Any:
+    """claim_alert's statement, built once per dialect with parameters (it runs for every
+    new case: building it each time cost as much CPU as running it)."""
+    table = cast(Table, AlertRow.__table__)
+    return db.insert_for(dialect)(table).values(
+        kind=bindparam("kind", type_=table.c.kind.type),
+        key=bindparam("key", type_=table.c.key.type),
+        created_at=bindparam("created_at", type_=table.c.created_at.type),
+    ).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(table.c.id)
 
 
 def claim_digest(session: Session, week: str, channel: str, now: datetime, *,
@@ -137,9 +148,20 @@ def digest_sent(session: Session, week: str, channel: str, now: datetime) -> boo
 
 
 def cases_today(session: Session, location: str, start: datetime, end: datetime) -> int:
-    return session.scalar(select(func.count()).where(
-        func.lower(CaseRow.location) == location.lower(), CaseRow.opened_at >= start,
-        CaseRow.opened_at < end)) or 0
+    return session.scalar(_CASES_TODAY, {"location": location.lower(), "start": start,
+                                         "end": end}) or 0
+
+
+def _cases_today() -> Any:
+    """Built once with parameters: it runs for every new case (the hotspot check)."""
+    opened_at = cast(Table, CaseRow.__table__).c.opened_at
+    return select(func.count()).where(
+        func.lower(CaseRow.location) == bindparam("location"),
+        opened_at >= bindparam("start", type_=opened_at.type),
+        opened_at < bindparam("end", type_=opened_at.type))
+
+
+_CASES_TODAY = _cases_today()
 
 
 def first_case_opened(session: Session) -> datetime | None:
