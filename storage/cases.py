@@ -168,9 +168,7 @@ def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:
 
 def approval_message(session: Session, case_id: int, number: int) -> tuple[str, str] | None:
     """Where compensation #number's approval request was posted, if it was."""
-    found = session.execute(select(ApprovalRow.channel_id, ApprovalRow.message_ts)
-                            .join(CompensationRow).where(CompensationRow.case_id == case_id,
-                                                         CompensationRow.number == number)
+    found = session.execute(_APPROVAL_MESSAGE, {"case_id": case_id, "number": number}
                             ).one_or_none()
     return (found[0], found[1]) if found and found[0] and found[1] else None
 
@@ -185,16 +183,15 @@ def set_approval_message(session: Session, case_id: int, number: int, channel_id
 
 def follow_up_message(session: Session, case_id: int, number: int) -> tuple[str, str] | None:
     """Where follow-up #number's DM to its manager was posted, if it was."""
-    found = session.execute(select(FollowUpRow.channel_id, FollowUpRow.message_ts).where(
-        FollowUpRow.case_id == case_id, FollowUpRow.number == number)).one_or_none()
+    found = session.execute(_FOLLOW_UP_MESSAGE, {"case_id": case_id, "number": number}
+                            ).one_or_none()
     return (found[0], found[1]) if found and found[0] and found[1] else None
 
 
 def set_follow_up_message(session: Session, case_id: int, number: int, channel_id: str,
                           ts: str) -> None:
-    session.execute(update(FollowUpRow).where(
-        FollowUpRow.case_id == case_id, FollowUpRow.number == number).values(
-        channel_id=channel_id, message_ts=ts))
+    session.execute(_SET_FOLLOW_UP_MESSAGE, {"of_case": case_id, "of_number": number,
+                                             "channel_id": channel_id, "ts": ts})
 
 
 OPEN = [s.value for s in CaseState if s.is_open]
@@ -340,6 +337,20 @@ _READ_MESSAGES = (select(_MESSAGES.c.kind, _MESSAGES.c.channel_id, _MESSAGES.c.t
 _SET_THREAD = (update(_CASES).where(_CASES.c.id == bindparam("case_id"))
                .values(channel_id=bindparam("channel_id", type_=_CASES.c.channel_id.type),
                        message_ts=bindparam("ts", type_=_CASES.c.message_ts.type)))
+_APPROVAL_MESSAGE = (select(ApprovalRow.channel_id, ApprovalRow.message_ts)
+                     .join(CompensationRow)
+                     .where(CompensationRow.case_id == bindparam("case_id"),
+                            CompensationRow.number == bindparam("number")))
+_FOLLOW_UP_MESSAGE = (select(_FOLLOW_UPS.c.channel_id, _FOLLOW_UPS.c.message_ts)
+                      .where(_FOLLOW_UPS.c.case_id == bindparam("case_id"),
+                             _FOLLOW_UPS.c.number == bindparam("number")))
+# An UPDATE's WHERE parameters may not be named after one of its table's columns
+# (SQLAlchemy reserves those names for the SET clause: a CompileError when run).
+_SET_FOLLOW_UP_MESSAGE = (
+    update(_FOLLOW_UPS).where(_FOLLOW_UPS.c.case_id == bindparam("of_case"),
+                              _FOLLOW_UPS.c.number == bindparam("of_number"))
+    .values(channel_id=bindparam("channel_id", type_=_FOLLOW_UPS.c.channel_id.type),
+            message_ts=bindparam("ts", type_=_FOLLOW_UPS.c.message_ts.type)))
 
 
 def _to_domain(row: CaseRow) -> Case:
