@@ -322,7 +322,7 @@ class Deliverer:
         self._post(e.to, msgs.open_case_nudge(case_id=e.case, staff=e.staff, opened=e.opened))
 
     def check_hotspot(self, session: Session, e: fx.CheckHotspot) -> None:
-        alerts.check_hotspot(self.jobs, e.location, e.at)
+        alerts.check_hotspot(self.jobs, e.location, e.at, session)
 
     def hotspot_alert(self, session: Session, e: fx.HotspotAlert) -> None:
         self._post(e.to, msgs.hotspot(location=e.location, count=e.count, day=e.day))

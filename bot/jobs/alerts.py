@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from functools import partial
 
+from sqlalchemy.orm import Session
+
 from bot.effects import HotspotAlert, OpenCaseNudge, Place
 from bot.jobs.context import JobContext
-from storage import claims
+from storage import claims, db
 
 
 def nudge(ctx: JobContext, now: datetime, send_at: datetime) -> int:
@@ -26,20 +28,24 @@ def nudge(ctx: JobContext, now: datetime, send_at: datetime) -> int:
     return sent
 
 
-def check_hotspot(ctx: JobContext, location: str | None, now: datetime) -> bool:
-    """Alert the location's manager the moment it reaches the day's threshold (once)."""
+def check_hotspot(ctx: JobContext, location: str | None, now: datetime,
+                  session: Session | None = None) -> bool:
+    """Alert the location's manager the moment it reaches the day's threshold (once).
+    `session`: a delivery's own (db.connected), so a check costs no connection of its own."""
     if not location:
         return False
+    if session is None:
+        with ctx.sessions() as own:
+            return check_hotspot(ctx, location, now, own)
     zone = ctx.settings.timezone
     day = now.astimezone(zone).date()
     start = datetime.combine(day, time(0), tzinfo=zone)
     key = f"{location.strip().lower()}|{day}"
-    with ctx.sessions() as session:
-        with session.begin():
-            count = claims.cases_today(session, location, start, start + timedelta(days=1))
-        if count < ctx.settings.hotspot_threshold:
-            return False
-        to = ctx.leadership(ctx.settings.location_managers.get(location.strip().lower()))
-        return ctx.send(session, lambda s: claims.claim_alert(s, "hotspot", key, now),
-                        HotspotAlert(location=location, count=count, day=f"{day:%a %d %b}",
-                                     to=to) if to else None, now)
+    with db.standalone(session):  # one read: no transaction round trips on PostgreSQL
+        count = claims.cases_today(session, location, start, start + timedelta(days=1))
+    if count < ctx.settings.hotspot_threshold:
+        return False
+    to = ctx.leadership(ctx.settings.location_managers.get(location.strip().lower()))
+    return ctx.send(session, lambda s: claims.claim_alert(s, "hotspot", key, now),
+                    HotspotAlert(location=location, count=count, day=f"{day:%a %d %b}",
+                                 to=to) if to else None, now)
