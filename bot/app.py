@@ -155,6 +155,11 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
         # `unit` the request's unit of work (a session: lazy, so a request that never
         # touches the database never connects).
         context["deps"] = deps
+        # Bolt hands each listener a new plain WebClient of its own (since 1.15): the modals
+        # and the Home tab would then go without the app's client, its holds after a 429 and
+        # its kept connection (a TCP and TLS handshake per call, inside a trigger_id's 3 s).
+        # The app's token is fixed, so its one client serves every request.
+        context["client"] = client
         # Slack's own id for the request, for the logs: the event id, else the trigger id.
         logs.request_id.set(body.get("event_id") or body.get("trigger_id")
                             or uuid.uuid4().hex[:12])

@@ -796,3 +796,22 @@ def test_the_fake_takes_many_connections_at_once_as_slack_does() -> None:
         for connection in opened:
             connection.close()
         fake._server.server_close()
+
+
+def test_modals_go_through_the_apps_own_client(harness: Harness) -> None:
+    """Bolt gives each listener a new plain WebClient; Amends' listeners use the app's own,
+    so a 429 on views.open holds it as any other call is held: the next /recover within
+    Retry-After is told to try again without asking Slack (which would refuse it too)."""
+    harness.fake.fail_next["views.open"] = [
+        (429, {"ok": False, "error": "ratelimited", "retry_after": 30})]
+    harness.command("order arrived late")
+    assert len(harness.fake.called("views.open")) == 1
+    harness.clock.advance(seconds=10)
+    harness.command("order arrived late")
+    assert len(harness.fake.called("views.open")) == 1  # held: Slack not asked again
+    told = ephemerals(harness, STAFF)
+    assert len(told) == 2 and all("couldn't open the form" in text for text in told)
+    harness.clock.advance(seconds=21)  # the hold is over
+    harness.command("order arrived late")
+    assert len(harness.fake.called("views.open")) == 2
+    assert harness.fake.last_view()["callback_id"] == "new_case"
