@@ -79,14 +79,17 @@ def add(session: Session, case: Case, *, origin_key: str | None = None) -> CaseR
 
 
 def load(session: Session, case_id: int, *, for_update: bool = False) -> tuple[Case, CaseRow]:
-    statement = select(CaseRow).where(CaseRow.id == case_id).options(
-        selectinload(CaseRow.compensations), selectinload(CaseRow.follow_ups))
-    if for_update:
-        statement = statement.with_for_update(of=CaseRow)
-    row = session.scalars(statement).one_or_none()
+    row = session.scalars(_LOAD_FOR_UPDATE if for_update else _LOAD,
+                          {"case_id": case_id}).one_or_none()
     if row is None:
         raise CaseNotFound(f"There is no case {case_reference(case_id)}.")
     return _to_domain(row), row
+
+
+# A case to change, with its children, built once with parameters (every click runs it).
+_LOAD = select(CaseRow).where(CaseRow.id == bindparam("case_id")).options(
+    selectinload(CaseRow.compensations), selectinload(CaseRow.follow_ups))
+_LOAD_FOR_UPDATE = _LOAD.with_for_update(of=CaseRow)
 
 
 def save(session: Session, case: Case, row: CaseRow) -> None:
