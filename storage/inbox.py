@@ -93,25 +93,31 @@ def add_all_postgresql(engine: Engine, entries: list[tuple[str, dict[str, Any]]]
     binds = list(zip(_COLUMNS, _binds(engine.dialect), strict=True))
     values = [bind(row[column]) for row in rows for column, bind in binds]
     statement = _postgresql_insert(len(rows))
-    for attempt in (1, 2):
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(statement, values)
-            return sorted(row[0] for row in cursor.fetchall())
-        except engine.dialect.loaded_dbapi.Error as exc:
-            dropped = bool(connection.dbapi_connection is None
-                           or getattr(connection.dbapi_connection, "broken", False)
-                           or getattr(connection.dbapi_connection, "closed", False))
-            if dropped:
-                connection.invalidate(exc)
-            if not (dropped and attempt == 1):
-                raise DBAPIError.instance(statement, None, exc,
-                                          engine.dialect.loaded_dbapi.Error,
-                                          connection_invalidated=dropped) from exc
-        finally:
-            connection.close()
-    raise AssertionError("unreachable: the second attempt returns or raises")
+    try:
+        return _inserted_ids(engine, statement, values)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return _inserted_ids(engine, statement, values)
+
+
+def _inserted_ids(engine: Engine, statement: str, values: list[Any]) -> list[int]:
+    """One try on a bare connection; the driver's error as SQLAlchemy's, a connection the
+    dialect counts as dropped invalidated (so the pool makes a fresh one)."""
+    connection = engine.raw_connection()
+    cursor = None
+    try:
+        cursor = connection.cursor()
+        cursor.execute(statement, values)
+        return sorted(row[0] for row in cursor.fetchall())
+    except engine.dialect.loaded_dbapi.Error as exc:
+        dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
+        if dropped:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(statement, None, exc, engine.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=dropped) from exc
+    finally:
+        connection.close()
 
 
 @functools.lru_cache(maxsize=32)
