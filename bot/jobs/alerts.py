@@ -41,11 +41,15 @@ def check_hotspot(ctx: JobContext, location: str | None, now: datetime,
     day = now.astimezone(zone).date()
     start = datetime.combine(day, time(0), tzinfo=zone)
     key = f"{location.strip().lower()}|{day}"
+    if key in ctx.claimed:
+        return False  # alerted already today: nothing to count or claim
     with db.standalone(session):  # one read: no transaction round trips on PostgreSQL
         count = claims.cases_today(session, location, start, start + timedelta(days=1))
     if count < ctx.settings.hotspot_threshold:
         return False
     to = ctx.leadership(ctx.settings.location_managers.get(location.strip().lower()))
-    return ctx.send(session, lambda s: claims.claim_alert(s, "hotspot", key, now),
+    sent = ctx.send(session, lambda s: claims.claim_alert(s, "hotspot", key, now),
                     HotspotAlert(location=location, count=count, day=f"{day:%a %d %b}",
                                  to=to) if to else None, now)
+    ctx.claimed.add(key)  # committed, by this check or an earlier one
+    return sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,25 @@ from bot.settings import Settings
 log = logging.getLogger("amends.jobs")
 
 
+class ClaimedKeys:
+    """A bounded set of claimed alert keys (each names its day, so old ones only fall out)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            if len(self._keys) >= self.LIMIT:
+                self._keys.clear()  # forgetting costs one count and one claim, not an alert
+            self._keys.add(key)
+
+
 @dataclass
 class JobContext:
     settings: Settings
@@ -23,6 +43,9 @@ class JobContext:
     library: PlaybookLibrary
     managers: Callable[[], frozenset[str]] = field(default=lambda: frozenset())
     notify: Callable[[], None] = field(default=lambda: None)  # wakes the outbox worker
+    # Alerts this process has seen claimed (by itself or another): a claim is never undone,
+    # so a later case of a hotspot's day needs neither its count nor its claim again.
+    claimed: ClaimedKeys = field(default_factory=lambda: ClaimedKeys())
 
     def send(self, session: Session, claim: Callable[[Session], bool],
              effect: Effect | None, at: datetime) -> bool:

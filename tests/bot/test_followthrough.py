@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.app import make_jobs
 from bot.domain.weeks import Week, send_time
@@ -150,6 +150,37 @@ def test_hotspot_alerts_once_when_a_location_reaches_the_threshold(harness: Harn
             assert leaders(harness) == []
     (alert,) = leaders(harness)
     assert "3 cases at High Street today" in alert
+
+
+def test_after_its_alert_a_hotspot_is_not_counted_or_claimed_again(harness: Harness,
+                                                                   library: Any) -> None:
+    for _ in range(3):  # the third alerts, from the app's own check
+        open_case(harness, answers={Field.LOCATION: "High Street"})
+    # Two other processes: each counts and finds the day's alert claimed, once.
+    jobs, elsewhere = jobs_for(harness, library), jobs_for(harness, library)
+    for ctx in (jobs, elsewhere):
+        assert not alerts.check_hotspot(ctx, "High Street", harness.clock.now)
+    engine = harness.sessions.kw["bind"]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for ctx in (jobs, elsewhere):
+            assert not alerts.check_hotspot(ctx, "High Street", harness.clock.now)
+        assert statements == []  # each knows the day's alert is claimed: no count, no claim
+        # Another location, or the next day, is counted as before.
+        assert not alerts.check_hotspot(jobs, "Market Square", harness.clock.now)
+        assert statements
+        statements.clear()
+        assert not alerts.check_hotspot(jobs, "High Street",
+                                        harness.clock.now + timedelta(days=1))
+        assert statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(leaders(harness)) == 1
 
 
 def test_a_case_without_a_location_queues_no_hotspot_check(harness: Harness) -> None:
