@@ -1,8 +1,12 @@
 """slack_sdk's validators still run on every block we build, through bot.blocks.base's
-per-class list of them (its own validate_json looked them up anew on every object)."""
+per-class list of them (its own validate_json looked them up anew on every object), and
+blocks serialise exactly as slack_sdk's own get_non_null_attributes would (bot.blocks.base
+keeps each class's sorted keys instead of rebuilding them per object)."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -15,12 +19,16 @@ from slack_sdk.models.blocks import (
     HeaderBlock,
     MarkdownTextObject,
     PlainTextInputElement,
+    RichTextBlock,
+    RichTextSectionElement,
     SectionBlock,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.blocks import base
+from tests.bot.conftest import Harness
+from tests.bot.test_journey import test_the_whole_journey
 
 
 def _library_lookup(obj: JsonObject) -> set[str]:
@@ -67,3 +75,36 @@ def test_every_model_class_lists_each_validator_its_classes_define() -> None:
 def test_a_block_slack_would_refuse_still_fails_to_serialise(build: Any) -> None:
     with pytest.raises(SlackObjectFormationError):
         build().to_dict()
+
+
+def _same_as_slack_sdk(seen: Counter[str]) -> Any:
+    def both(self: JsonObject) -> dict[str, Any]:
+        ours, theirs = base._non_null_attributes(self), base.library_non_null_attributes(self)
+        assert json.dumps(ours) == json.dumps(theirs), type(self).__name__  # order too
+        seen[type(self).__name__] += 1
+        return ours
+    return both
+
+
+def test_every_block_of_a_whole_journey_serialises_as_slack_sdk_would(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: Counter[str] = Counter()
+    monkeypatch.setattr(JsonObject, "get_non_null_attributes", _same_as_slack_sdk(seen))
+    test_the_whole_journey(harness)  # cards, walkthrough, approvals, modals, the DM...
+    assert {"View", "HeaderBlock", "SectionBlock", "ContextBlock", "ActionsBlock",
+            "ButtonElement", "MarkdownTextObject", "PlainTextObject", "InputBlock",
+            "StaticSelectElement", "DividerBlock"} <= set(seen), seen
+
+
+def test_empty_values_are_left_out_unless_slack_allows_them_empty(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: Counter[str] = Counter()
+    monkeypatch.setattr(JsonObject, "get_non_null_attributes", _same_as_slack_sdk(seen))
+    section = RichTextSectionElement(elements=[])  # Slack allows this one empty
+    assert section.to_dict() == {"type": "rich_text_section", "elements": []}
+    assert RichTextBlock(elements=[section]).to_dict()["elements"] == [
+        {"type": "rich_text_section", "elements": []}]
+    assert "elements" not in ContextBlock(elements=[]).get_non_null_attributes()
+    assert "options" not in StaticSelectElement(action_id="pick", options=[]).to_dict()
+    assert SectionBlock(text=MarkdownTextObject(text="*hi*"), fields=()).to_dict() == {
+        "type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}
