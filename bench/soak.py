@@ -23,6 +23,10 @@ post a second in a channel, and a 429 holds that method in that channel for its 
 at the default load each channel takes about 4.5 posts a second, so one 429 holds several
 deliveries; more channels at the same load show how much of the tail that is.
 
+A doubled message is reported with its evidence kept beside the servers' logs (the next run
+drops the database): each copy with its delivery's tag and ts, and the outbox rows the tags
+name, in doubled.json.
+
 The lag a person sees: for every delivery, the time from the request that caused it (when it
 reached the app; a click's work runs after its ack, or after a crash from the inbox) to
 Slack's answer to the call that shows it, as p50/p99/max; the same from the change's own
@@ -184,6 +188,19 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
             "action_taken": ("text", "New order sent"), "manager": ("user", first)})
     submit(a, first, "record_follow_up", f"VF{n}", {"case": case_id, "number": 1},
            {"reaction": ("select", "delighted")})
+
+
+def evidence(tmp: str, url: str, doubled: list[dict[str, object]]) -> None:
+    """What a doubled message needs to be explained, kept beside the servers' logs: each copy
+    (with its delivery's tag and ts) and the outbox rows its tags name."""
+    ids = {int(str(m["delivery"]).split(".")[0][1:]) for m in doubled}
+    with db.make_sessions(db.make_engine(url))() as session:
+        table = OutboxRow.__table__
+        rows = [dict(row._mapping) for row in session.execute(
+            select(table).where(table.c.id.in_(ids)))] if ids else []
+    path = Path(tmp) / "doubled.json"
+    path.write_text(json.dumps({"messages": doubled, "outbox": rows}, default=str, indent=1))
+    print(f"doubled messages and their outbox rows: {path}")
 
 
 def percentile(ordered: list[float], share: float) -> float:
@@ -360,6 +377,11 @@ def main() -> int:
           + f"; edits that changed nothing {record['unchanged_edits']}; connections opened "
           f"{record['connections']}")
     print(f"outbox {dict(outbox)}; dead-letter reasons {dict(dead_reasons) or '-'}")
+    if duplicates:
+        evidence(tmp, url, [m for m in delivered
+                            if seen[(m["channel"], m["thread_ts"], m["text"],
+                                     json.dumps(m["blocks"]))] > 1
+                            or tags[m["delivery"]] > 1])
     problems = []
     if cases != args.cases or errors:
         problems.append(f"lost cases ({cases} of {args.cases}; {errors[:3]})")
