@@ -27,8 +27,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.blocks import base
+from tests.bot import test_journey  # its journey, run here too (not collected twice)
 from tests.bot.conftest import Harness
-from tests.bot.test_journey import test_the_whole_journey
 
 
 def _library_lookup(obj: JsonObject) -> set[str]:
@@ -90,7 +90,7 @@ def test_every_block_of_a_whole_journey_serialises_as_slack_sdk_would(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: Counter[str] = Counter()
     monkeypatch.setattr(JsonObject, "get_non_null_attributes", _same_as_slack_sdk(seen))
-    test_the_whole_journey(harness)  # cards, walkthrough, approvals, modals, the DM...
+    test_journey.test_the_whole_journey(harness)  # cards, walkthrough, approvals, modals, the DM...
     assert {"View", "HeaderBlock", "SectionBlock", "ContextBlock", "ActionsBlock",
             "ButtonElement", "MarkdownTextObject", "PlainTextObject", "InputBlock",
             "StaticSelectElement", "DividerBlock"} <= set(seen), seen
