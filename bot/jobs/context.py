@@ -45,7 +45,7 @@ class JobContext:
     notify: Callable[[], None] = field(default=lambda: None)  # wakes the outbox worker
     # Alerts this process has seen claimed (by itself or another): a claim is never undone,
     # so a later case of a hotspot's day needs neither its count nor its claim again.
-    claimed: ClaimedKeys = field(default_factory=lambda: ClaimedKeys())
+    claimed: ClaimedKeys = field(default_factory=ClaimedKeys)
 
     def send(self, session: Session, claim: Callable[[Session], bool],
              effect: Effect | None, at: datetime) -> bool:
