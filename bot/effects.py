@@ -167,6 +167,9 @@ class Decision(CaseEffect):
     """The approval request edited to show the decision, and the requester told."""
 
     number: int
+    # The request already shows it: a retry after the edit went through only tells the
+    # requester (editing again cost a call and, in a 429's wake, a second wait).
+    edited: bool = False
 
 
 @_kind("endorsed")
@@ -176,6 +179,7 @@ class Endorsed(CaseEffect):
 
     number: int
     by: str
+    edited: bool = False  # as Decision.edited: the request already redrawn
 
 
 @_kind("withdraw_approvals")

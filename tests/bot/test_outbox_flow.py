@@ -25,7 +25,8 @@ from bot.ids import Action
 from bot.recovery import RecoveryService
 from storage import outbox
 from storage.models import OutboxRow
-from tests.bot.conftest import RECOVERY, SHOP_FLOOR, STAFF, Harness
+from tests.bot.conftest import MANAGER, RECOVERY, SHOP_FLOOR, STAFF, Harness
+from tests.bot.test_approval_ladder import ask_for
 from tests.bot.test_journey import open_case, thread
 from tests.bot.test_outbox import hold, rows
 from tests.conftest import T0
@@ -200,6 +201,35 @@ def test_a_refresh_that_got_partway_retries_only_the_rest(harness: Harness) -> N
     assert rows(harness)[-1].status == "sent"
     assert "Apology recorded" in str(harness.fake.messages[apology.ts].blocks)
     assert fix.ts not in retried
+
+
+def test_a_decision_whose_edit_went_through_retries_only_the_note(harness: Harness) -> None:
+    _card, request = ask_for(harness, "45")
+    worker = hold(harness)
+    # The request's edit goes through; the note to the requester meets a 429.
+    harness.fake.fail_next["chat.postMessage"] = [
+        (429, {"ok": False, "error": "ratelimited", "retry_after": "5"})]
+    harness.click(request, Action.APPROVE, user=MANAGER)
+    now = harness.clock.now
+    worker.run_once(now)
+    decision = next(r for r in rows(harness) if r.kind == "decision")
+    assert decision.status == "pending" and decision.attempts == 0
+    assert decision.payload == fx.Decision(decision.case_id or 0, 1, edited=True).to_payload()
+    assert decision.next_attempt_at == now + timedelta(seconds=5)
+    assert "Approved" in str(harness.fake.messages[request.ts].blocks)
+    edits = len(harness.fake.called("chat.update"))
+    harness.clock.advance(seconds=5)
+    worker.run_once()
+    assert [r.status for r in rows(harness) if r.kind == "decision"] == ["sent"]
+    assert len(harness.fake.called("chat.update")) == edits  # the request not edited again
+    told = harness.fake.called("chat.postMessage")[-1].args
+    assert told["thread_ts"] == _card.ts and "approved" in told["text"].lower()
+
+
+def test_a_decision_queued_before_it_could_record_its_edit_still_decodes() -> None:
+    assert fx.decode("decision", {"case_id": 3, "number": 1}, 3) == fx.Decision(3, 1)
+    assert fx.decode("endorsed", {"case_id": 3, "number": 1, "by": "U1"}, 3) == \
+        fx.Endorsed(3, 1, "U1")
 
 
 def test_a_429_holds_its_method_in_its_channel_only_and_spends_no_attempt(
