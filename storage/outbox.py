@@ -137,9 +137,13 @@ def _claimable(first: tuple[str, ...], lanes: tuple[tuple[str, int], ...],
              .group_by(func.coalesce(t.case_id, -t.id), lane))
     now = bindparam("now", type_=t.next_attempt_at.type)
     order = [case((t.kind.in_(list(first)), 0), else_=1)] if first else []
+    # "pending" on the row itself as well as in `heads`: on PostgreSQL a row another worker
+    # settled after this statement's snapshot is checked again, as it is now, when it is
+    # locked, but only against conditions on the row; `heads` answers from the snapshot.
+    # Without it a row just sent (lease cleared, still due) was claimed and sent again.
     statement = (select(t.id, t.kind, t.payload, t.attempts, t.case_id, t.created_at,
                         t.sent_labels)
-                 .where(t.id.in_(heads), t.next_attempt_at <= now,
+                 .where(t.id.in_(heads), t.status == "pending", t.next_attempt_at <= now,
                         t.locked_until.is_(None) | (t.locked_until < now))
                  .order_by(*order, t.id).limit(bindparam("limit", type_=Integer)))
     if barriers:
