@@ -204,7 +204,7 @@ def test_a_refresh_that_got_partway_retries_only_the_rest(harness: Harness) -> N
 
 
 def test_a_decision_whose_edit_went_through_retries_only_the_note(harness: Harness) -> None:
-    _card, request = ask_for(harness, "45")
+    card, request = ask_for(harness, "45")
     worker = hold(harness)
     # The request's edit goes through; the note to the requester meets a 429.
     harness.fake.fail_next["chat.postMessage"] = [
@@ -223,7 +223,7 @@ def test_a_decision_whose_edit_went_through_retries_only_the_note(harness: Harne
     assert [r.status for r in rows(harness) if r.kind == "decision"] == ["sent"]
     assert len(harness.fake.called("chat.update")) == edits  # the request not edited again
     told = harness.fake.called("chat.postMessage")[-1].args
-    assert told["thread_ts"] == _card.ts and "approved" in told["text"].lower()
+    assert told["thread_ts"] == card.ts and "approved" in told["text"].lower()
 
 
 def test_a_decision_queued_before_it_could_record_its_edit_still_decodes() -> None:

@@ -25,8 +25,8 @@ def test_a_row_settled_by_one_worker_is_never_claimed_by_another(engine: Engine)
     # answer is from the snapshot. Without "pending" on the row itself, a row already sent
     # (lease cleared, due) was claimed and delivered again: a post shown twice, with nothing
     # logged. A long queue of rows put off makes each claim's grouped pass slow enough for
-    # the other worker to settle rows meanwhile: before the fix, 8-32 of 200 rows were
-    # claimed twice in every run with two workers.
+    # the others to settle rows meanwhile: before the fix, 20-72 of the 200 rows were
+    # claimed twice in every run.
     row = {"kind": "resolved_note", "payload": {}, "status": "pending", "attempts": 0,
            "created_at": NOW}
     later = NOW + timedelta(hours=1)
