@@ -22,11 +22,11 @@ def test_a_row_settled_by_one_worker_is_never_claimed_by_another(engine: Engine)
     # starts and each row is locked as it is reached. A row another worker claimed, delivered
     # and settled in between is checked again at its latest version, but only against the
     # conditions on the row itself, not the "oldest pending of its case" subquery, whose
-    # answer is from the snapshot. Without "pending" on the row itself, a row already sent
-    # (lease cleared, due) was claimed and delivered again: a post shown twice, with nothing
-    # logged. A long queue of rows put off makes each claim's grouped pass slow enough for
-    # the others to settle rows meanwhile: before the fix, 20-72 of the 200 rows were
-    # claimed twice in every run.
+    # answer is from the snapshot. Unless the claim looks at the row's status as it comes
+    # back, a row already sent (lease cleared, due) was claimed and delivered again: a post
+    # shown twice, with nothing logged. A long queue of rows put off makes each claim's
+    # grouped pass slow enough for the others to settle rows meanwhile: before the fix,
+    # 20-72 of the 200 rows were claimed twice in every run.
     row = {"kind": "resolved_note", "payload": {}, "status": "pending", "attempts": 0,
            "created_at": NOW}
     later = NOW + timedelta(hours=1)
