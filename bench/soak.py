@@ -4,8 +4,9 @@ A bounded run of simulated staff and managers opens, walks, approves (sometimes 
 at once, on different processes), resolves and follows up N cases, sending signed requests
 to both processes in turn, while the fake Slack fails a share of its calls (429 with
 Retry-After, 500, dropped connections). At the end it waits for the outboxes to settle and
-checks: no case lost, no duplicate compensation or decision, no duplicate message, and every
-outbox delivery sent or dead-lettered with its reason. Prints throughput and the counts.
+checks: no case lost, every click applied (each case's apology and fix step recorded), no
+duplicate compensation or decision, no duplicate message, and every outbox delivery sent or
+dead-lettered with its reason. Prints throughput and the counts.
 
     python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1] [--lost-replies 0.05]
                          [--kill] [--rate REQUESTS_PER_SECOND]
@@ -173,15 +174,21 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
                                                       (b, second, "approve", f"{case_id}:1")]))
     else:
         click(b, first, "approve", f"{case_id}:1")
-    # A person sees the approval land before resolving: wait for it (clicks are applied
-    # just after their acknowledgement).
+    # A person sees the apology, the tick and the approval land before resolving: wait for
+    # them (clicks are applied just after their acknowledgement). Resolving first, a click
+    # still queued behind a busy moment would find the case closed and be refused: after
+    # --kill the survivor's queue is long enough for that.
     # (A click acknowledged by a process killed just after is run again by the other's
     # inbox once its lease ends: within about 20 s; bot.inbox.)
     for _ in range(1800):
         with sessions() as session:
-            if session.scalar(select(CompensationRow.status).where(
-                    CompensationRow.case_id == case_id)) == "approved":
-                break
+            status = session.scalar(select(CompensationRow.status).where(
+                CompensationRow.case_id == case_id))
+            apology, steps = session.execute(select(CaseRow.apology_given_at,
+                                                    CaseRow.steps_done)
+                                             .where(CaseRow.id == case_id)).one()
+        if status == "approved" and apology is not None and steps:
+            break
         time.sleep(0.05)
     submit(b, staff, "resolve_case", f"VR{n}", {"case": case_id},
            {"reaction": ("select", "satisfied"), "root_cause": ("select", "Courier delay"),
@@ -317,6 +324,9 @@ def main() -> int:
         decisions = Counter(n for (n,) in session.execute(
             select(func.count()).where(EventRow.kind == "compensation_approved")
             .group_by(EventRow.case_id)))
+        # Every click applied: each case's apology and its first fix step recorded.
+        unapplied = sum(1 for apology, steps in session.execute(
+            select(CaseRow.apology_given_at, CaseRow.steps_done)) if apology is None or not steps)
         outbox = Counter(dict(session.execute(select(OutboxRow.status, func.count())
                                               .group_by(OutboxRow.status)).all()))
         dead_reasons = Counter(r for (r,) in session.execute(
@@ -367,7 +377,8 @@ def main() -> int:
           f"the last request")
     print(f"lag from change to Slack: p50 {percentile(lags, 0.5):.2f}s, p99 "
           f"{percentile(lags, 0.99):.2f}s, max {lags[-1] if lags else 0:.2f}s")
-    print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}")
+    print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}; "
+          f"cases missing a click's change (apology or fix step) {unapplied}")
     print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")
     print(f"Slack calls {record['calls']}; messages {len(messages)} ({answers} a request's own "
           f"answer, untagged); case cards {cards}; "
@@ -385,6 +396,8 @@ def main() -> int:
     problems = []
     if cases != args.cases or errors:
         problems.append(f"lost cases ({cases} of {args.cases}; {errors[:3]})")
+    if unapplied:
+        problems.append(f"{unapplied} cases missing a click's change")
     if set(per_case) != {1} or set(decisions) != {1}:
         problems.append("duplicate compensation or decision")
     if duplicates or cards != args.cases:
