@@ -182,12 +182,11 @@ def walk(n: int, urls: list[str], sessions, rng: random.Random) -> None:  # type
     # inbox once its lease ends: within about 20 s; bot.inbox.)
     for _ in range(1800):
         with sessions() as session:
-            status = session.scalar(select(CompensationRow.status).where(
-                CompensationRow.case_id == case_id))
-            apology, steps = session.execute(select(CaseRow.apology_given_at,
-                                                    CaseRow.steps_done)
-                                             .where(CaseRow.id == case_id)).one()
-        if status == "approved" and apology is not None and steps:
+            seen = session.execute(
+                select(CompensationRow.status, CaseRow.apology_given_at, CaseRow.steps_done)
+                .join(CaseRow, CaseRow.id == CompensationRow.case_id)
+                .where(CompensationRow.case_id == case_id)).first()
+        if seen is not None and seen[0] == "approved" and seen[1] is not None and seen[2]:
             break
         time.sleep(0.05)
     submit(b, staff, "resolve_case", f"VR{n}", {"case": case_id},
@@ -325,8 +324,9 @@ def main() -> int:
             select(func.count()).where(EventRow.kind == "compensation_approved")
             .group_by(EventRow.case_id)))
         # Every click applied: each case's apology and its first fix step recorded.
-        unapplied = sum(1 for apology, steps in session.execute(
-            select(CaseRow.apology_given_at, CaseRow.steps_done)) if apology is None or not steps)
+        unapplied = session.scalar(select(func.count()).where(
+            CaseRow.apology_given_at.is_(None)
+            | (func.json_array_length(CaseRow.steps_done) == 0))) or 0
         outbox = Counter(dict(session.execute(select(OutboxRow.status, func.count())
                                               .group_by(OutboxRow.status)).all()))
         dead_reasons = Counter(r for (r,) in session.execute(

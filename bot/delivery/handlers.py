@@ -9,8 +9,7 @@ session, in short transactions that are never held across a Slack call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -203,14 +202,9 @@ class Deliverer:
         seen, where = self._read(session, lambda s: (
             _seen(s, e.case_id), cases.approval_message(s, e.case_id, e.number)))
         comp = seen.case.compensation(e.number)
-        thread = seen.posted_thread()
-        edit = None if e.edited else where  # what an earlier attempt edited isn't again
-        if edit is not None:
-            self.slack.update(*edit, case_messages.approval_decided(seen.case, comp,
-                                                                     self.render.style))
-        with _then_only_the_rest(edit is not None, replace(e, edited=True)):
-            self.slack.reply(*thread, case_messages.decision_notice(seen.case, comp,
-                                                                    self.render.style))
+        self._edit_then_note(e, where, seen.posted_thread(),
+                             case_messages.approval_decided(seen.case, comp, self.render.style),
+                             case_messages.decision_notice(seen.case, comp, self.render.style))
 
     def endorsed(self, session: Session, e: fx.Endorsed) -> None:
         """The request redrawn with its chain of endorsements, then the level above asked."""
@@ -219,12 +213,23 @@ class Deliverer:
         comp = seen.case.compensation(e.number)
         if comp.status is not CompensationStatus.PENDING:
             return  # decided since: the decision's own edit shows the chain
-        thread = seen.posted_thread()
-        edit = None if e.edited else where  # what an earlier attempt edited isn't again
-        if edit is not None:
-            self.slack.update(*edit, self.render.approval_request(seen.case, comp))
-        with _then_only_the_rest(edit is not None, replace(e, edited=True)):
-            self.slack.reply(*thread, self.render.endorsed_note(seen.case, comp, e.by))
+        self._edit_then_note(e, where, seen.posted_thread(),
+                             self.render.approval_request(seen.case, comp),
+                             self.render.endorsed_note(seen.case, comp, e.by))
+
+    def _edit_then_note(self, e: fx.Decision | fx.Endorsed, request: tuple[str, str] | None,
+                        thread: tuple[str, str], redrawn: Message, note: Message) -> None:
+        """The approval request redrawn (unless an earlier attempt did it), then a note in
+        the thread. Should the note fail after the edit went through, the retry only posts
+        the note: editing again cost a call and, in a 429's wake, a second wait."""
+        if request is None or e.edited:
+            self.slack.reply(*thread, note)
+            return
+        self.slack.update(*request, redrawn)
+        try:
+            self.slack.reply(*thread, note)
+        except Exception as exc:
+            raise fx.Unfinished(replace(e, edited=True), exc) from exc
 
     def withdraw_approvals(self, session: Session, e: fx.WithdrawApprovals) -> None:
         """Each request the cancellation denied, edited to say so."""
@@ -416,18 +421,6 @@ def _seen(session: Session, case_id: int, messages: bool = False,
     case, thread = cases.read(session, case_id)
     return _Seen(case, thread, cases.messages(session, case_id) if messages else {},
                  customer_history(session, case) if history else None)
-
-
-@contextmanager
-def _then_only_the_rest(done: bool, rest: fx.Effect) -> Iterator[None]:
-    """Around what follows a call that went through (`done`): should it fail, the retry is
-    `rest`, not the whole delivery again."""
-    try:
-        yield
-    except Exception as exc:
-        if not done:
-            raise
-        raise fx.Unfinished(rest, exc) from exc
 
 
 def _follow_up(case: Case, number: int) -> FollowUp:
