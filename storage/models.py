@@ -136,6 +136,19 @@ class CaseMessageRow(Base):
     __table_args__ = (UniqueConstraint("case_id", "kind"),)
 
 
+class ShownRow(Base):
+    """What Slack shows in a case's card and walkthrough messages, as a digest of the last
+    content Amends put there and heard back about: an edit to the same content is skipped.
+    NULL when not known (an edit failed and may or may not have landed)."""
+
+    __tablename__ = "case_shown"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    part: Mapped[str] = mapped_column(String(20), primary_key=True)
+    digest: Mapped[str | None] = mapped_column(String(32))
+
+
 class EventRow(Base):
     """The append-only timeline: one row per transition, never updated."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ class Message:
 
     def kwargs(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}
+
+    def digest(self) -> str:
+        """What the message shows, in 32 hex digits: the same for the same text and blocks."""
+        shown = json.dumps(self.kwargs(), sort_keys=True, separators=(",", ":"))
+        return hashlib.blake2b(shown.encode(), digest_size=16).hexdigest()
 
 
 def message(fallback: str, blocks: list[Block]) -> Message:
