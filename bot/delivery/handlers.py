@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import effects as fx
+from bot import slack_errors
 from bot.blocks import case_messages
 from bot.blocks import reminders as msgs
 from bot.blocks.base import Message
@@ -173,7 +174,7 @@ class Deliverer:
 
     def refresh(self, session: Session, e: fx.Refresh) -> None:
         """Each message named edited to show the case as it is now; one that already shows
-        exactly that (its digest, ShownRow) is left alone: about one edit in sixteen in the
+        exactly that (its digest, ShownRow) is left alone: about one edit in fifteen in the
         soak, and chat.update is Tier 3 (about 50 a minute for the whole workspace)."""
         # The customer's history only for the parts that show it: a fix tick doesn't pay.
         shows = e.card or Part.COMPENSATION in e.parts
@@ -194,6 +195,8 @@ class Deliverer:
                 try:
                     self.slack.update(*targets[part], msg)
                 except Exception as exc:
+                    if slack_errors.nothing_done(exc):  # a 429 (or one held here): as it was
+                        del drawn[part]
                     if done == 0:
                         raise
                     rest = todo[done:]

@@ -83,3 +83,19 @@ def test_an_edit_whose_answer_was_lost_is_made_again_even_to_what_was_shown_befo
     assert worker.run_once(now + timedelta(seconds=5)) == 1
     assert fix.blocks == unticked
     assert [r.status for r in rows(harness)][-2:] == ["sent", "sent"]
+
+
+def test_an_edit_slack_turned_away_leaves_what_is_known_as_it_was(harness: Harness) -> None:
+    card = open_case(harness)
+    worker = hold(harness)
+    _, fix, _ = thread(harness, card)
+    with harness.sessions() as session:
+        posted = dict(session.execute(select(ShownRow.part, ShownRow.digest)).all())
+    # The card's edit meets a 429: Slack did nothing, so the card still shows what was posted.
+    harness.fake.fail_next["chat.update"] = [(429, {"ok": False, "error": "ratelimited",
+                                                    "retry_after": 1})]
+    harness.click(fix, Action.FIX_STEP, user=STAFF)
+    worker.run_once(harness.clock.now)
+    assert rows(harness)[-1].status == "pending"
+    with harness.sessions() as session:
+        assert dict(session.execute(select(ShownRow.part, ShownRow.digest)).all()) == posted
