@@ -5,8 +5,9 @@ at once, on different processes), resolves and follows up N cases, sending signe
 to both processes in turn, while the fake Slack fails a share of its calls (429 with
 Retry-After, 500, dropped connections). At the end it waits for the outboxes to settle and
 checks: no case lost, every click applied (each case's apology and fix step recorded), no
-duplicate compensation or decision, no duplicate message, and every outbox delivery sent or
-dead-lettered with its reason. Prints throughput and the counts.
+duplicate compensation or decision, no duplicate message, every case card showing its case
+closed (an edit skipped as "nothing new" must never leave one stale), and every outbox
+delivery sent or dead-lettered with its reason. Prints throughput and the counts.
 
     python bench/soak.py [--cases 1000] [--users 16] [--failure-rate 0.1] [--lost-replies 0.05]
                          [--kill] [--rate REQUESTS_PER_SECOND]
@@ -68,6 +69,7 @@ from storage.models import CaseRow, CompensationRow, EventRow, OutboxRow  # noqa
 STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
 MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
 CHANNELS = [20]  # --channels
+CLOSED_CARD = "Closed: the customer was followed up"  # a closed case's status on its card
 
 
 URLS: list[str] = []  # both processes, for a request whose process is down
@@ -359,6 +361,12 @@ def main() -> int:
                        and m["text"].startswith("C-"))
     cards = sum(per_card.values())
     twice = sorted(case for case, n in per_card.items() if n > 1)
+    # Every case ends closed, so every card's last edit shows it: a card that doesn't is an
+    # edit skipped or lost (bot.delivery.handlers skips one that would show nothing new).
+    stale = sorted(m["text"].split(" ", 1)[0] for m in messages
+                   if m["thread_ts"] is None and m["channel"].startswith("C0SHOP")
+                   and m["text"].startswith("C-")
+                   and CLOSED_CARD not in json.dumps(m["blocks"]))
 
     print(f"soak: {args.cases} cases in {CHANNELS[0]} channels, {args.users} simulated users, "
           f"2 processes on one "
@@ -381,7 +389,8 @@ def main() -> int:
           f"cases missing a click's change (apology or fix step) {unapplied}")
     print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")
     print(f"Slack calls {record['calls']}; messages {len(messages)} ({answers} a request's own "
-          f"answer, untagged); case cards {cards}; "
+          f"answer, untagged); case cards {cards} ({len(stale)} not showing their case "
+          f"closed); "
           f"duplicate messages {duplicates}; invalid payloads {record['invalid']}")
     methods = sorted(record["methods"].items(), key=lambda kv: -kv[1])
     print("Slack calls by method: " + ", ".join(f"{m} {n}" for m, n in methods)
@@ -404,6 +413,9 @@ def main() -> int:
         problems.append(f"messages: {duplicates} duplicates ({'; '.join(doubled[:5])}), "
                         f"{cards} cards (more than one "
                         f"for {', '.join(twice[:10]) or '-'}; logs in {tmp})")
+    if stale:
+        problems.append(f"{len(stale)} cards not showing their case closed "
+                        f"({', '.join(stale[:10])})")
     if states.get("closed") != args.cases:
         problems.append(f"cases not closed: {dict(states)}")
     if outbox.get("pending") or (outbox.get("dead") and not all(dead_reasons)):
