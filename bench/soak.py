@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.databases import fresh_postgres  # noqa: E402
+from bot.blocks.case_messages import CLOSED_STATUS  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
 from bot.sandbox.run import free_port  # noqa: E402
 from storage import db  # noqa: E402
@@ -69,7 +70,6 @@ from storage.models import CaseRow, CompensationRow, EventRow, OutboxRow  # noqa
 STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
 MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
 CHANNELS = [20]  # --channels
-CLOSED_CARD = "Closed: the customer was followed up"  # a closed case's status on its card
 
 
 URLS: list[str] = []  # both processes, for a request whose process is down
@@ -356,17 +356,15 @@ def main() -> int:
         sum(n - 1 for n in tags.values() if n > 1)
     doubled = [f"{channel}/{thread or '-'}: {text[:60]!r}"
                for (channel, thread, text, _), n in seen.items() if n > 1]
-    per_card = Counter(m["text"].split(" ", 1)[0] for m in messages
-                       if m["thread_ts"] is None and m["channel"].startswith("C0SHOP")
-                       and m["text"].startswith("C-"))
+    case_cards = [m for m in messages if m["thread_ts"] is None
+                  and m["channel"].startswith("C0SHOP") and m["text"].startswith("C-")]
+    per_card = Counter(m["text"].split(" ", 1)[0] for m in case_cards)
     cards = sum(per_card.values())
     twice = sorted(case for case, n in per_card.items() if n > 1)
     # Every case ends closed, so every card's last edit shows it: a card that doesn't is an
     # edit skipped or lost (bot.delivery.handlers skips one that would show nothing new).
-    stale = sorted(m["text"].split(" ", 1)[0] for m in messages
-                   if m["thread_ts"] is None and m["channel"].startswith("C0SHOP")
-                   and m["text"].startswith("C-")
-                   and CLOSED_CARD not in json.dumps(m["blocks"]))
+    stale = sorted(m["text"].split(" ", 1)[0] for m in case_cards
+                   if CLOSED_STATUS not in json.dumps(m["blocks"]))
 
     print(f"soak: {args.cases} cases in {CHANNELS[0]} channels, {args.users} simulated users, "
           f"2 processes on one "

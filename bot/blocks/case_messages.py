@@ -128,13 +128,16 @@ def case_card(case: Case, playbook: Playbook, style: Style,
     return message(fallback, blocks)
 
 
+CLOSED_STATUS = "Closed: the customer was followed up"  # a closed case's status on its card
+
+
 def _status(case: Case, style: Style) -> str:
     if case.state is CaseState.FOLLOW_UP_DUE and case.open_follow_up:
         follow_up = case.open_follow_up
         return (f"Resolved; {mention(follow_up.manager)} follows up by "
                 f"{date(follow_up.due_at)}")
     if case.state is CaseState.CLOSED:
-        return "Closed: the customer was followed up"
+        return CLOSED_STATUS
     return case.state.label.capitalize()
 
 

@@ -92,9 +92,9 @@ class Deliverer:
             return query(session)
 
     def _see(self, session: Session, case_id: int, *, messages: bool = False,
-             history: bool = False) -> _Seen:
+             history: bool = False, shown: bool = False) -> _Seen:
         return self._read(session, partial(_seen, case_id=case_id, messages=messages,
-                                           history=history))
+                                           history=history, shown=shown))
 
     @staticmethod
     def _remember(session: Session, write: Callable[[Session], None]) -> None:
@@ -178,25 +178,24 @@ class Deliverer:
         soak, and chat.update is Tier 3 (about 50 a minute for the whole workspace)."""
         # The customer's history only for the parts that show it: a fix tick doesn't pay.
         shows = e.card or Part.COMPENSATION in e.parts
-        seen = self._see(session, e.case_id, messages=True, history=shows)
+        seen = self._see(session, e.case_id, messages=True, history=shows, shown=_trusted())
         if seen.thread is None:
             return  # the thread isn't posted yet; start_thread will show the case as it is
         targets = {CARD: seen.thread, **seen.messages}
         todo = [part for part in ([CARD] if e.card else []) + list(e.parts) if part in targets]
-        known = seen.shown if _trusted() else {}
         drawn: dict[str, str | None] = {}
         try:
             for done, part in enumerate(todo):
                 msg = self.render.part(seen.case, part, seen.history)
                 digest = msg.digest()
-                if known.get(part) == digest:
+                if seen.shown.get(part) == digest:
                     continue
-                drawn[part] = None  # not known until Slack answers: it may land unheard
                 try:
                     self.slack.update(*targets[part], msg)
                 except Exception as exc:
-                    if slack_errors.nothing_done(exc):  # a 429 (or one held here): as it was
-                        del drawn[part]
+                    # It may have landed unheard; a 429 (or one held here) changed nothing.
+                    if not slack_errors.nothing_done(exc):
+                        drawn[part] = None
                     if done == 0:
                         raise
                     rest = todo[done:]
@@ -432,7 +431,7 @@ class _Seen:
     thread: tuple[str, str] | None  # the card, heading the thread (None: not posted yet)
     messages: dict[str, tuple[str, str]]  # walkthrough part -> where, when asked for
     history: CustomerHistory | None = None  # the customer's earlier cases, when asked for
-    shown: dict[str, str] = field(default_factory=dict)  # part -> digest, with messages
+    shown: dict[str, str] = field(default_factory=dict)  # part -> digest, when asked for
 
     def posted_thread(self) -> tuple[str, str]:
         if self.thread is None:
@@ -441,19 +440,20 @@ class _Seen:
 
 
 def _seen(session: Session, case_id: int, messages: bool = False,
-          history: bool = False) -> _Seen:
+          history: bool = False, shown: bool = False) -> _Seen:
     """One read inside the caller's transaction: the case, its thread, its messages, and
     the customer's earlier cases."""
     case, thread = cases.read(session, case_id)
     return _Seen(case, thread, cases.messages(session, case_id) if messages else {},
                  customer_history(session, case) if history else None,
-                 cases.shown(session, case_id) if messages else {})
+                 cases.shown(session, case_id) if shown else {})
 
 
 def _trusted() -> bool:
     """Whether recorded digests say what Slack shows: not when an earlier attempt of this
     delivery died mid-way (its record of what it sent is not known): an edit it made may
-    have landed unrecorded. Every other failed edit records its part as not known."""
+    have landed unrecorded. Any other edit that may have landed unheard records its part as
+    not known (refresh)."""
     current = current_attempt.get()
     return current is None or current.sent_before is not None
 
