@@ -32,7 +32,11 @@ name, in doubled.json.
 The lag a person sees: for every delivery, the time from the request that caused it (when it
 reached the app; a click's work runs after its ack, or after a crash from the inbox) to
 Slack's answer to the call that shows it, as p50/p99/max; the same from the change's own
-transaction; and the time from the last request until every outbox has settled.
+transaction; and the time from the last request until every outbox has settled. Then why
+the deliveries over 2 s were late, from what each recorded: how many times Slack's
+Retry-After put it off (OutboxRow.rate_limited), and whether it waited for an earlier
+delivery of its case that was put off. Two such waits make 2 s by Slack's own rule, so the
+count of deliveries put off twice is the share of the tail no delivery order can save.
 """
 
 from __future__ import annotations
@@ -58,9 +62,12 @@ from typing import cast
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import ColumnElement, case, exists, func, literal, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.sql.selectable import NamedFromClause  # noqa: E402
 
 from bench.databases import fresh_postgres  # noqa: E402
+from bot import effects  # noqa: E402
 from bot.blocks.case_messages import CLOSED_STATUS  # noqa: E402
 from bot.sandbox import slack_requests as sr  # noqa: E402
 from bot.sandbox.run import free_port  # noqa: E402
@@ -211,6 +218,39 @@ def evidence(tmp: str, url: str, doubled: list[dict[str, object]]) -> None:
     print(f"doubled messages and their outbox rows: {path}")
 
 
+def late(session: Session, over: float = 2.0) -> dict[str, int]:
+    """Why the deliveries that took over `over` seconds from their request were late, from
+    what each row recorded: how many times Slack's Retry-After put it off (its own 429s,
+    or a hold another call's 429 set on its channel and method: OutboxRow.rate_limited),
+    and whether an earlier delivery of its case that it had to wait for (its lane, or the
+    card and walkthrough, which go first in every lane) was put off too and went out only
+    after this one was asked for. Two waits of a second make 2 s by Slack's own rule."""
+    row, earlier = OutboxRow.__table__.alias("row"), OutboxRow.__table__.alias("earlier")
+    lanes = sorted(effects.LANES.items())
+
+    def lane(t: NamedFromClause) -> ColumnElement[int]:
+        return case(dict(lanes), value=t.c.kind, else_=0) if lanes else literal(0)
+
+    asked = func.coalesce(row.c.requested_at, row.c.created_at)
+    behind = exists().where(
+        earlier.c.case_id == row.c.case_id, earlier.c.id < row.c.id,
+        earlier.c.rate_limited > 0, earlier.c.sent_at >= asked,
+        (lane(earlier) == lane(row)) | earlier.c.kind.in_(effects.BARRIERS))
+    own = case((row.c.rate_limited >= 2, "2+"), (row.c.rate_limited == 1, "1"), else_="0")
+    seconds = func.extract("epoch", row.c.sent_at - asked)
+    found = session.execute(
+        select(own, behind, func.count()).where(
+            row.c.status == "sent", row.c.kind != "webhook", seconds > over)
+        .group_by(own, behind)).all()
+    names = {("2+", False): "two or more waits of its own",
+             ("2+", True): "two or more of its own, and behind its case's",
+             ("1", True): "one of its own, and behind its case's",
+             ("1", False): "one of its own (and blips or the machine)",
+             ("0", True): "none of its own, behind its case's",
+             ("0", False): "none (blips, or the machine)"}
+    return {names[(kind, bool(waited))]: n for kind, waited, n in found}
+
+
 def percentile(ordered: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
@@ -333,6 +373,10 @@ def main() -> int:
                                               .group_by(OutboxRow.status)).all()))
         dead_reasons = Counter(r for (r,) in session.execute(
             select(OutboxRow.last_error).where(OutboxRow.status == "dead")))
+        why_late = late(session)
+        # Rows Slack's Retry-After put off twice or more: over 2 s whatever else happens.
+        twice_limited = session.scalar(select(func.count()).where(
+            OutboxRow.status == "sent", OutboxRow.rate_limited >= 2)) or 0
         timed = session.execute(
             select(OutboxRow.requested_at, OutboxRow.created_at, OutboxRow.sent_at).where(
                 OutboxRow.status == "sent", OutboxRow.kind != "webhook")).all()
@@ -383,6 +427,12 @@ def main() -> int:
           f"the last request")
     print(f"lag from change to Slack: p50 {percentile(lags, 0.5):.2f}s, p99 "
           f"{percentile(lags, 0.99):.2f}s, max {lags[-1] if lags else 0:.2f}s")
+    over = sum(why_late.values())
+    print(f"over 2 s: {over} deliveries (a p99 within 2 s allows {len(waits) // 100}); by the "
+          "waits Slack's Retry-After asked of each (its own 429s, and holds another call's "
+          "429 set) and of its case's earlier deliveries it waited for: " + ", ".join(
+              f"{name} {n}" for name, n in sorted(why_late.items(), key=lambda kv: -kv[1]))
+          + f"; deliveries put off twice or more, late or not: {twice_limited}")
     print(f"cases recorded {cases}; states {dict(states)}; request errors {len(errors)}; "
           f"cases missing a click's change (apology or fix step) {unapplied}")
     print(f"compensations per case {dict(per_case)}; decisions per case {dict(decisions)}")

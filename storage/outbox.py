@@ -254,6 +254,7 @@ def failed(session: Session, job: Job, now: datetime, error: str, *, permanent: 
     when = now + timedelta(seconds=wait)
     session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
         next_attempt_at=when, locked_until=None, last_error=error[:2000], attempts=attempts,
+        rate_limited=TABLE.c.rate_limited + (0 if retry_after is None else 1),
         **record, **({"payload": payload} if payload is not None else {})))
     if payload is not None:
         # What is left of the rows folded into it is in its rest now: settled with it. Left
@@ -267,10 +268,11 @@ def postpone(session: Session, job: Job, now: datetime, until: datetime, *,
              payload: dict[str, Any] | None = None,
              sent_labels: Collection[str] | None = ()) -> None:
     """Not tried after all (Slack asked for a pause in what it needs): again at `until`,
-    with no attempt used; with `payload`, only what is left of it (and of the rows folded
-    into it). `sent_labels` as in failed()."""
+    with no attempt used, counted as a wait Slack asked for (rate_limited); with `payload`,
+    only what is left of it (and of the rows folded into it). `sent_labels` as in
+    failed()."""
     session.execute(update(TABLE).where(TABLE.c.id == job.id).values(
-        next_attempt_at=until, locked_until=None,
+        next_attempt_at=until, locked_until=None, rate_limited=TABLE.c.rate_limited + 1,
         sent_labels=_stored(sent_labels),
         attempts=0 if payload is not None else job.attempts - 1,
         **({"payload": payload} if payload is not None else {})))

@@ -63,11 +63,12 @@ def test_429s_spend_no_attempt_so_they_never_dead_letter_nor_lengthen_a_back_off
     harness.fake.fail_next["chat.update"] = [limited] * (outbox.MAX_ATTEMPTS + 2) + [
         (500, {"ok": False, "error": "internal_error"})] * 2
     harness.click(thread(harness, card)[0], Action.APOLOGY_GIVEN, user=STAFF)
-    for _ in range(outbox.MAX_ATTEMPTS + 2):
+    for n in range(outbox.MAX_ATTEMPTS + 2):
         now = harness.clock.now
         assert worker.run_once() == 1
         row = rows(harness)[-1]
         assert (row.status, row.attempts) == ("pending", 0)
+        assert row.rate_limited == n + 1  # each wait Slack asked for is counted
         assert row.next_attempt_at == now + timedelta(seconds=1)
         harness.clock.advance(seconds=1)  # the client holds chat.update there until then
     now = harness.clock.now
@@ -75,6 +76,7 @@ def test_429s_spend_no_attempt_so_they_never_dead_letter_nor_lengthen_a_back_off
     row = rows(harness)[-1]
     assert (row.status, row.attempts) == ("pending", 1) and "internal_error" in (
         row.last_error or "")
+    assert row.rate_limited == outbox.MAX_ATTEMPTS + 2  # a blip is an attempt, not a wait
     assert row.next_attempt_at == now + timedelta(seconds=outbox.backoff(1, row.id))
     assert outbox.backoff(1, row.id) <= 0.32
     assert worker.run_once(row.next_attempt_at) == 1

@@ -247,6 +247,7 @@ def test_a_429_holds_its_method_in_its_channel_only_and_spends_no_attempt(
     assert worker.run_once(now) == 1
     limited = rows(harness)[-1]
     assert limited.attempts == 0 and limited.next_attempt_at == now + timedelta(seconds=20)
+    assert limited.rate_limited == 1  # a wait Slack asked for, counted apart from attempts
     alert(RECOVERY)  # the same channel: held here, Slack isn't asked
     alert(SHOP_FLOOR)  # another channel: goes at once
     posts = len(harness.fake.called("chat.postMessage"))
@@ -255,11 +256,13 @@ def test_a_429_holds_its_method_in_its_channel_only_and_spends_no_attempt(
     assert other.status == "sent"
     assert held.status == "pending" and held.attempts == 0  # no attempt spent
     assert held.next_attempt_at == now + timedelta(seconds=20)
+    assert (held.rate_limited, other.rate_limited) == (1, 0)  # the hold's wait counts too
     assert [c.args["channel"] for c in harness.fake.called("chat.postMessage")[posts:]] == [
         SHOP_FLOOR]
     harness.clock.advance(seconds=20)
     assert worker.run_once() == 2  # the hold is over: both go
     assert {r.status for r in rows(harness)} == {"sent"}
+    assert [r.rate_limited for r in rows(harness)] == [1, 1, 0]  # kept once sent
 
 
 def test_the_running_worker_claims_as_threads_free_up_and_stops_cleanly(
