@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, false, or_, select, update
+from sqlalchemy import Table, bindparam, false, literal, null, or_, select, union_all, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.domain.lifecycle import (
@@ -170,10 +170,20 @@ def messages(session: Session, case_id: int) -> dict[str, tuple[str, str]]:
     return {kind: (channel, ts) for kind, channel, ts in rows}
 
 
-def shown(session: Session, case_id: int) -> dict[str, str]:
-    """What each of the case's messages shows, as far as Amends knows (ShownRow)."""
-    return {part: digest for part, digest in session.execute(_READ_SHOWN, {"case_id": case_id})
-            if digest is not None}
+def messages_and_shown(session: Session, case_id: int
+                       ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """messages(), and what each of them and the card shows as far as Amends knows (ShownRow),
+    in one statement: every refresh reads both, and each statement costs a delivery CPU
+    and a round trip."""
+    places: dict[str, tuple[str, str]] = {}
+    digests: dict[str, str] = {}
+    for source, name, channel, ts in session.execute(_READ_MESSAGES_AND_SHOWN,
+                                                     {"case_id": case_id}):
+        if source == "m":
+            places[name] = (channel, ts)
+        elif ts is not None:  # a digest, in the ts column; None: not known
+            digests[name] = ts
+    return places, digests
 
 
 def set_shown(session: Session, case_id: int, digests: Mapping[str, str | None]) -> None:
@@ -362,8 +372,11 @@ _READ_FOLLOW_UPS = (select(_FOLLOW_UPS).where(_FOLLOW_UPS.c.case_id == bindparam
                     .order_by(_FOLLOW_UPS.c.number))
 _READ_MESSAGES = (select(_MESSAGES.c.kind, _MESSAGES.c.channel_id, _MESSAGES.c.ts)
                   .where(_MESSAGES.c.case_id == bindparam("case_id")))
-_READ_SHOWN = (select(_SHOWN.c.part, _SHOWN.c.digest)
-               .where(_SHOWN.c.case_id == bindparam("case_id")))
+_READ_MESSAGES_AND_SHOWN = union_all(
+    select(literal("m"), _MESSAGES.c.kind, _MESSAGES.c.channel_id, _MESSAGES.c.ts)
+    .where(_MESSAGES.c.case_id == bindparam("case_id")),
+    select(literal("s"), _SHOWN.c.part, null(), _SHOWN.c.digest)
+    .where(_SHOWN.c.case_id == bindparam("case_id")))
 _SET_THREAD = (update(_CASES).where(_CASES.c.id == bindparam("case_id"))
                .values(channel_id=bindparam("channel_id", type_=_CASES.c.channel_id.type),
                        message_ts=bindparam("ts", type_=_CASES.c.message_ts.type)))

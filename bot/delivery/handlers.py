@@ -132,22 +132,24 @@ class Deliverer:
             return attempt is None or not attempt.may_be_posted(label)
 
         fresh: set[str] = set()
-        shown: dict[str, str | None] = {}  # what this attempt's own posts show
+        # What this attempt's own posts show, saved with where the walkthrough's posts
+        # landed (one write, not one more for the card's): a process that dies before then
+        # leaves the card's "not known", and the next refresh edits it (harmlessly).
+        drawn: dict[str, str | None] = {}
         if where is None:
             card = self.render.part(seen.case, CARD, seen.history)
             where = self.slack.post_case(e.channel, e.user, card)
             if drawn_now(CARD):
                 fresh.add(CARD)
-                shown[CARD] = card.digest()
-            self._remember(session, partial(_placed_card, case_id=e.case_id, where=where,
-                                            shown=shown))
+                drawn[CARD] = card.digest()
+            self._remember(session, partial(cases.set_thread, case_id=e.case_id,
+                                            channel_id=where[0], ts=where[1]))
         channel, thread_ts = where
         # Where the walkthrough's posts landed and what they show, saved once they are made,
         # or once one fails. A process that dies in between leaves its attempt's record of
         # what it sent "not known" (storage.outbox), and the retry looks for those posts
         # before posting again, as after a lost reply.
         posted: list[tuple[str, str, str]] = []
-        drawn: dict[str, str | None] = {}
         try:
             for part in (Part.APOLOGY, Part.FIX, Part.COMPENSATION):
                 if part not in seen.messages:
@@ -157,7 +159,7 @@ class Deliverer:
                     if drawn_now(part):
                         drawn[part] = msg.digest()
         finally:
-            if posted:
+            if posted or drawn:
                 self._remember(session, partial(_placed_parts, case_id=e.case_id,
                                                 places=posted, shown=drawn))
         fresh.update(part for part, _, _ in posted if drawn_now(part))
@@ -441,12 +443,18 @@ class _Seen:
 
 def _seen(session: Session, case_id: int, messages: bool = False,
           history: bool = False, shown: bool = False) -> _Seen:
-    """One read inside the caller's transaction: the case, its thread, its messages, and
-    the customer's earlier cases."""
+    """One read inside the caller's transaction: the case, its thread, its messages (with
+    `shown`, what they and the card show, as far as Amends knows), and the customer's
+    earlier cases."""
     case, thread = cases.read(session, case_id)
-    return _Seen(case, thread, cases.messages(session, case_id) if messages else {},
-                 customer_history(session, case) if history else None,
-                 cases.shown(session, case_id) if shown else {})
+    places: dict[str, tuple[str, str]] = {}
+    digests: dict[str, str] = {}
+    if messages and shown:  # one statement for both (only a refresh reads digests)
+        places, digests = cases.messages_and_shown(session, case_id)
+    elif messages:
+        places = cases.messages(session, case_id)
+    return _Seen(case, thread, places, customer_history(session, case) if history else None,
+                 digests)
 
 
 def _trusted() -> bool:
@@ -458,15 +466,10 @@ def _trusted() -> bool:
     return current is None or current.sent_before is not None
 
 
-def _placed_card(session: Session, case_id: int, where: tuple[str, str],
-                 shown: dict[str, str | None]) -> None:
-    cases.set_thread(session, case_id, channel_id=where[0], ts=where[1])
-    cases.set_shown(session, case_id, shown)
-
-
 def _placed_parts(session: Session, case_id: int, places: list[tuple[str, str, str]],
                   shown: dict[str, str | None]) -> None:
-    cases.set_messages(session, case_id, places)
+    if places:
+        cases.set_messages(session, case_id, places)
     cases.set_shown(session, case_id, shown)
 
 

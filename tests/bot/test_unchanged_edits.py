@@ -99,3 +99,33 @@ def test_an_edit_slack_turned_away_leaves_what_is_known_as_it_was(harness: Harne
     assert rows(harness)[-1].status == "pending"
     with harness.sessions() as session:
         assert dict(session.execute(select(ShownRow.part, ShownRow.digest)).all()) == posted
+
+
+def test_the_cards_digest_is_kept_when_its_walkthrough_could_not_be_posted(
+        harness: Harness) -> None:
+    """The card's digest is saved with its walkthrough's places, in one write: a card whose
+    first walkthrough post met a 429 still has it, so a refresh that changes nothing after
+    the walkthrough is posted leaves the card alone."""
+    limited = 429, {"ok": False, "error": "ratelimited", "retry_after": 1}
+
+    def limit_the_next(posted: object) -> None:
+        if getattr(posted, "thread_ts", None) is None:  # the card: its apology meets a 429
+            harness.fake.fail_next["chat.postMessage"] = [limited]
+
+    harness.fake.after_post = limit_the_next
+    try:
+        card = open_case(harness)
+    finally:
+        harness.fake.after_post = None
+    worker = hold(harness)
+    assert thread(harness, card) == [] and rows(harness)[0].status == "pending"
+    with harness.sessions() as session:
+        shown = dict(session.execute(select(ShownRow.part, ShownRow.digest)).all())
+    assert set(shown) == {"card"} and shown["card"] is not None
+    harness.clock.advance(seconds=1)
+    worker.run_once(harness.clock.now)
+    assert len(thread(harness, card)) == 3
+    before = len(harness.fake.called("chat.update"))
+    _refresh(harness, case_row(harness).id)
+    assert worker.run_once(harness.clock.now) == 1
+    assert len(harness.fake.called("chat.update")) == before
