@@ -16,7 +16,8 @@ Slack can be told at all, measured in the same run against the same fake Slack.
 3. The lag a person sees while the backlog drains: each effect's time from being queued to
    being sent (p50/p99/max), and how long a case card queued *behind* the backlog waits.
 4. Where the CPU goes: the workers', the fake Slack's and (PostgreSQL) the database
-   server's, per effect.
+   server's, per effect; and the work behind it, the same on any machine: the SQL
+   statements the workers sent and the Slack calls they made, per effect.
 
     python bench/outbox.py [--cases 300] [--database postgres|sqlite] [--failure-rate 0.1]
                            [--processes N]
@@ -28,6 +29,7 @@ same messages; a card queued behind the backlog reaches Slack within 2 s.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -46,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from slack_sdk import WebClient  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
 
 from bench.databases import fresh_postgres  # noqa: E402
 from bot import effects as fx  # noqa: E402
@@ -143,11 +145,16 @@ def serve_outbox(url: str, fake_url: str) -> int:
     parts, engine, _ = assembled(url, fake_url)
     print("ready", flush=True)
     sys.stdin.readline()
+    # Statements sent to the database (an executemany counts once): what the CPU figures
+    # cost in work, the same on any machine. next() on a count is atomic under the GIL.
+    statements = itertools.count()
+    event.listen(engine, "before_cursor_execute", lambda *_: next(statements))
     started = time.process_time()
     parts.outbox.start()
     sys.stdin.read()  # until the bench closes it
     parts.outbox.stop()
-    print(json.dumps({"cpu": time.process_time() - started}), flush=True)
+    print(json.dumps({"cpu": time.process_time() - started,
+                      "statements": next(statements)}), flush=True)
     engine.dispose()
     return 0
 
@@ -171,17 +178,20 @@ class Workers:
     def cpu(self) -> float:
         return cpu_of([process.pid for process in self.processes])
 
-    def stop(self) -> float:
-        """Stop them all; the CPU seconds their workers used."""
+    def stop(self) -> tuple[float, int]:
+        """Stop them all; the CPU seconds their workers used, and the statements they sent."""
         for process in self.processes:
             if process.stdin and not process.stdin.closed:
                 process.stdin.close()
-        used = 0.0
+        used, statements = 0.0, 0
         for process in self.processes:
             out = process.stdout.read() if process.stdout else ""
             process.wait(timeout=60)
-            used += json.loads(out.strip().splitlines()[-1])["cpu"] if out.strip() else 0.0
-        return used
+            if out.strip():
+                report = json.loads(out.strip().splitlines()[-1])
+                used += report["cpu"]
+                statements += report["statements"]
+        return used, statements
 
 
 def floor(messages: list[dict[str, Any]]) -> float:
@@ -289,7 +299,7 @@ def backlog(kind: str, cases: int, failure_rate: float, processes: int) -> dict[
         fake_cpu = fake.cpu() - fake_cpu
         db_cpu = sum(used - db_before.get(pid, 0.0) for pid, used in postgres_cpu().items()
                      ) if kind == "postgres" else 0.0
-        own_cpu = workers.stop()
+        own_cpu, statements = workers.stop()
         workers = None
         with sessions() as session:
             rows = session.execute(select(OutboxRow.created_at, OutboxRow.sent_at).where(
@@ -301,6 +311,7 @@ def backlog(kind: str, cases: int, failure_rate: float, processes: int) -> dict[
                 "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99),
                 "lag_max": max(lags), "card_behind": late.get("card", float("nan")),
                 "dead": dead, "cpu_per_effect": own_cpu / effects,
+                "statements_per_effect": statements / effects, "calls_per_effect": calls / effects,
                 "db_cpu_per_effect": db_cpu / effects,
                 "fake_cpu_per_call": fake_cpu / max(calls, 1),
                 "busy": (own_cpu + fake_cpu + db_cpu) / took, "messages": fake.messages()}
@@ -337,9 +348,9 @@ def main() -> int:
           f"process(es) of {DELIVERY_THREADS} delivery threads each drain what they queued")
     print("| Slack faults | effects | drained in | effects/s | Slack calls/s | share of floor "
           "(same messages) | lag p50 | lag p99 | lag max | a new card behind the backlog "
-          "| dead | worker CPU per effect | database CPU per effect | fake Slack CPU per call "
-          "| cores busy |")
-    print("| --- " * 15 + "|")
+          "| dead | per effect: SQL statements, Slack calls | worker CPU per effect "
+          "| database CPU per effect | fake Slack CPU per call | cores busy |")
+    print("| --- " * 16 + "|")
     worst_card = 0.0
     for rate, r in runs:
         share = r["calls_per_s"] / same
@@ -349,6 +360,7 @@ def main() -> int:
               f"({r['calls_per_s'] / plain:.0%} of text-only) | "
               f"{r['lag_p50']:.2f} s | {r['lag_p99']:.2f} s | {r['lag_max']:.2f} s | "
               f"{r['card_behind']:.2f} s | {r['dead']:.0f} | "
+              f"{r['statements_per_effect']:.2f}, {r['calls_per_effect']:.2f} | "
               f"{r['cpu_per_effect'] * 1000:.1f} ms | {r['db_cpu_per_effect'] * 1000:.1f} ms | "
               f"{r['fake_cpu_per_call'] * 1000:.1f} ms | "
               f"{r['busy']:.2f} |")
