@@ -245,9 +245,10 @@ def late(session: Session, over: float = 2.0) -> dict[str, int]:
     names = {("2+", False): "two or more waits of its own",
              ("2+", True): "two or more of its own, and behind its case's",
              ("1", True): "one of its own, and behind its case's",
-             ("1", False): "one of its own (and blips or the machine)",
+             ("1", False): "one of its own (and a blip, a lease or the machine)",
              ("0", True): "none of its own, behind its case's",
-             ("0", False): "none (blips, or the machine)"}
+             # A killed process's deliveries wait out their lease (--kill).
+             ("0", False): "none (a blip, a killed process's lease, or the machine)"}
     return {names[(kind, bool(waited))]: n for kind, waited, n in found}
 
 
