@@ -35,8 +35,9 @@ Slack's answer to the call that shows it, as p50/p99/max; the same from the chan
 transaction; and the time from the last request until every outbox has settled. Then why
 the deliveries over 2 s were late, from what each recorded: how many times Slack's
 Retry-After put it off (OutboxRow.rate_limited), and whether it waited for an earlier
-delivery of its case that was put off. Two such waits make 2 s by Slack's own rule, so the
-count of deliveries put off twice is the share of the tail no delivery order can save.
+delivery of its case that was put off. Two 429s of its own make 2 s by Slack's own rule (a
+hold waits out what is left of another call's), so the deliveries over 2 s that were put off
+twice are the part of the tail no delivery order can save.
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def late(session: Session, over: float = 2.0) -> dict[str, int]:
     or a hold another call's 429 set on its channel and method: OutboxRow.rate_limited),
     and whether an earlier delivery of its case that it had to wait for (its lane, or the
     card and walkthrough, which go first in every lane) was put off too and went out only
-    after this one was asked for. Two waits of a second make 2 s by Slack's own rule."""
+    after this one was asked for. Two 429s of its own make 2 s by Slack's own rule."""
     row, earlier = OutboxRow.__table__.alias("row"), OutboxRow.__table__.alias("earlier")
     lanes = sorted(effects.LANES.items())
 
@@ -375,7 +376,8 @@ def main() -> int:
         dead_reasons = Counter(r for (r,) in session.execute(
             select(OutboxRow.last_error).where(OutboxRow.status == "dead")))
         why_late = late(session)
-        # Rows Slack's Retry-After put off twice or more: over 2 s whatever else happens.
+        # Rows put off twice or more, late or not: two 429s of their own are 2 s, a hold
+        # waits out only what is left of another call's Retry-After.
         twice_limited = session.scalar(select(func.count()).where(
             OutboxRow.status == "sent", OutboxRow.rate_limited >= 2)) or 0
         timed = session.execute(

@@ -312,9 +312,9 @@ class OutboxRow(Base):
     # mid-delivery leaves it unknown (NULL after a first attempt) and the retry looks for all.
     sent_labels: Mapped[list[str] | None] = mapped_column(JSON)
     # How many times Slack's Retry-After put this delivery off: its own 429s, and calls
-    # refused here while a 429 another call met held their method in their channel. Each is
-    # a wait Slack asked for (a second or more), which `attempts` leaves out. The soak reads
-    # it to say why a delivery was late.
+    # refused here while a 429 another call met held their method in their channel (the
+    # rest of its Retry-After). Each is a wait Slack asked for, which `attempts` leaves out.
+    # The soak reads it to say why a delivery was late.
     rate_limited: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
