@@ -63,9 +63,8 @@ from typing import cast
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import ColumnElement, case, exists, func, literal, select  # noqa: E402
+from sqlalchemy import case, exists, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
-from sqlalchemy.sql.selectable import NamedFromClause  # noqa: E402
 
 from bench.databases import fresh_postgres  # noqa: E402
 from bot import effects  # noqa: E402
@@ -74,6 +73,7 @@ from bot.sandbox import slack_requests as sr  # noqa: E402
 from bot.sandbox.run import free_port  # noqa: E402
 from storage import db  # noqa: E402
 from storage.models import CaseRow, CompensationRow, EventRow, OutboxRow  # noqa: E402
+from storage.outbox import lane_of  # noqa: E402
 
 STAFF = [f"U0STAFF{n:03d}" for n in range(20)]
 MANAGERS = ["U0MGR0001", "U0MGR0002", "U0MGR0003"]
@@ -227,16 +227,13 @@ def late(session: Session, over: float = 2.0) -> dict[str, int]:
     card and walkthrough, which go first in every lane) was put off too and went out only
     after this one was asked for. Two 429s of its own make 2 s by Slack's own rule."""
     row, earlier = OutboxRow.__table__.alias("row"), OutboxRow.__table__.alias("earlier")
-    lanes = sorted(effects.LANES.items())
-
-    def lane(t: NamedFromClause) -> ColumnElement[int]:
-        return case(dict(lanes), value=t.c.kind, else_=0) if lanes else literal(0)
-
     asked = func.coalesce(row.c.requested_at, row.c.created_at)
     behind = exists().where(
         earlier.c.case_id == row.c.case_id, earlier.c.id < row.c.id,
         earlier.c.rate_limited > 0, earlier.c.sent_at >= asked,
-        (lane(earlier) == lane(row)) | earlier.c.kind.in_(effects.BARRIERS))
+        (lane_of(earlier.c.kind, effects.LANES)
+         == lane_of(row.c.kind, effects.LANES))
+        | earlier.c.kind.in_(effects.BARRIERS))
     own = case((row.c.rate_limited >= 2, "2+"), (row.c.rate_limited == 1, "1"), else_="0")
     seconds = func.extract("epoch", row.c.sent_at - asked)
     found = session.execute(

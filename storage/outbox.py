@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Integer,
     Row,
     Select,
@@ -132,6 +133,11 @@ def _stored(labels: Collection[str] | None) -> list[str]:
     return UNKNOWN if labels is None else sorted(labels)
 
 
+def lane_of(kind: ColumnElement[str], lanes: Mapping[str, int]) -> ColumnElement[int]:
+    """A row's lane from its kind, in SQL: `lanes` maps kinds to lanes, others are lane 0."""
+    return case(dict(lanes), value=kind, else_=0) if lanes else literal(0)
+
+
 @functools.lru_cache(maxsize=16)
 def _claimable(first: tuple[str, ...], lanes: tuple[tuple[str, int], ...],
                barriers: tuple[str, ...], postgres: bool) -> Select[Any]:
@@ -139,7 +145,7 @@ def _claimable(first: tuple[str, ...], lanes: tuple[tuple[str, int], ...],
     building it and leasing through the ORM each time was a fifth of the worker's
     interpreter time), with `now` and `limit` bound."""
     t = TABLE.c
-    lane = case(dict(lanes), value=t.kind, else_=0) if lanes else literal(0)
+    lane = lane_of(t.kind, dict(lanes))
     # Each case's oldest pending row in each lane is the only one there that may go now;
     # rows about no case stand alone. One grouped pass, however long the queue.
     heads = (select(func.min(t.id)).where(t.status == "pending")
