@@ -1,7 +1,7 @@
 """What a call to Slack costs over TLS: slack_sdk's plain WebClient (a new connection, so a
 TCP and a TLS handshake, for every call) against Amends' client (bot.slack_http: one kept
-connection per thread), in the same run, against the fake Slack served over TLS with a
-certificate made for the run (needs the `openssl` command).
+connection per thread), in the same run, against the fake Slack served over TLS with the
+tests' certificate for 127.0.0.1 (tests/bot/tls), checked against their CA.
 
     python bench/slack_tls.py [--calls 1600] [--threads 8]
 
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,16 +28,8 @@ from slack_sdk import WebClient  # noqa: E402
 from bot.messaging import make_client  # noqa: E402
 from bot.sandbox.fake_slack import FakeSlack  # noqa: E402
 
+TLS = ROOT / "tests" / "bot" / "tls"
 TARGET = 2.0  # the kept connection at least this many times the plain client's calls/s
-
-
-def certificate(folder: str) -> tuple[str, str]:
-    cert, key = f"{folder}/cert.pem", f"{folder}/key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
-                   capture_output=True)
-    return cert, key
 
 
 def measure(client: WebClient, calls: int, threads: int) -> tuple[float, float]:
@@ -61,14 +51,11 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=1600)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    cert, key = certificate(tempfile.mkdtemp(prefix="amends-tls-"))
-    fake = FakeSlack()
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    served.load_cert_chain(cert, key)
-    fake._server.socket = served.wrap_socket(fake._server.socket, server_side=True)
-    fake.start()
-    url = fake.url.replace("http://", "https://")
-    trusted = ssl.create_default_context(cafile=cert)  # certificates still verified
+    served.load_cert_chain(TLS / "localhost.pem", TLS / "localhost.key")
+    fake = FakeSlack(tls=served).start()
+    url = fake.url
+    trusted = ssl.create_default_context(cafile=str(TLS / "ca.pem"))  # still checked
     try:
         plain = WebClient(token="xoxb-bench-token-00", base_url=url, ssl=trusted, timeout=10)
         amends = make_client(token="xoxb-bench-token-00", base_url=url)

@@ -18,6 +18,7 @@ import json
 import math
 import random
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -112,7 +113,9 @@ def problems_with_view(view: Any) -> list[str]:
 
 
 class FakeSlack:
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: serve HTTPS with this server-side context, as Slack's API is only served
+        (its certificate and key loaded): the client's certificate checks run for real."""
         self.calls: list[Call] = []
         self.invalid: list[str] = []
         self.messages: dict[str, Posted] = {}
@@ -167,6 +170,11 @@ class FakeSlack:
         self._files = itertools.count(1)
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), self._handler())
+        self._scheme = "http"
+        if tls is not None:
+            # Each connection's handshake runs as it is accepted: enough for tests and benches.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         # A short poll: shutdown() waits for the loop to notice, and every test stops one.
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02}, daemon=True)
@@ -175,7 +183,7 @@ class FakeSlack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}/api/"
 
     def start(self) -> FakeSlack:
         self._thread.start()

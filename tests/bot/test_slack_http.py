@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -110,3 +113,60 @@ def test_with_a_proxy_configured_calls_go_through_urllib(
     with pytest.raises(urllib.error.URLError):
         client.auth_test()
     assert fake_slack.called("auth.test") == [] and fake_slack.connections == 0
+
+
+# Test certificates (tls/make.sh): a CA nothing outside the tests trusts, a server
+# certificate it signed for 127.0.0.1, and one for a name the tests never connect to.
+TLS = Path(__file__).parent / "tls"
+
+
+def served_as(name: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS / f"{name}.pem", TLS / f"{name}.key")
+    return context
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(slack_http, "_proxies", {})  # the kept connection, not urllib's
+    yield
+
+
+def test_over_https_calls_share_one_connection_whose_certificate_was_checked(
+        no_proxy: None) -> None:
+    """Slack's API is served over HTTPS only: the kept connection speaks TLS, and checks
+    the server's certificate against the trusted issuers (here the client's own, as
+    SSL_CERT_FILE would give it)."""
+    fake = FakeSlack(tls=served_as("localhost")).start()
+    try:
+        assert fake.url.startswith("https://127.0.0.1:")
+        client = make_client(token="xoxb-test-token-00", base_url=fake.url)
+        client.ssl = ssl.create_default_context(cafile=str(TLS / "ca.pem"))
+        for n in range(3):
+            client.chat_postMessage(channel="C0SHOPFLOOR", text=f"note {n}")
+        assert [c.args["text"] for c in fake.called("chat.postMessage")] == [
+            f"note {n}" for n in range(3)]
+        assert fake.connections == 1
+    finally:
+        fake.stop()
+
+
+@pytest.mark.parametrize(("served", "trusted"), [
+    ("localhost", None),  # an issuer this machine does not trust (the system's default)
+    ("elsewhere", "ca.pem"),  # a trusted issuer, but a certificate for another name
+])
+def test_a_server_whose_certificate_does_not_check_out_is_told_nothing(
+        no_proxy: None, served: str, trusted: str | None) -> None:
+    """As urllib would: the call fails at the handshake, before the token or the message
+    leaves this machine, and never falls back to an unchecked connection."""
+    fake = FakeSlack(tls=served_as(served)).start()
+    try:
+        client = make_client(token="xoxb-test-token-00", base_url=fake.url)
+        if trusted:
+            client.ssl = ssl.create_default_context(cafile=str(TLS / trusted))
+        with pytest.raises(urllib.error.URLError) as refused:
+            client.chat_postMessage(channel="C0SHOPFLOOR", text="a note")
+        assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+        assert fake.calls == []
+    finally:
+        fake.stop()
