@@ -114,8 +114,9 @@ def problems_with_view(view: Any) -> list[str]:
 
 class FakeSlack:
     def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
-        """`tls`: serve HTTPS with this server-side context, as Slack's API is only served
-        (its certificate and key loaded): the client's certificate checks run for real."""
+        """`tls`: serve HTTPS with this server-side context (its certificate and key
+        loaded), as Slack serves its API only over HTTPS: a client's checks of the
+        certificate then run for real."""
         self.calls: list[Call] = []
         self.invalid: list[str] = []
         self.messages: dict[str, Posted] = {}
