@@ -443,13 +443,13 @@ class _Seen:
 
 def _seen(session: Session, case_id: int, messages: bool = False,
           history: bool = False, shown: bool = False) -> _Seen:
-    """One read inside the caller's transaction: the case, its thread, its messages (with
-    `shown`, what they and the card show, as far as Amends knows), and the customer's
-    earlier cases."""
+    """One read inside the caller's transaction: the case, its thread, its messages (`shown`
+    reads them too, with what they and the card show as far as Amends knows), and the
+    customer's earlier cases."""
     case, thread = cases.read(session, case_id)
     places: dict[str, tuple[str, str]] = {}
     digests: dict[str, str] = {}
-    if messages and shown:  # one statement for both (only a refresh reads digests)
+    if shown:  # the messages and their digests in one statement (only a refresh asks)
         places, digests = cases.messages_and_shown(session, case_id)
     elif messages:
         places = cases.messages(session, case_id)
