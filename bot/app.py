@@ -14,12 +14,13 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import approvers, logs
 from bot.blocks.case_messages import Style
 from bot.delivery.handlers import Deliverer, WebhookTarget
-from bot.delivery.outbox import OutboxWorker
+from bot.delivery.outbox import DELIVERY_THREADS, OutboxWorker
 from bot.delivery.render import Renderer
 from bot.domain.compensation import CompensationPolicy
 from bot.domain.playbook_library import PlaybookLibrary
@@ -58,6 +59,15 @@ def make_jobs(settings: Settings, *, sessions: sessionmaker[Session],
 def _inbox_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     engine = getattr(sessions, "kw", {}).get("bind")
     return db.make_sessions(db.inbox_engine(engine)) if engine is not None else sessions
+
+
+def _delivery_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The outbox's delivery connections (db.delivery_engine), on an engine's sessions;
+    sessions bound to one connection (tests in a transaction) are kept as they are."""
+    engine = getattr(sessions, "kw", {}).get("bind")
+    if not isinstance(engine, Engine):
+        return sessions
+    return db.make_sessions(db.delivery_engine(engine, DELIVERY_THREADS))
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,7 @@ def assemble(settings: Settings, *, client: WebClient, sessions: sessionmaker[Se
     # What changes write to the outbox is delivered by this worker (started by the server;
     # tests drive it by hand).
     worker = OutboxWorker(sessions, deliver, clock=clock, gate=gate, wake=wake,
-                          gave_up=deliver.gave_up)
+                          gave_up=deliver.gave_up, deliveries=_delivery_sessions(sessions))
 
     def _rerun(kind: str, body: dict[str, Any]) -> None:
         # A stored click runs again through `deps` (the inbox's recovery, after a crash).

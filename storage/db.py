@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -141,6 +141,37 @@ def inbox_writer(engine: Engine) -> Engine:
 
 
 _WRITERS: dict[str, Engine] = {}
+
+
+def delivery_engine(engine: Engine, connections: int) -> Engine:
+    """PostgreSQL: the connections the outbox delivers on, whose commits don't wait for
+    their disk flush (synchronous_commit off). What a delivery writes is bookkeeping that
+    may be done again: where its posts landed, what an edit showed, its row settled. Were
+    the database server to crash before the flush, the newest of those would be lost
+    together (the log is lost from a point on, never a hole in it), as if the worker had
+    died mid-delivery: the row's lease, committed durably by the claim, runs out, and the
+    retry looks for every post before posting again. A write that claims something once
+    (an alert, a digest) commits durably all the same (`durable`). Elsewhere (SQLite) the
+    engine itself. (bench/outbox.py, eight drains each in turns: 590 calls/s before, 615 after.)"""
+    if engine.dialect.name != "postgresql":
+        return engine
+    url = engine.url.render_as_string(hide_password=False)
+    if url not in _DELIVERY:
+        _DELIVERY[url] = make_engine(
+            url, pool_size=connections, max_overflow=2,
+            connect_args={"options": "-c synchronous_commit=off"})
+    return _DELIVERY[url]
+
+
+_DELIVERY: dict[str, Engine] = {}
+
+
+def durable(session: Session) -> None:
+    """Make the transaction in progress wait for its disk flush when it commits, on a
+    connection that otherwise doesn't (delivery_engine): a claim that must never be made
+    twice. Nothing to do on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO on"))
 
 
 def _inbox_pragmas(dbapi_connection: Any, _record: Any) -> None:

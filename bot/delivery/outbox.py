@@ -73,8 +73,13 @@ class OutboxWorker:
                  gate: RequestGate | None = None, interval: float = 1.0,
                  concurrency: int = DELIVERY_THREADS, wake: threading.Event | None = None,
                  gave_up: Callable[[effects.Effect, str], effects.Effect | None] | None = None,
-                 patience: float = 0.1) -> None:
+                 patience: float = 0.1,
+                 deliveries: sessionmaker[Session] | None = None) -> None:
         self.sessions, self.deliver, self.clock = sessions, deliver, clock
+        # What each delivery reads and writes on, and its row's settling: `sessions`, or
+        # connections whose commits don't wait for the disk (db.delivery_engine). Claims,
+        # and the settling of a failure, stay on `sessions`.
+        self.deliveries = deliveries or sessions
         # What to queue when a delivery is dead-lettered (telling whoever waited on it).
         self.gave_up = gave_up
         # Acknowledgements go first: before each delivery, wait up to `patience` for a
@@ -122,7 +127,7 @@ class OutboxWorker:
         attempt = Attempt(key=f"o{job.id}", since=job.created_at or self.clock(),
                           sent_before=job.sent_labels)
         # One connection for the delivery and its settling (db.connected).
-        with db.connected(self.sessions) as session:
+        with db.connected(self.deliveries) as session:
             try:
                 effect = effects.decode(job.kind, job.payload, job.case_id)
                 if job.folded:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.domain.playbook_library import PlaybookLibrary
 from bot.effects import Effect, Place, queue
 from bot.settings import Settings
+from storage import db
 
 log = logging.getLogger("amends.jobs")
 
@@ -53,6 +54,10 @@ class JobContext:
         (or an earlier run) already claimed it. The outbox delivers it, with retries, so a
         claimed item is never lost and never sent twice."""
         with session.begin():
+            # Durable even on a delivery's connection (db.delivery_engine): `claimed`
+            # remembers the claim in this process, so one lost to a crash of the database
+            # server would never be made again.
+            db.durable(session)
             if not claim(session):
                 return False
             if effect is not None:

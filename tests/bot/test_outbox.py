@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 import responses
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from bot.cli import main
-from bot.delivery.outbox import OutboxWorker
+from bot.delivery.outbox import DELIVERY_THREADS, OutboxWorker
 from bot.delivery.webhooks import sign_webhook
+from bot.domain.playbook_library import PlaybookLibrary
 from bot.ids import Action
-from storage import outbox
+from bot.jobs.context import JobContext
+from storage import db, outbox
 from storage.models import OutboxRow
 from tests.bot.conftest import FAR_FUTURE, STAFF, Harness
 from tests.bot.test_journey import open_case, thread
@@ -232,3 +234,57 @@ def test_webhooks_are_signed_retried_and_dead_lettered(harness: Harness, library
     refused = [r for r in rows(harness) if r.kind == "webhook"][-1]
     assert refused.status == "dead" and "410" in (refused.last_error or "")
     executor.shutdown(wait=True)
+
+
+def test_deliveries_run_on_their_own_connections_and_claims_on_the_apps(
+        harness: Harness) -> None:
+    """On PostgreSQL a delivery reads, remembers and settles on connections whose commits
+    don't wait for the disk (storage.db.delivery_engine); the claim, whose lease makes a
+    retry look before posting again, commits on the app's, durably."""
+    engine = harness.sessions.kw["bind"]
+    deliveries = db.delivery_engine(engine, DELIVERY_THREADS)
+    seen: dict[str, list[str]] = {"app": [], "deliveries": []}
+
+    def listen(name: str) -> Any:
+        def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+            seen[name].append(" ".join(sql.split()))
+        return statement
+
+    listeners = [(engine, listen("app")), (deliveries, listen("deliveries"))]
+    if deliveries is engine:  # SQLite: one engine; nothing to tell apart
+        assert engine.dialect.name == "sqlite"
+        return
+    for target, fn in listeners:
+        event.listen(target, "before_cursor_execute", fn)
+    try:
+        open_case(harness)
+    finally:
+        for target, fn in listeners:
+            event.remove(target, "before_cursor_execute", fn)
+    settles = [s for s in seen["deliveries"] if s.startswith("UPDATE outbox SET status")]
+    assert settles  # the card's delivery settled on a delivery connection
+    assert not [s for s in seen["app"] if s.startswith("UPDATE outbox SET status")]
+    assert any("FOR UPDATE" in s for s in seen["app"])  # claims: the app's connections
+    assert not any("FOR UPDATE" in s for s in seen["deliveries"])
+    assert [r.status for r in rows(harness)] == ["sent"] * len(rows(harness))
+
+
+def test_a_claim_made_once_commits_durably_even_on_a_delivery_connection(
+        harness: Harness) -> None:
+    """JobContext.send claims an alert or a digest, and its process remembers the claim
+    (JobContext.claimed): a claim lost to a crash of the database server would never be
+    made again, so it waits for the disk even where the delivery around it doesn't."""
+    engine = harness.sessions.kw["bind"]
+    deliveries = db.make_sessions(db.delivery_engine(engine, DELIVERY_THREADS))
+    during: list[str] = []
+
+    def claim(session: Any) -> bool:
+        if engine.dialect.name == "postgresql":
+            during.append(session.execute(text("SHOW synchronous_commit")).scalar_one())
+        return False  # claimed already: nothing queued
+
+    jobs = JobContext(settings=harness.settings, sessions=harness.sessions,
+                      library=PlaybookLibrary.load())
+    with db.connected(deliveries) as session:
+        assert jobs.send(session, claim, None, harness.clock.now) is False
+    assert during == (["on"] if engine.dialect.name == "postgresql" else [])

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, delete, event, select, text
+from sqlalchemy.orm import Session
 
 from storage import db
 from storage.models import OutboxRow
@@ -76,3 +77,27 @@ def test_a_transaction_after_standalone_statements_is_still_all_or_nothing(
             raise RuntimeError("the second write of the transaction fails")
     assert "BEGIN" in statements  # a real transaction, on PostgreSQL too
     assert _saved(engine) is None  # the flushed row rolled back
+
+
+def _synchronous_commit(session: Session) -> str:
+    return str(session.execute(text("SHOW synchronous_commit")).scalar_one())
+
+
+def test_deliveries_commit_without_waiting_for_the_disk_and_claims_still_do(
+        engine: Engine) -> None:
+    deliveries = db.delivery_engine(engine, connections=2)
+    if engine.dialect.name != "postgresql":
+        assert deliveries is engine  # SQLite: one file, one engine
+        return
+    assert deliveries is db.delivery_engine(engine, connections=2)  # one pool per database
+    with db.make_sessions(engine)() as session, session.begin():
+        assert _synchronous_commit(session) == "on"  # the app's own writes: durable
+    with db.connected(db.make_sessions(deliveries)) as session:
+        with db.standalone(session):
+            assert _synchronous_commit(session) == "off"
+        with session.begin():
+            db.durable(session)  # a claim made once (JobContext.send)
+            assert _synchronous_commit(session) == "on"
+        with db.standalone(session):  # for that transaction only
+            assert _synchronous_commit(session) == "off"
+
