@@ -38,11 +38,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # Survive a database restart, or a connection dropped while idle, between uses: ping
     # a connection that sat idle (_ping_if_idle) rather than on every checkout.
     idle_ping = kwargs.pop("pool_pre_ping", True)
-    # Request threads (16), after-the-ack work, the outbox's delivery threads (each keeps
-    # its connection for the whole delivery) and the jobs: the default 5 (+10) made them
-    # queue for connections under load. Two replicas stay well inside PostgreSQL's 100.
+    # Request threads (16), after-the-ack work, the outbox's claims and the jobs: the
+    # default 5 (+10) made them queue for connections under load. The outbox's delivery
+    # threads have a pool of their own (delivery_engine, 8 + 2), and the inbox's writers
+    # (inbox_writer, 2 + 2): a process holds at most 22 + 10 + 4 = 36, so two replicas stay
+    # well inside PostgreSQL's default 100.
     kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("max_overflow", 2)
     engine = create_engine(url, **kwargs)
     if idle_ping:
         _ping_if_idle(engine)
