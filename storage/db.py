@@ -138,7 +138,7 @@ def inbox_writer(engine: Engine) -> Engine:
     if url not in _WRITERS:
         _WRITERS[url] = make_engine(
             url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=2,
-            max_overflow=2, connect_args={"options": "-c synchronous_commit=off"})
+            max_overflow=2, connect_args=_no_flush_wait(engine))
     return _WRITERS[url]
 
 
@@ -160,9 +160,17 @@ def delivery_engine(engine: Engine, connections: int) -> Engine:
     url = engine.url.render_as_string(hide_password=False)
     if url not in _DELIVERY:
         _DELIVERY[url] = make_engine(
-            url, pool_size=connections, max_overflow=2,
-            connect_args={"options": "-c synchronous_commit=off"})
+            url, pool_size=connections, max_overflow=2, connect_args=_no_flush_wait(engine))
     return _DELIVERY[url]
+
+
+def _no_flush_wait(engine: Engine) -> dict[str, str]:
+    """libpq's `options` for connections whose commits don't wait for the disk flush, added
+    to any the URL gives (`?options=-csearch_path%3Damends`): given on their own, they
+    would replace those."""
+    given = engine.url.query.get("options")
+    given = given[-1] if isinstance(given, tuple) else given
+    return {"options": " ".join(filter(None, [given, "-c synchronous_commit=off"]))}
 
 
 _DELIVERY: dict[str, Engine] = {}

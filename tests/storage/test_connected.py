@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, delete, event, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from storage import db
@@ -101,3 +102,20 @@ def test_deliveries_commit_without_waiting_for_the_disk_and_claims_still_do(
         with db.standalone(session):  # for that transaction only
             assert _synchronous_commit(session) == "off"
 
+
+
+def test_connections_that_skip_the_flush_wait_keep_the_urls_own_options(
+        postgres_url: str) -> None:
+    """An operator's `?options=` (a search_path, a timeout) reaches the delivery and inbox
+    connections too: libpq options given on their own would replace the URL's."""
+    url = make_url(postgres_url).update_query_dict({"options": "-c statement_timeout=12345"})
+    engine = db.make_engine(url.render_as_string(hide_password=False))
+    try:
+        for own in (db.delivery_engine(engine, connections=1), db.inbox_writer(engine)):
+            with own.connect() as connection:
+                shown = [connection.execute(text(f"SHOW {name}")).scalar_one()
+                         for name in ("synchronous_commit", "statement_timeout")]
+            assert shown == ["off", "12345ms"]
+            own.dispose()
+    finally:
+        engine.dispose()
