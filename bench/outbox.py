@@ -148,7 +148,9 @@ def serve_outbox(url: str, fake_url: str) -> int:
     # Statements sent to the database (an executemany counts once): what the CPU figures
     # cost in work, the same on any machine. next() on a count is atomic under the GIL.
     statements = itertools.count()
-    event.listen(engine, "before_cursor_execute", lambda *_: next(statements))
+    # Its deliveries' own connections too (on PostgreSQL a pool of their own).
+    for counted in {engine, db.delivery_engine(engine, DELIVERY_THREADS)}:
+        event.listen(counted, "before_cursor_execute", lambda *_: next(statements))
     started = time.process_time()
     parts.outbox.start()
     sys.stdin.read()  # until the bench closes it
