@@ -56,18 +56,23 @@ def make_jobs(settings: Settings, *, sessions: sessionmaker[Session],
                       managers=managers.all, notify=notify)
 
 
+def _engine_of(sessions: sessionmaker[Session]) -> Engine | None:
+    """The engine `sessions` are bound to; None when bound to one connection (tests in a
+    transaction), whose sessions the inbox and the outbox then use as they are."""
+    bind = getattr(sessions, "kw", {}).get("bind")
+    return bind if isinstance(bind, Engine) else None
+
+
 def _inbox_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    engine = getattr(sessions, "kw", {}).get("bind")
+    engine = _engine_of(sessions)
     return db.make_sessions(db.inbox_engine(engine)) if engine is not None else sessions
 
 
 def _delivery_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """The outbox's delivery connections (db.delivery_engine), on an engine's sessions;
-    sessions bound to one connection (tests in a transaction) are kept as they are."""
-    engine = getattr(sessions, "kw", {}).get("bind")
-    if not isinstance(engine, Engine):
-        return sessions
-    return db.make_sessions(db.delivery_engine(engine, DELIVERY_THREADS))
+    """The outbox's delivery connections (db.delivery_engine)."""
+    engine = _engine_of(sessions)
+    return (db.make_sessions(db.delivery_engine(engine, DELIVERY_THREADS))
+            if engine is not None else sessions)
 
 
 @dataclass(frozen=True)
